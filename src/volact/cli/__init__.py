@@ -1,0 +1,87 @@
+"""The ``volact`` command.
+
+Errors become one clear line here and nowhere else: ``<code>: <message>`` on stderr and a non-zero
+exit status (with ``--json``, the error body of SPEC §6 is also printed on stdout). No traceback
+reaches a user unless ``VOLACT_DEBUG=1`` is set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+import click
+
+from volact import __version__
+from volact.cli import _commands
+from volact.core.errors import CODES, BadRequest, InternalError, VolactError, error_body
+
+# Exit statuses: 1 for an error with a code, 2 for a usage error (as click), 130 on Ctrl-C.
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="volact", message="%(prog)s %(version)s")
+def cli() -> None:
+    """volact: KMS-style volume activation for software vendors' own products.
+
+    \b
+    vendor  the vendor's tools: root key, products, keys, host certification, MAK
+    host    the activation host a customer runs in its network
+    client  the installed copy: install a key, activate, status, discovery
+    """
+
+
+_commands.register(cli)
+
+
+def _report(error: VolactError, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(error_body(error), indent=2))
+    click.echo(f"{error.code}: {error.message}", err=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``volact`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in args
+    debug = os.environ.get("VOLACT_DEBUG") == "1"
+    try:
+        cli.main(args=args, prog_name="volact", standalone_mode=False)
+    except VolactError as error:
+        if debug:
+            raise
+        _report(error, as_json)
+        sys.exit(EXIT_ERROR)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        if debug:
+            raise
+        hint = ""
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            hint = f" (see '{exc.ctx.command_path} --help')"
+        _report(BadRequest(exc.format_message() + hint), as_json)
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if debug:
+            raise
+        _report(
+            InternalError(
+                f"unexpected {type(exc).__name__}: {exc} (set VOLACT_DEBUG=1 for detail)"
+            ),
+            as_json,
+        )
+        sys.exit(EXIT_ERROR)
+
+
+__all__ = ["CODES", "cli", "main"]

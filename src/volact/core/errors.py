@@ -1,0 +1,348 @@
+"""Stable error codes and the exceptions that carry them.
+
+This module is the one source of truth for every error code volact emits: the host's HTTP
+answers, the client SDK's typed errors, the CLI's one-line messages, ``volact explain`` and the
+error-code documentation are all generated from ``CODES``. HTTP status codes are *not* here: the
+host's ASGI app is the only place that maps codes to statuses.
+
+Codes are part of the public contract: never rename one, only add.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    code: str
+    where: str  # "host", "client", "vendor" or "any": who emits it
+    summary: str
+    explanation: str
+    remedy: str
+
+
+CODES: dict[str, ErrorInfo] = {
+    info.code: info
+    for info in [
+        ErrorInfo(
+            "bad_request",
+            "any",
+            "The request or file was malformed.",
+            "A field is missing, has the wrong type or size, or the body or file is not valid "
+            "JSON of the expected shape. Nothing was changed.",
+            "Check the field named in the details; upgrade the client if it sends an old shape.",
+        ),
+        ErrorInfo(
+            "unsupported_version",
+            "any",
+            "The protocol or file version is not supported.",
+            "The request, signed object or file declares a version this program does not speak. "
+            "This program speaks protocol version 1.",
+            "Upgrade the older side (host, client or vendor tools) so both speak the same version.",
+        ),
+        ErrorInfo(
+            "product_unknown",
+            "any",
+            "The product id is not known.",
+            "The product named in the request is not defined by the vendor (or not installed on "
+            "this client).",
+            "Check the product id against `volact vendor product list` or the product descriptor.",
+        ),
+        ErrorInfo(
+            "product_not_hosted",
+            "host",
+            "This host is not certified for the product's group.",
+            "The host certificate lists the product groups this host may activate; the product's "
+            "group is not among them.",
+            "Ask the vendor for a host key that covers the group, or point the client at a host "
+            "that serves it.",
+        ),
+        ErrorInfo(
+            "invalid_key",
+            "any",
+            "The product key is malformed, mistyped, of the wrong kind or not for this product.",
+            "Keys are 25 characters in five groups with a checksum; the checksum catches typos. A "
+            "key also has a channel (GVLK, host key, MAK) and must match the product and the "
+            "command it is given to.",
+            "Re-type the key (look-alike characters are never used), and check that it is the "
+            "right kind of key for this command and product.",
+        ),
+        ErrorInfo(
+            "count_insufficient",
+            "host",
+            "Not enough distinct clients have asked yet.",
+            "A host activates a product group only once the threshold of distinct client "
+            "machines (default 5) have asked within the last 30 days. The request was counted.",
+            "Nothing to do: the client retries at its retry interval (default 2 hours) and "
+            "activates once the count reaches the threshold.",
+        ),
+        ErrorInfo(
+            "time_skew",
+            "host",
+            "The client's clock differs from the host's by more than 4 hours.",
+            "Tickets carry the host's time; a client whose clock is far off is refused so a "
+            "wrong clock cannot stretch a grace period.",
+            "Fix the client machine's clock (NTP), then activate again.",
+        ),
+        ErrorInfo(
+            "client_blocked",
+            "host",
+            "The host's administrator blocked this client.",
+            "Blocked client machine ids (CMIDs) are refused and are not counted.",
+            "Ask the host administrator (`volact host unblock CMID`).",
+        ),
+        ErrorInfo(
+            "rate_limited",
+            "any",
+            "Too many requests from this address.",
+            "The service limits the rate of requests per client address.",
+            "Wait and try again; the details say how many seconds to wait.",
+        ),
+        ErrorInfo(
+            "host_not_activated",
+            "host",
+            "The host has no valid certificate from the vendor.",
+            "A host can activate clients only after the vendor certified it (`volact host "
+            "activate`), and only while the certificate is valid.",
+            "On the host: `volact host activate` (online or with offline files).",
+        ),
+        ErrorInfo(
+            "key_exhausted",
+            "vendor",
+            "The key has no activations left.",
+            "A host key certifies a limited number of distinct hosts (default 6), each at most 10 "
+            "times; a MAK activates a limited number of machines.",
+            "Ask the vendor for more activations or a new key; re-use an existing host instead "
+            "of certifying a new one.",
+        ),
+        ErrorInfo(
+            "internal",
+            "any",
+            "An unexpected internal error.",
+            "Something failed that should not have. Nothing acknowledged was lost; the details "
+            "were logged by the service.",
+            "Retry; if it persists, report it with the service's log.",
+        ),
+        ErrorInfo(
+            "storage_error",
+            "any",
+            "The state or database could not be read or written.",
+            "A full disk, a read-only directory, a missing file or an unreachable database. The "
+            "operation was not carried out, and nothing was half-written.",
+            "Fix the storage named in the message (space, permissions, database URL) and retry.",
+        ),
+        ErrorInfo(
+            "not_found",
+            "any",
+            "The named object does not exist.",
+            "The product, key, client or file named in the command was not found.",
+            "Check the name; list what exists with the matching `list` command.",
+        ),
+        ErrorInfo(
+            "replayed_request",
+            "vendor",
+            "The request was already used.",
+            "An offline request or response file may be used once; a response is bound to the "
+            "host or machines that asked for it.",
+            "Make a new request file on the machine that needs it.",
+        ),
+        ErrorInfo(
+            "no_host_found",
+            "client",
+            "No activation host was found.",
+            "No host is set by hand, none is cached, and DNS has no SRV record under any of the "
+            "names queried.",
+            "Run `volact client diagnose`; set a domain (`set-domain`) or a host (`set-host`), "
+            "or ask the admin to publish the SRV record (`volact host dns-records`).",
+        ),
+        ErrorInfo(
+            "host_unreachable",
+            "client",
+            "Activation hosts were found but none answered.",
+            "Every host named by the SRV records (or set by hand) refused the connection or "
+            "timed out.",
+            "Check that the host runs (`volact host status`) and that the port (default 7688) "
+            "is open in firewalls between client and host.",
+        ),
+        ErrorInfo(
+            "invalid_host_certificate",
+            "client",
+            "The host's certificate is not signed by this product's vendor.",
+            "Every activation must chain to a root key listed in the product descriptor; this "
+            "host's certificate does not, does not cover the product's group, or is outside its "
+            "validity. The client's state was not changed.",
+            "Use a host certified by the product's vendor.",
+        ),
+        ErrorInfo(
+            "invalid_ticket",
+            "client",
+            "The activation ticket did not verify.",
+            "The ticket is not signed by the certified host key, is for another machine, product "
+            "or request, or was issued outside the certificate's validity. The client's state "
+            "was not changed.",
+            "Activate again; if it persists, the host may be misconfigured or not genuine.",
+        ),
+        ErrorInfo(
+            "clock_tampered",
+            "client",
+            "The system clock went backwards.",
+            "The clock reads earlier than a time the client has already trusted (from a host's "
+            "ticket), beyond a small tolerance. Licensing is in notification until the next "
+            "successful activation.",
+            "Correct the system clock, then `volact client activate`.",
+        ),
+        ErrorInfo(
+            "rearm_limit",
+            "client",
+            "No rearms left.",
+            "A product may be rearmed (grace reset, new CMID) a limited number of times (default "
+            "5).",
+            "Activate the product instead of rearming it.",
+        ),
+        ErrorInfo(
+            "not_installed",
+            "client",
+            "No product key is installed.",
+            "The client has no product installed (or not the one named).",
+            "Install a key first: `volact client install-key KEY --product-config FILE`.",
+        ),
+    ]
+}
+
+
+class VolactError(Exception):
+    """Base of every error that carries a stable code.
+
+    ``message`` is a complete sentence for a human; ``details`` is a JSON-able mapping with
+    machine-readable facts (never secrets, never stack traces).
+    """
+
+    code: ClassVar[str] = "internal"
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = dict(details or {})
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class BadRequest(VolactError):
+    """The peer (or a file) sent something malformed."""
+
+    code = "bad_request"
+
+
+class UnsupportedVersion(VolactError):
+    code = "unsupported_version"
+
+
+class ProductUnknown(VolactError):
+    code = "product_unknown"
+
+
+class ProductNotHosted(VolactError):
+    code = "product_not_hosted"
+
+
+class InvalidKey(VolactError):
+    code = "invalid_key"
+
+
+class CountInsufficient(VolactError):
+    code = "count_insufficient"
+
+
+class TimeSkew(VolactError):
+    code = "time_skew"
+
+
+class ClientBlocked(VolactError):
+    code = "client_blocked"
+
+
+class RateLimited(VolactError):
+    code = "rate_limited"
+
+
+class HostNotActivated(VolactError):
+    code = "host_not_activated"
+
+
+class KeyExhausted(VolactError):
+    code = "key_exhausted"
+
+
+class InternalError(VolactError):
+    code = "internal"
+
+
+class StorageError(VolactError):
+    code = "storage_error"
+
+
+class NotFound(VolactError):
+    code = "not_found"
+
+
+class ReplayedRequest(VolactError):
+    code = "replayed_request"
+
+
+class NoHostFound(VolactError):
+    code = "no_host_found"
+
+
+class HostUnreachable(VolactError):
+    code = "host_unreachable"
+
+
+class InvalidHostCertificate(VolactError):
+    """A host certificate failed verification (any reason: the reason goes to logs)."""
+
+    code = "invalid_host_certificate"
+
+
+class InvalidTicket(VolactError):
+    """A ticket failed verification (any reason: the reason goes to logs)."""
+
+    code = "invalid_ticket"
+
+
+class ClockTampered(VolactError):
+    code = "clock_tampered"
+
+
+class RearmLimit(VolactError):
+    code = "rearm_limit"
+
+
+class NotInstalled(VolactError):
+    code = "not_installed"
+
+
+def _all_error_classes() -> dict[str, type[VolactError]]:
+    found: dict[str, type[VolactError]] = {}
+    for cls in VolactError.__subclasses__():
+        found[cls.code] = cls
+    return found
+
+
+ERROR_CLASSES: dict[str, type[VolactError]] = _all_error_classes()
+
+
+def error_from_code(code: str, message: str, details: dict[str, Any] | None = None) -> VolactError:
+    """Rebuild a typed error from a code received over the wire (unknown codes -> internal)."""
+    cls = ERROR_CLASSES.get(code, InternalError)
+    return cls(message, details)
+
+
+def error_body(error: VolactError) -> dict[str, Any]:
+    """The one error shape of SPEC §6, used by every service and every ``--json`` error."""
+    return {"ok": False, "error": error.to_dict()}
