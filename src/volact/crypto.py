@@ -140,6 +140,20 @@ def read_footer(token: str) -> dict[str, Any]:
     return footer
 
 
+def unverified_payload(token: str) -> bytes:
+    """The payload bytes of a token WITHOUT verifying it (to find which keys to verify with)."""
+    read_footer(token)
+    body = token[len(_HEADER) :].split(".")[0]
+    try:
+        raw = pyseto.utils.base64url_decode(body)
+    except Exception:
+        raise SignatureError("unreadable token body") from None
+    # A v4.public body is the message followed by a 64-byte Ed25519 signature.
+    if len(raw) < 64:
+        raise SignatureError("token body is too short")
+    return bytes(raw[:-64])
+
+
 def verify(token: str, kind: str, keys: Iterable[VerifyKey]) -> dict[str, Any]:
     """Verify a token of ``kind`` against the key among ``keys`` named by its key id.
 
@@ -156,7 +170,8 @@ def verify(token: str, kind: str, keys: Iterable[VerifyKey]) -> dict[str, Any]:
         raise SignatureError(f"token signed by unknown key {kid!r}")
     try:
         decoded = pyseto.decode(key._paseto, token, implicit_assertion=_assertion(kind))
-        payload = json.loads(decoded.payload)
+        raw = decoded.payload
+        payload = json.loads(raw if isinstance(raw, bytes) else json.dumps(raw))
     except Exception:
         raise SignatureError("signature verification failed") from None
     if not isinstance(payload, dict):

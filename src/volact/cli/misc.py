@@ -22,12 +22,13 @@ def explain(code: str | None, as_json: bool) -> None:
         for info in CODES.values():
             click.echo(f"{info.code.ljust(width)}  {info.summary}")
         return
-    info = CODES.get(code.strip().lower())
-    if info is None:
+    found = CODES.get(code.strip().lower())
+    if found is None:
         raise NotFound(f"no error code {code!r}; `volact explain` lists them all", {"code": code})
     if as_json:
-        click.echo(json.dumps(vars(info), indent=2))
+        click.echo(json.dumps(vars(found), indent=2))
         return
+    info = found
     click.echo(f"{info.code} ({info.where}): {info.summary}\n")
     click.echo(f"What it means: {info.explanation}\n")
     click.echo(f"What to do: {info.remedy}")

@@ -1,0 +1,48 @@
+"""Ordering of DNS SRV targets by RFC 2782.
+
+Targets are tried lowest priority first; inside one priority, a target is picked at random with
+probability proportional to its weight (weight-0 targets have a small chance, and are placed first
+in the running list as the RFC asks), then removed, and the pick repeats until none are left.
+The random source is injected, so a test or a simulation is fully determined by its seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from itertools import groupby
+
+
+@dataclass(frozen=True, order=True)
+class SRVRecord:
+    priority: int
+    weight: int
+    port: int
+    target: str  # host name without the trailing dot
+
+    def zone_line(self, owner: str, ttl: int = 3600) -> str:
+        return f"{owner}. {ttl} IN SRV {self.priority} {self.weight} {self.port} {self.target}."
+
+
+# A random source: randint(a, b) → an int in [a, b], as random.Random.randint.
+RandInt = Callable[[int, int], int]
+
+
+def order_srv(records: Iterable[SRVRecord], randint: RandInt) -> list[SRVRecord]:
+    """The order in which to try ``records`` (RFC 2782). A lone ``"."`` target means "no
+    service" and is dropped."""
+    usable = sorted((r for r in records if r.target not in ("", ".")), key=lambda r: r.priority)
+    ordered: list[SRVRecord] = []
+    for _, same_priority in groupby(usable, key=lambda r: r.priority):
+        # Zero-weight records first, as RFC 2782 says, then the rest in a stable order.
+        remaining = sorted(same_priority, key=lambda r: (r.weight != 0, r.target, r.port))
+        while remaining:
+            total = sum(r.weight for r in remaining)
+            pick = randint(0, total)
+            running = 0
+            for index, record in enumerate(remaining):
+                running += record.weight
+                if running >= pick:
+                    ordered.append(remaining.pop(index))
+                    break
+    return ordered

@@ -1,0 +1,126 @@
+"""The host's files in its directory (``--dir`` / ``VOLACT_HOST_DIR``).
+
+``host.json``
+    ``{"host_id": …, "host_key": "<the host key text, XXXXX-…>", "vendor_url": … | null,
+    "renewal_interval": … | null, "retry_interval": … | null, "port": 7688}``
+``host-signing.pem``
+    The host's Ed25519 private key (mode 0600, never printed).
+``certificate.token``
+    The host certificate (PASETO token text) once the vendor certified the host.
+``host.db``
+    The default SQLite store (``--db`` overrides it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from volact.core.errors import BadRequest, HostNotActivated, NotFound, StorageError
+from volact.crypto import KeyFormatError, SigningKey
+
+HOST_FILE = "host.json"
+SIGNING_KEY_FILE = "host-signing.pem"
+CERTIFICATE_FILE = "certificate.token"
+DATABASE_FILE = "host.db"
+
+
+@dataclass
+class HostSettings:
+    host_id: str
+    host_key: str
+    vendor_url: str | None = None
+    renewal_interval: int | None = None
+    retry_interval: int | None = None
+    port: int = 7688
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a secret file with mode 0600 from the start (never world-readable, even briefly)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class HostFiles:
+    """Reads and writes the files of one host directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite:///{self.directory / DATABASE_FILE}"
+
+    def exists(self) -> bool:
+        return (self.directory / HOST_FILE).exists()
+
+    def settings(self) -> HostSettings:
+        path = self.directory / HOST_FILE
+        try:
+            data: Any = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise NotFound(
+                f"no host in {self.directory}; run `volact host init --key HOSTKEY` first"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise StorageError(f"cannot read {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise BadRequest(f"{path} is not a host settings file")
+        try:
+            return HostSettings(**data)
+        except TypeError:
+            raise BadRequest(f"{path} has unknown or missing fields") from None
+
+    def save_settings(self, settings: HostSettings) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.directory / HOST_FILE, json.dumps(asdict(settings), indent=2))
+
+    def signing_key(self) -> SigningKey:
+        path = self.directory / SIGNING_KEY_FILE
+        try:
+            return SigningKey.from_pem(path.read_bytes())
+        except FileNotFoundError:
+            raise NotFound(
+                f"no host signing key in {self.directory}; run `volact host init`"
+            ) from None
+        except KeyFormatError as exc:
+            raise BadRequest(f"{path}: {exc}") from None
+        except OSError as exc:
+            raise StorageError(f"cannot read {path}: {exc}") from None
+
+    def save_signing_key(self, key: SigningKey) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        write_private(self.directory / SIGNING_KEY_FILE, key.to_pem())
+
+    def certificate_token(self) -> str:
+        path = self.directory / CERTIFICATE_FILE
+        try:
+            return path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            raise HostNotActivated(
+                "this host is not certified yet; run `volact host activate`"
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StorageError(f"cannot read {path}: {exc}") from None
+
+    def save_certificate_token(self, token: str) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.directory / CERTIFICATE_FILE, token + "\n")
