@@ -46,6 +46,8 @@ class ProductDescriptor:
     srv_service: str = DEFAULT_SRV_SERVICE
     oob_grace: int = DEFAULT_OOB_GRACE
     rearm_limit: int = DEFAULT_REARM_LIMIT
+    # Where MAK activations go online (the vendor service), if the vendor offers it.
+    activation_url: str | None = None
     token: str = field(default="", compare=False)
 
     def verify_keys(self) -> list[crypto.VerifyKey]:
@@ -64,6 +66,7 @@ class ProductDescriptor:
             "srv_service": self.srv_service,
             "oob_grace": self.oob_grace,
             "rearm_limit": self.rearm_limit,
+            "activation_url": self.activation_url,
         }
 
     def to_file(self) -> str:
@@ -104,6 +107,7 @@ def _from_payload(data: dict[str, Any], token: str) -> ProductDescriptor:
         rearm_limit=validate.integer(
             data, "rearm_limit", minimum=REARM_LIMIT_BOUNDS[0], maximum=REARM_LIMIT_BOUNDS[1]
         ),
+        activation_url=validate.optional_string(data, "activation_url", max_len=2000),
         token=token,
     )
 

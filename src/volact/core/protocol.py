@@ -55,7 +55,7 @@ def parse_activation_request(body: Any) -> ActivationRequest:
     """Validate a decoded JSON body of ``POST /v1/activate``."""
     data = validate.obj(body, "the request body")
     version = data.get("v")
-    if version != PROTOCOL_VERSION:
+    if type(version) is not int or version != PROTOCOL_VERSION:
         if isinstance(version, int) and not isinstance(version, bool):
             raise UnsupportedVersion(
                 f"protocol version {version} is not supported; this host speaks version "

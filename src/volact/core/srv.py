@@ -1,8 +1,11 @@
 """Ordering of DNS SRV targets by RFC 2782.
 
 Targets are tried lowest priority first; inside one priority, a target is picked at random with
-probability proportional to its weight (weight-0 targets have a small chance, and are placed first
-in the running list as the RFC asks), then removed, and the pick repeats until none are left.
+probability exactly proportional to its weight, then removed, and the pick repeats until none are
+left. Weight-0 targets come after every weighted target of their priority (in random order among
+themselves). RFC 2782's literal procedure gives weight-0 targets "a very small chance" and skews
+the proportions slightly (a pick in 0..sum); we follow the common reading of Go's resolver instead,
+so that admins get the split they asked for.
 The random source is injected, so a test or a simulation is fully determined by its seed.
 """
 
@@ -34,11 +37,13 @@ def order_srv(records: Iterable[SRVRecord], randint: RandInt) -> list[SRVRecord]
     usable = sorted((r for r in records if r.target not in ("", ".")), key=lambda r: r.priority)
     ordered: list[SRVRecord] = []
     for _, same_priority in groupby(usable, key=lambda r: r.priority):
-        # Zero-weight records first, as RFC 2782 says, then the rest in a stable order.
-        remaining = sorted(same_priority, key=lambda r: (r.weight != 0, r.target, r.port))
+        remaining = sorted(same_priority, key=lambda r: (r.target, r.port))
         while remaining:
             total = sum(r.weight for r in remaining)
-            pick = randint(0, total)
+            if total == 0:
+                ordered.append(remaining.pop(randint(0, len(remaining) - 1)))
+                continue
+            pick = randint(1, total)
             running = 0
             for index, record in enumerate(remaining):
                 running += record.weight

@@ -2,7 +2,11 @@
 
 ``host.json``
     ``{"host_id": …, "host_key": "<the host key text, XXXXX-…>", "vendor_url": … | null,
+    "vendor_id": … | null, "vendor_root_keys": ["k4.public.…", …],
     "renewal_interval": … | null, "retry_interval": … | null, "port": 7688}``
+
+    ``vendor_id`` and ``vendor_root_keys`` are filled in when the vendor certifies the host; the
+    host checks its certificate against them at start.
 ``host-signing.pem``
     The host's Ed25519 private key (mode 0600, never printed).
 ``certificate.token``
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,8 @@ class HostSettings:
     host_id: str
     host_key: str
     vendor_url: str | None = None
+    vendor_id: str | None = None
+    vendor_root_keys: list[str] = field(default_factory=list)
     renewal_interval: int | None = None
     retry_interval: int | None = None
     port: int = 7688

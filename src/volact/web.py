@@ -1,0 +1,174 @@
+"""What volact's two HTTP services (the host and the vendor service) share.
+
+This is the only place, with the apps that use it, that knows HTTP status codes: the domain
+raises :class:`~volact.core.errors.VolactError` subclasses with stable codes, and
+:func:`error_response` turns them into the one error shape of SPEC §6 with a fitting status.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from volact.core.errors import (
+    BadRequest,
+    InternalError,
+    NotFound,
+    RateLimited,
+    VolactError,
+    error_body,
+)
+from volact.core.protocol import MAX_BODY_BYTES
+
+log = logging.getLogger("volact.web")
+
+STATUS: dict[str, int] = {
+    "bad_request": 400,
+    "unsupported_version": 400,
+    "invalid_key": 422,
+    "product_unknown": 404,
+    "not_found": 404,
+    "product_not_hosted": 403,
+    "client_blocked": 403,
+    "count_insufficient": 409,
+    "time_skew": 409,
+    "key_exhausted": 409,
+    "replayed_request": 409,
+    "rate_limited": 429,
+    "host_not_activated": 503,
+    "storage_error": 503,
+    "internal": 500,
+}
+
+
+class PayloadTooLarge(BadRequest):
+    """A body over the limit (answered with 413, code ``bad_request``)."""
+
+
+def status_for(error: VolactError) -> int:
+    if isinstance(error, PayloadTooLarge):
+        return 413
+    return STATUS.get(error.code, 400 if error.code != "internal" else 500)
+
+
+def error_response(error: VolactError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(error), status_code=status_for(error), headers=headers)
+
+
+async def read_json(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
+    """Read a JSON body of at most ``limit`` bytes without ever buffering more than that.
+
+    Raises :class:`PayloadTooLarge` or :class:`BadRequest`.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadRequest("the Content-Length header is not a number")
+        if int(declared) > limit:
+            raise PayloadTooLarge(f"the body is larger than {limit} bytes", {"limit": limit})
+    content_type = request.headers.get("content-type", "application/json")
+    if content_type.split(";")[0].strip().lower() not in ("application/json", ""):
+        raise BadRequest("the body must be application/json")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is larger than {limit} bytes", {"limit": limit})
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw:
+        raise BadRequest("the body is empty; send a JSON object")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        raise BadRequest("the body is not valid JSON") from None
+
+
+class RateLimiter:
+    """A token bucket per client address: ``rate`` requests a second, bursts up to ``burst``.
+
+    ``rate`` 0 disables limiting. Time is passed in (a monotonic clock reading, in seconds), so
+    the limiter is tested without sleeping. At most ``max_clients`` buckets are kept (least
+    recently used dropped), so a flood of addresses cannot grow memory without bound.
+    """
+
+    def __init__(self, rate: float, burst: float | None = None, max_clients: int = 65536) -> None:
+        self.rate = rate
+        self.burst = burst if burst is not None else max(1.0, rate * 2)
+        self.max_clients = max_clients
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def check(self, client: str, now: float) -> None:
+        """Raise :class:`RateLimited` (with ``retry_after`` seconds) when over the limit."""
+        if self.rate <= 0:
+            return
+        tokens, last = self._buckets.pop(client, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens < 1.0:
+            self._buckets[client] = (tokens, now)
+            wait = math.ceil((1.0 - tokens) / self.rate)
+            raise RateLimited(
+                f"too many requests from {client}; try again in {wait} s",
+                {"retry_after": wait},
+            )
+        self._buckets[client] = (tokens - 1.0, now)
+        if len(self._buckets) > self.max_clients:
+            self._buckets.popitem(last=False)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def guarded(handler: Handler) -> Handler:
+    """Wrap an endpoint so that every failure becomes the one error shape, never a traceback."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except VolactError as error:
+            headers = None
+            if isinstance(error, RateLimited):
+                headers = {"Retry-After": str(error.details.get("retry_after", 1))}
+            return error_response(error, headers)
+        except Exception:
+            log.exception("unexpected error in %s %s", request.method, request.url.path)
+            return error_response(InternalError("an unexpected error occurred; it was logged"))
+
+    return endpoint
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    from starlette.exceptions import HTTPException
+
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status == 404:
+        return error_response(NotFound(f"no such endpoint: {request.url.path}"))
+    if status == 405:
+        response = error_response(BadRequest(f"method {request.method} is not allowed here"))
+        response.status_code = 405
+        return response
+    if status < 500:
+        response = error_response(BadRequest(f"bad request (HTTP {status})"))
+        response.status_code = status
+        return response
+    log.error("unexpected error in %s %s: %r", request.method, request.url.path, exc)
+    return error_response(InternalError("an unexpected error occurred; it was logged"))
+
+
+def exception_handlers() -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
+    """Starlette exception handlers that keep unknown paths and methods in the one error shape."""
+    from starlette.exceptions import HTTPException
+
+    return {HTTPException: _http_exception, Exception: _http_exception}

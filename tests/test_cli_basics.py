@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from volact import __version__
+from volact.cli import main
+from volact.core.errors import CODES
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    status = 0
+    try:
+        main(list(args))
+    except SystemExit as done:
+        status = int(done.code or 0)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_version_as_a_real_process() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "volact", "--version"], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == f"volact {__version__}"
+    subprocess.run([sys.executable, "-c", "import volact.core"], check=True)
+
+
+def test_explain_every_code(capsys: pytest.CaptureFixture[str]) -> None:
+    for code in CODES:
+        status, out, _ = run(capsys, "explain", code)
+        assert status == 0 and out.startswith(f"{code} (") and "What to do:" in out
+    status, out, _ = run(capsys, "explain")
+    assert status == 0 and all(code in out for code in CODES)
+    status, out, _ = run(capsys, "explain", "--json")
+    assert {item["code"] for item in json.loads(out)} == set(CODES)
+    status, out, _ = run(capsys, "explain", "time_skew", "--json")
+    assert json.loads(out)["code"] == "time_skew"
+
+
+def test_unknown_code_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "explain", "nope")
+    assert status == 1 and out == ""
+    assert err == "not_found: no error code 'nope'; `volact explain` lists them all\n"
+    status, out, err = run(capsys, "explain", "nope", "--json")
+    assert json.loads(out)["error"]["code"] == "not_found"
+
+
+def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(capsys, "vendor", "--bogus")
+    assert status == 2
+    assert err.count("\n") == 1 and err.startswith("bad_request: No such option")
+    assert "Traceback" not in err
+
+
+def test_help_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
+    for args in [("--help",), ("vendor", "--help"), ("host", "--help"), ("client", "--help")]:
+        status, out, _ = run(capsys, *args)
+        assert status == 0 and "Usage:" in out

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import pytest
+
+from volact import crypto
+
+
+def test_sign_and_verify_round_trip() -> None:
+    key = crypto.SigningKey.generate()
+    token = crypto.sign(key, "ticket", {"a": 1, "b": "x"})
+    assert token.startswith("v4.public.")
+    assert crypto.verify(token, "ticket", [key.public_key]) == {"a": 1, "b": "x"}
+    footer = crypto.read_footer(token)
+    assert footer == {"kid": key.key_id, "typ": "ticket", "v": 1}
+
+
+def test_kind_is_bound_by_implicit_assertion() -> None:
+    key = crypto.SigningKey.generate()
+    token = crypto.sign(key, "ticket", {"a": 1})
+    with pytest.raises(crypto.SignatureError, match="expected 'host_certificate'"):
+        crypto.verify(token, "host_certificate", [key.public_key])
+    # Rewriting the footer's kind does not help: the implicit assertion no longer matches.
+    header, body, _footer = token.rsplit(".", 2)[0], token.split(".")[2], token.split(".")[3]
+    import base64
+    import json
+
+    forged_footer = (
+        base64.urlsafe_b64encode(
+            json.dumps({"kid": key.key_id, "typ": "host_certificate", "v": 1}).encode()
+        )
+        .decode()
+        .rstrip("=")
+    )
+    forged = f"v4.public.{body}.{forged_footer}"
+    assert header
+    with pytest.raises(crypto.SignatureError, match="verification failed"):
+        crypto.verify(forged, "host_certificate", [key.public_key])
+
+
+def test_unknown_key_and_tampering_are_refused() -> None:
+    key, other = crypto.SigningKey.generate(), crypto.SigningKey.generate()
+    token = crypto.sign(key, "ticket", {"a": 1})
+    with pytest.raises(crypto.SignatureError, match="unknown key"):
+        crypto.verify(token, "ticket", [other.public_key])
+    body = token.split(".")[2]
+    flipped = body[:10] + ("A" if body[10] != "A" else "B") + body[11:]
+    with pytest.raises(crypto.SignatureError):
+        crypto.verify(token.replace(body, flipped), "ticket", [key.public_key])
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "v3.public.abc.def",
+        "v4.public.abc",
+        "v4.public.abc.!!!",
+        "v4.public.abc.bnVsbA",  # footer "null"
+        "v4.public.abc." + "e30",  # footer {} -> no typ
+        "x" * 20000,
+    ],
+)
+def test_malformed_tokens_raise_signature_error(token: str) -> None:
+    key = crypto.SigningKey.generate()
+    with pytest.raises(crypto.SignatureError):
+        crypto.verify(token, "ticket", [key.public_key])
+
+
+def test_footer_version_is_checked() -> None:
+    import base64
+    import json
+
+    key = crypto.SigningKey.generate()
+    token = crypto.sign(key, "ticket", {"a": 1})
+    footer = base64.urlsafe_b64encode(
+        json.dumps({"kid": key.key_id, "typ": "ticket", "v": 2}).encode()
+    ).decode()
+    parts = token.split(".")
+    with pytest.raises(crypto.SignatureError, match="envelope version"):
+        crypto.verify(".".join([*parts[:3], footer.rstrip("=")]), "ticket", [key.public_key])
+
+
+def test_unverified_payload() -> None:
+    key = crypto.SigningKey.generate()
+    token = crypto.sign(key, "ticket", {"a": 1})
+    assert crypto.unverified_payload(token) == b'{"a":1}'
+    with pytest.raises(crypto.SignatureError, match="too short"):
+        crypto.unverified_payload("v4.public.AAAA." + token.split(".")[3])
+
+
+def test_keys_serialise_and_never_show_secrets() -> None:
+    key = crypto.SigningKey.generate()
+    again = crypto.SigningKey.from_pem(key.to_pem())
+    assert again.key_id == key.key_id
+    assert "PRIVATE" not in repr(key) and key.key_id in repr(key)
+    public = crypto.VerifyKey.from_paserk(key.public_key.paserk)
+    assert public == key.public_key and hash(public) == hash(key.public_key)
+    assert public != "something" and repr(public).startswith("VerifyKey(k4.pid.")
+
+
+@pytest.mark.parametrize("text", ["", "k4.secret.abc", "k4.public.###", 42])
+def test_bad_public_keys(text: object) -> None:
+    with pytest.raises(crypto.KeyFormatError):
+        crypto.VerifyKey.from_paserk(text)  # type: ignore[arg-type]
+
+
+def test_bad_private_keys() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    with pytest.raises(crypto.KeyFormatError, match="PEM"):
+        crypto.SigningKey.from_pem(b"not a key")
+    ec_pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    with pytest.raises(crypto.KeyFormatError, match="Ed25519"):
+        crypto.SigningKey.from_pem(ec_pem)
