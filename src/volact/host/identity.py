@@ -18,13 +18,13 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from volact.core.errors import BadRequest, HostNotActivated, NotFound, StorageError
 from volact.crypto import KeyFormatError, SigningKey
+from volact.fileio import write_atomic, write_private
 
 HOST_FILE = "host.json"
 SIGNING_KEY_FILE = "host-signing.pem"
@@ -42,27 +42,6 @@ class HostSettings:
     renewal_interval: int | None = None
     retry_interval: int | None = None
     port: int = 7688
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write a secret file with mode 0600 from the start (never world-readable, even briefly)."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 class HostFiles:
@@ -130,3 +109,4 @@ class HostFiles:
     def save_certificate_token(self, token: str) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         write_atomic(self.directory / CERTIFICATE_FILE, token + "\n")
+__all__ = ["HostFiles", "HostSettings", "write_atomic", "write_private"]
