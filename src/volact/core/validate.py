@@ -17,6 +17,7 @@ from volact.core.errors import BadRequest
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _HEX = re.compile(r"^[0-9a-f]+$")
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_INT = 2**53  # JSON-safe integers only
 
 
@@ -35,7 +36,7 @@ def string(data: dict[str, Any], name: str, *, max_len: int = 255, min_len: int 
             f"field {name!r} must be {min_len}–{max_len} characters long",
             {"field": name, "min": min_len, "max": max_len},
         )
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if _CONTROL.search(value):
         raise BadRequest(f"field {name!r} contains control characters", {"field": name})
     return value
 

@@ -1,0 +1,827 @@
+"""The client's licensing state machine for one installed product (SPEC §3), as pure functions.
+
+A :class:`ClientRecord` is everything the SDK keeps about one installed product; every function
+here takes a record and ``now`` (the client's clock, Unix seconds) and returns a new record or a
+:class:`Status`. Nothing here reads a clock, draws random numbers or touches a file: a new CMID
+is passed in, and the SDK writes what these functions return.
+
+Rules (everything that changes a client's state lives in this file):
+
+1. The state (``phase``) changes only through :data:`TRANSITIONS`, a table of
+   ``(source, event, target, reason)`` rows; the lifecycle diagram in ``docs/lifecycle.md`` is
+   generated from it (:func:`mermaid_diagram`). A row whose ``keep_reason`` is set changes data,
+   not state, and keeps the record's reason.
+2. ``reason`` is ``None`` in every state but ``notification``, where it says why:
+   ``oob_grace_expired``, ``oot_grace_expired`` or ``clock_tampered``.
+3. Installing a key enters ``oob_grace``; the out-of-box grace runs from ``installed_at`` for
+   ``oob_grace`` seconds (from the descriptor). A grace of 0, or one already over, goes on to
+   ``notification`` at once (the time events of rule 5 apply right after every event).
+4. A successful activation goes to ``licensed`` from any state, with valid-until = the ticket's
+   (its issued-at + the vendor's validity), so a renewal moves valid-until later. A renewal
+   never shortens validity: if the new ticket ends earlier than the one held (another host with
+   a shorter policy, a host clock behind), the longer ticket is kept and only its renewal time
+   moves. ``valid_until`` ``None`` is a permanent (MAK) activation, longer than any other.
+5. Time events, checked in this order by :func:`advance` until none applies:
+   a. ``now`` earlier than ``trusted_time`` by more than ``CLOCK_ROLLBACK_TOLERANCE`` → the clock
+      ran backwards: ``notification`` / ``clock_tampered``;
+   b. ``licensed`` and ``now`` ≥ valid-until → ``oot_grace``;
+   c. ``oot_grace`` and ``now`` ≥ valid-until + the ticket's OOT grace → ``notification`` /
+      ``oot_grace_expired``;
+   d. ``oob_grace`` and ``now`` ≥ ``installed_at`` + OOB grace → ``notification`` /
+      ``oob_grace_expired``.
+6. ``clock_tampered`` is sticky: until the next successful activation, no other event changes
+   the state or reason (their other effects still apply). A rearm is refused meanwhile.
+7. Trusted time is the latest time the client trusts. :func:`observe` raises it to ``now`` when
+   the SDK writes state (unless tampered). A successful activation re-anchors it to the earlier
+   of the ticket's issued-at (the host's clock) and ``now``: the host accepted the client's
+   clock (within 4 hours of its own), and taking the earlier of the two means that a later
+   correction of the client's clock towards the host's is never mistaken for tampering.
+8. A failed activation changes no state; it records ``last_attempt_at`` and ``last_error``, and
+   a retry interval the host sent (clamped to the bounds of SPEC §3, so a wrong host can neither
+   make the client hammer it nor make it sleep for months).
+9. A rearm (not while ``licensed``, at most ``rearm_limit`` times) restarts the OOB grace at
+   ``now`` with a new CMID; the old activation, bound to the old CMID, is dropped.
+10. A fingerprint change means a cloned image: the record takes a new CMID (the old one goes to
+    ``cloned_from``) and drops its activation, whose ticket was bound to the old fingerprint; it
+    re-enters ``oob_grace`` with the *original* install time (a clone gets no fresh grace).
+11. Replacing the key with another one drops the activation (it was for the old key) and keeps
+    the install time, CMID and rearm count; installing the same key again changes nothing.
+12. When to try again (:func:`next_deadline`): a licensed client renews at its last renewal +
+    the renewal interval (never later than valid-until), or, after a failed renewal, at the
+    failure + the retry interval; a permanent activation never renews. Any other client retries
+    at its last attempt + the retry interval (2 hours until a host says otherwise), at once if it
+    never tried. A deadline is never earlier than ``now``.
+13. The record's copy of the held activation (valid-until, grace, issue time, issuer,
+    certificate) is always exactly the held ticket's. The SDK re-verifies the stored ticket
+    offline whenever it reports status, then :func:`check_stored_activation` compares the copy
+    with it, so an edited state file cannot stretch a signed ticket.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, replace
+from typing import Any
+
+from volact.core import keys, validate
+from volact.core.descriptor import ProductDescriptor
+from volact.core.durations import DAY
+from volact.core.errors import (
+    CODES,
+    BadRequest,
+    ClockTampered,
+    InvalidKey,
+    InvalidTicket,
+    RearmLimit,
+    UnsupportedVersion,
+)
+from volact.core.policy import (
+    CLOCK_ROLLBACK_TOLERANCE,
+    EXPIRY_WARNING,
+    INTERVAL_BOUNDS,
+    OOB_GRACE_BOUNDS,
+    REARM_LIMIT_BOUNDS,
+    GroupPolicy,
+)
+from volact.core.states import State
+from volact.core.tickets import Activation
+
+__all__ = [
+    "CLOCK_TAMPERED",
+    "CLONED_FROM_LIMIT",
+    "DEFAULT_RENEWAL_INTERVAL",
+    "DEFAULT_RETRY_INTERVAL",
+    "ENDS_TAMPERING",
+    "NOTIFICATION_REASONS",
+    "OOB_GRACE_EXPIRED",
+    "OOT_GRACE_EXPIRED",
+    "RECORD_VERSION",
+    "TRANSITIONS",
+    "ClientRecord",
+    "Event",
+    "Status",
+    "StoredActivation",
+    "Transition",
+    "advance",
+    "check_fingerprint",
+    "check_stored_activation",
+    "install_key",
+    "mermaid_diagram",
+    "next_deadline",
+    "observe",
+    "rearm",
+    "record_activation",
+    "record_failure",
+    "replace_key",
+    "request_state",
+    "status",
+]
+
+RECORD_VERSION = 1
+_POLICY_DEFAULTS = GroupPolicy()
+DEFAULT_RENEWAL_INTERVAL = _POLICY_DEFAULTS.renewal_interval
+DEFAULT_RETRY_INTERVAL = _POLICY_DEFAULTS.retry_interval
+# How many previous CMIDs a record remembers (the most recent ones), so the file stays small.
+CLONED_FROM_LIMIT = 32
+
+OOB_GRACE_EXPIRED = "oob_grace_expired"
+OOT_GRACE_EXPIRED = "oot_grace_expired"
+CLOCK_TAMPERED = "clock_tampered"
+NOTIFICATION_REASONS = frozenset({OOB_GRACE_EXPIRED, OOT_GRACE_EXPIRED, CLOCK_TAMPERED})
+_INSTALLABLE = {keys.Channel.GVLK, keys.Channel.MAK}
+
+
+class Event(enum.StrEnum):
+    """Everything that can happen to a client record."""
+
+    KEY_INSTALLED = "key_installed"
+    KEY_REPLACED = "key_replaced"
+    ACTIVATION_SUCCEEDED = "activation_succeeded"
+    ACTIVATION_FAILED = "activation_failed"
+    VALIDITY_ENDED = "validity_ended"
+    OOT_GRACE_ENDED = "oot_grace_ended"
+    OOB_GRACE_ENDED = "oob_grace_ended"
+    REARMED = "rearmed"
+    CLOCK_ROLLED_BACK = "clock_rolled_back"
+    FINGERPRINT_CHANGED = "fingerprint_changed"
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One row of the transition table."""
+
+    source: State
+    event: Event
+    target: State
+    reason: str | None = None
+    keep_reason: bool = False
+
+
+_INSTALLED = (State.OOB_GRACE, State.LICENSED, State.OOT_GRACE, State.NOTIFICATION)
+_NOT_LICENSED = (State.OOB_GRACE, State.OOT_GRACE, State.NOTIFICATION)
+
+TRANSITIONS: tuple[Transition, ...] = (
+    Transition(State.UNLICENSED, Event.KEY_INSTALLED, State.OOB_GRACE),
+    *(Transition(s, Event.KEY_REPLACED, State.OOB_GRACE) for s in _INSTALLED),
+    *(Transition(s, Event.ACTIVATION_SUCCEEDED, State.LICENSED) for s in _INSTALLED),
+    *(Transition(s, Event.ACTIVATION_FAILED, s, keep_reason=True) for s in _INSTALLED),
+    Transition(State.LICENSED, Event.VALIDITY_ENDED, State.OOT_GRACE),
+    Transition(State.OOT_GRACE, Event.OOT_GRACE_ENDED, State.NOTIFICATION, OOT_GRACE_EXPIRED),
+    Transition(State.OOB_GRACE, Event.OOB_GRACE_ENDED, State.NOTIFICATION, OOB_GRACE_EXPIRED),
+    *(Transition(s, Event.REARMED, State.OOB_GRACE) for s in _NOT_LICENSED),
+    *(
+        Transition(s, Event.CLOCK_ROLLED_BACK, State.NOTIFICATION, CLOCK_TAMPERED)
+        for s in _INSTALLED
+    ),
+    *(Transition(s, Event.FINGERPRINT_CHANGED, State.OOB_GRACE) for s in _INSTALLED),
+)
+_TABLE: dict[tuple[State, Event], Transition] = {(t.source, t.event): t for t in TRANSITIONS}
+# Rule 6: the only events that end clock tampering.
+ENDS_TAMPERING = frozenset({Event.ACTIVATION_SUCCEEDED})
+
+
+# --- the record -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredActivation:
+    """The activation a client holds: the verified ticket and what the machine needs of it."""
+
+    ticket: str  # the ticket token, re-verified by the SDK whenever it reports status
+    certificate: str | None  # the host certificate token; None for a MAK (vendor) ticket
+    issuer_id: str  # the host id, or the vendor id for a MAK ticket
+    issued_at: int  # the host's (or vendor's) clock
+    valid_until: int | None  # None = permanent (MAK)
+    oot_grace: int
+    renewed_at: int  # the client's clock at the last success that confirmed this activation
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ticket": self.ticket,
+            "certificate": self.certificate,
+            "issuer_id": self.issuer_id,
+            "issued_at": self.issued_at,
+            "valid_until": self.valid_until,
+            "oot_grace": self.oot_grace,
+            "renewed_at": self.renewed_at,
+        }
+
+
+@dataclass(frozen=True)
+class ClientRecord:
+    """Everything the SDK persists about one installed product (times in Unix seconds)."""
+
+    product: str
+    key: str  # canonical key text (a MAK is a secret: the state file is private)
+    channel: keys.Channel  # GVLK or MAK
+    cmid: str
+    fingerprint: str
+    installed_at: int  # start of the OOB grace; a rearm moves it to the rearm's time
+    oob_grace: int
+    rearm_limit: int
+    rearm_count: int
+    phase: State
+    reason: str | None
+    activation: StoredActivation | None
+    trusted_time: int
+    renewal_interval: int = DEFAULT_RENEWAL_INTERVAL
+    retry_interval: int = DEFAULT_RETRY_INTERVAL
+    last_attempt_at: int | None = None
+    last_error: str | None = None  # the error code of the last attempt, None if it succeeded
+    cloned_from: tuple[str, ...] = ()  # earlier CMIDs of this install, oldest first
+
+    def __post_init__(self) -> None:
+        # Rule 2, which keeps advance() from looping on a hand-made record.
+        if (self.phase is State.NOTIFICATION) != (self.reason in NOTIFICATION_REASONS):
+            raise ValueError(f"reason {self.reason!r} does not fit state {self.phase.value!r}")
+
+    @property
+    def tampered(self) -> bool:
+        return self.reason == CLOCK_TAMPERED
+
+    @property
+    def valid_until(self) -> int | None:
+        return None if self.activation is None else self.activation.valid_until
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object the SDK writes to the state file."""
+        return {
+            "v": RECORD_VERSION,
+            "product": self.product,
+            "key": self.key,
+            "channel": self.channel.value,
+            "cmid": self.cmid,
+            "fingerprint": self.fingerprint,
+            "installed_at": self.installed_at,
+            "oob_grace": self.oob_grace,
+            "rearm_limit": self.rearm_limit,
+            "rearm_count": self.rearm_count,
+            "phase": self.phase.value,
+            "reason": self.reason,
+            "activation": None if self.activation is None else self.activation.to_dict(),
+            "trusted_time": self.trusted_time,
+            "renewal_interval": self.renewal_interval,
+            "retry_interval": self.retry_interval,
+            "last_attempt_at": self.last_attempt_at,
+            "last_error": self.last_error,
+            "cloned_from": list(self.cloned_from),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ClientRecord:
+        """Rebuild a record from untrusted JSON (a state file).
+
+        Raises :class:`BadRequest` naming the first problem (or :class:`UnsupportedVersion` for
+        a record written by a newer volact).
+        """
+        return _record_from_dict(data)
+
+
+@dataclass(frozen=True)
+class Status:
+    """What a client reports about one product at one moment."""
+
+    state: State
+    reason: str | None
+    valid_until: int | None  # None: never activated, or permanent (MAK) when licensed
+    grace_ends_at: int | None  # the end of the current OOB or OOT grace
+    days_left: int | None  # whole days (rounded up) until the current state ends
+    expiry_warning: bool  # licensed, and valid-until is within EXPIRY_WARNING
+    next_attempt_at: int | None  # when the client tries (again); None = no need
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state.value,
+            "reason": self.reason,
+            "valid_until": self.valid_until,
+            "grace_ends_at": self.grace_ends_at,
+            "days_left": self.days_left,
+            "expiry_warning": self.expiry_warning,
+            "next_attempt_at": self.next_attempt_at,
+        }
+
+
+# --- the machine ----------------------------------------------------------------------------
+
+
+def _fire(record: ClientRecord, event: Event) -> ClientRecord:
+    """Apply one event's state change by the table (rules 1, 2 and 6)."""
+    if record.tampered and event not in ENDS_TAMPERING:
+        return record
+    row = _TABLE[(record.phase, event)]
+    reason = record.reason if row.keep_reason else row.reason
+    return replace(record, phase=row.target, reason=reason)
+
+
+def _time_event(record: ClientRecord, now: int) -> Event | None:
+    """The first time event of rule 5 that applies at ``now``, if any."""
+    if not record.tampered and now < record.trusted_time - CLOCK_ROLLBACK_TOLERANCE:
+        return Event.CLOCK_ROLLED_BACK
+    activation = record.activation
+    if record.phase is State.LICENSED:
+        assert activation is not None
+        if activation.valid_until is not None and now >= activation.valid_until:
+            return Event.VALIDITY_ENDED
+    elif record.phase is State.OOT_GRACE:
+        assert activation is not None
+        assert activation.valid_until is not None
+        if now >= activation.valid_until + activation.oot_grace:
+            return Event.OOT_GRACE_ENDED
+    elif record.phase is State.OOB_GRACE and now >= record.installed_at + record.oob_grace:
+        return Event.OOB_GRACE_ENDED
+    return None
+
+
+def advance(record: ClientRecord, now: int) -> ClientRecord:
+    """Apply every time event due at ``now`` (rule 5). Persist what it returns (rule 6)."""
+    while (event := _time_event(record, now)) is not None:
+        record = _fire(record, event)
+    return record
+
+
+def _dropped(record: ClientRecord) -> ClientRecord:
+    """The record without its activation and attempt history (a new CMID or key needs both)."""
+    return replace(record, activation=None, last_attempt_at=None, last_error=None)
+
+
+def _parse_installable_key(descriptor: ProductDescriptor, key_text: str) -> keys.ProductKey:
+    key = keys.parse_key(key_text)
+    if key.channel not in _INSTALLABLE:
+        raise InvalidKey(
+            f"a {key.channel.label} cannot be installed on a client; install the product's "
+            "GVLK or a MAK",
+            {"channel": key.channel.value},
+        )
+    if key.channel is keys.Channel.GVLK:
+        keys.check_gvlk(key, descriptor.vendor_id, descriptor.group, descriptor.product)
+    return key
+
+
+def _new_cmid(record: ClientRecord, new_cmid: str) -> str:
+    cmid = validate.uuid_text({"cmid": new_cmid}, "cmid")
+    if cmid == record.cmid or cmid in record.cloned_from:
+        raise BadRequest("the new CMID must differ from every earlier one", {"field": "cmid"})
+    return cmid
+
+
+def install_key(
+    descriptor: ProductDescriptor, key_text: str, *, cmid: str, fingerprint: str, now: int
+) -> ClientRecord:
+    """A new record for a key installed on this machine (``slmgr /ipk``; rule 3).
+
+    ``key_text`` must be the descriptor's product's GVLK or a MAK; ``cmid`` is a fresh random
+    UUID and ``fingerprint`` the machine's hex fingerprint for this product. Raises
+    :class:`InvalidKey` or :class:`BadRequest`.
+    """
+    key = _parse_installable_key(descriptor, key_text)
+    record = ClientRecord(
+        product=descriptor.product,
+        key=key.text,
+        channel=key.channel,
+        cmid=validate.uuid_text({"cmid": cmid}, "cmid"),
+        fingerprint=validate.hex_text({"fingerprint": fingerprint}, "fingerprint"),
+        installed_at=now,
+        oob_grace=descriptor.oob_grace,
+        rearm_limit=descriptor.rearm_limit,
+        rearm_count=0,
+        phase=State.UNLICENSED,
+        reason=None,
+        activation=None,
+        trusted_time=now,
+    )
+    return advance(_fire(record, Event.KEY_INSTALLED), now)
+
+
+def replace_key(
+    record: ClientRecord, descriptor: ProductDescriptor, key_text: str, now: int
+) -> ClientRecord:
+    """Install another key on an installed product (rule 11): e.g. a MAK over the GVLK."""
+    if descriptor.product != record.product:
+        raise BadRequest(
+            f"the descriptor is for {descriptor.product!r}, the record for {record.product!r}"
+        )
+    key = _parse_installable_key(descriptor, key_text)
+    if key.text == record.key:
+        return advance(record, now)
+    changed = replace(_dropped(record), key=key.text, channel=key.channel)
+    return advance(_fire(changed, Event.KEY_REPLACED), now)
+
+
+def _outlasts(held: int | None, offered: int | None) -> bool:
+    """Whether an activation valid until ``held`` ends later than one until ``offered``."""
+    if held is None:
+        return offered is not None
+    return offered is not None and held > offered
+
+
+def _clamp_interval(seconds: int) -> int:
+    low, high = INTERVAL_BOUNDS
+    return max(low, min(seconds, high))
+
+
+def record_activation(record: ClientRecord, activation: Activation, now: int) -> ClientRecord:
+    """Record a successful activation or renewal (rules 4 and 7).
+
+    The caller has verified the whole chain (:func:`volact.core.tickets.verify_activation`)
+    against this record's CMID and fingerprint; a ticket for another product or machine still
+    raises :class:`InvalidTicket` here, as a last line of defence.
+    """
+    ticket = activation.ticket
+    if ticket.product != record.product:
+        raise InvalidTicket("ticket is for another product")
+    if ticket.cmid != record.cmid or ticket.fingerprint != record.fingerprint:
+        raise InvalidTicket("ticket is for another machine")
+    held = record.activation
+    if held is not None and _outlasts(held.valid_until, ticket.valid_until):
+        kept = replace(held, renewed_at=now)
+    else:
+        kept = StoredActivation(
+            ticket=ticket.token,
+            certificate=None if activation.certificate is None else activation.certificate.token,
+            issuer_id=ticket.issuer_id,
+            issued_at=ticket.issued_at,
+            valid_until=ticket.valid_until,
+            oot_grace=ticket.oot_grace,
+            renewed_at=now,
+        )
+    succeeded = replace(
+        record,
+        activation=kept,
+        trusted_time=min(ticket.issued_at, now),
+        renewal_interval=_clamp_interval(ticket.renewal_interval),
+        retry_interval=_clamp_interval(ticket.retry_interval),
+        last_attempt_at=now,
+        last_error=None,
+    )
+    return advance(_fire(succeeded, Event.ACTIVATION_SUCCEEDED), now)
+
+
+def check_stored_activation(record: ClientRecord, activation: Activation) -> None:
+    """Check that the record holds exactly ``activation`` (rule 13).
+
+    ``activation`` is the record's stored ticket (and certificate), re-verified by the caller
+    with :func:`volact.core.tickets.verify_activation` against the record's CMID and
+    fingerprint. Raises :class:`InvalidTicket` if the record holds no activation or its copy of
+    the ticket's facts differs.
+    """
+    held = record.activation
+    ticket = activation.ticket
+    certificate = None if activation.certificate is None else activation.certificate.token
+    signed = (
+        ticket.token,
+        certificate,
+        ticket.issuer_id,
+        ticket.issued_at,
+        ticket.valid_until,
+        ticket.oot_grace,
+        ticket.cmid,
+        ticket.fingerprint,
+    )
+    if held is None or signed != (
+        held.ticket,
+        held.certificate,
+        held.issuer_id,
+        held.issued_at,
+        held.valid_until,
+        held.oot_grace,
+        record.cmid,
+        record.fingerprint,
+    ):
+        raise InvalidTicket("the stored activation differs from its signed ticket")
+
+
+def record_failure(
+    record: ClientRecord, code: str, now: int, retry_interval: int | None = None
+) -> ClientRecord:
+    """Record a failed activation attempt with its error code (rule 8).
+
+    ``retry_interval``, if the host sent one, becomes the record's retry interval (clamped).
+    A code that is not one of volact's (a peer can send anything) is recorded as ``internal``.
+    """
+    failed = replace(
+        record,
+        last_attempt_at=now,
+        last_error=code if code in CODES else "internal",
+        retry_interval=record.retry_interval
+        if retry_interval is None
+        else _clamp_interval(retry_interval),
+    )
+    return advance(_fire(failed, Event.ACTIVATION_FAILED), now)
+
+
+def rearm(record: ClientRecord, now: int, new_cmid: str) -> ClientRecord:
+    """Restart the OOB grace with a new CMID (rule 9; ``slmgr /rearm``).
+
+    Raises :class:`RearmLimit` when no rearm is left, :class:`ClockTampered` while the clock is
+    tampered, and :class:`BadRequest` when the product is licensed (it needs no rearm).
+    """
+    current = advance(record, now)
+    if current.tampered:
+        raise ClockTampered("the clock went backwards: correct it and activate, then rearm")
+    if current.phase is State.LICENSED:
+        raise BadRequest("the product is licensed and needs no rearm", {"state": "licensed"})
+    if current.rearm_count >= current.rearm_limit:
+        raise RearmLimit(
+            f"this product was rearmed {current.rearm_count} times, the most allowed",
+            {"rearm_count": current.rearm_count, "rearm_limit": current.rearm_limit},
+        )
+    rearmed = replace(
+        _dropped(current),
+        cmid=_new_cmid(current, new_cmid),
+        installed_at=now,
+        rearm_count=current.rearm_count + 1,
+    )
+    return advance(_fire(rearmed, Event.REARMED), now)
+
+
+def check_fingerprint(
+    record: ClientRecord, fingerprint: str, now: int, new_cmid: str
+) -> ClientRecord:
+    """Compare the machine's fingerprint with the record's (rule 10).
+
+    Unchanged: the record, advanced to ``now``. Changed (a cloned image): a new CMID
+    (``new_cmid``, a fresh random UUID the caller made), no activation.
+    """
+    fingerprint = validate.hex_text({"fingerprint": fingerprint}, "fingerprint")
+    if fingerprint == record.fingerprint:
+        return advance(record, now)
+    cloned = replace(
+        _dropped(record),
+        cmid=_new_cmid(record, new_cmid),
+        fingerprint=fingerprint,
+        cloned_from=(*record.cloned_from, record.cmid)[-CLONED_FROM_LIMIT:],
+    )
+    return advance(_fire(cloned, Event.FINGERPRINT_CHANGED), now)
+
+
+def observe(record: ClientRecord, now: int) -> ClientRecord:
+    """Advance to ``now`` and, unless the clock is tampered, trust ``now`` (rule 7).
+
+    The SDK calls this whenever it writes the state file.
+    """
+    current = advance(record, now)
+    if current.tampered:
+        return current
+    return replace(current, trusted_time=max(current.trusted_time, now))
+
+
+def _retry_at(record: ClientRecord) -> int | None:
+    if record.last_attempt_at is None:
+        return None
+    return record.last_attempt_at + record.retry_interval
+
+
+def next_deadline(record: ClientRecord, now: int) -> int | None:
+    """When the client should next try to activate or renew (rule 12); None: never."""
+    current = advance(record, now)
+    activation = current.activation
+    if current.phase is State.LICENSED:
+        assert activation is not None
+        if activation.valid_until is None:
+            return None
+        deadline = min(activation.renewed_at + current.renewal_interval, activation.valid_until)
+        retry_at = _retry_at(current)
+        if current.last_error is not None and retry_at is not None:
+            deadline = max(deadline, retry_at)
+    else:
+        retry_at = _retry_at(current)
+        deadline = now if retry_at is None else retry_at
+    return max(deadline, now)
+
+
+def request_state(record: ClientRecord | None, now: int) -> State:
+    """The state the client reports in its activation request."""
+    return State.UNLICENSED if record is None else advance(record, now).phase
+
+
+def _days_until(end: int, now: int) -> int:
+    return max(0, -((now - end) // DAY))
+
+
+def status(record: ClientRecord | None, now: int) -> Status:
+    """The client's status at ``now`` (``None``: no key installed → ``unlicensed``)."""
+    if record is None:
+        return Status(State.UNLICENSED, None, None, None, None, False, None)
+    current = advance(record, now)
+    valid_until = current.valid_until
+    grace_ends_at: int | None = None
+    days_left: int | None = 0
+    if current.phase is State.OOB_GRACE:
+        grace_ends_at = current.installed_at + current.oob_grace
+    elif current.phase is State.OOT_GRACE:
+        assert current.activation is not None
+        assert valid_until is not None
+        grace_ends_at = valid_until + current.activation.oot_grace
+    if grace_ends_at is not None:
+        days_left = _days_until(grace_ends_at, now)
+    elif current.phase is State.LICENSED:
+        days_left = None if valid_until is None else _days_until(valid_until, now)
+    warning = (
+        current.phase is State.LICENSED
+        and valid_until is not None
+        and valid_until - now <= EXPIRY_WARNING
+    )
+    return Status(
+        state=current.phase,
+        reason=current.reason,
+        valid_until=valid_until,
+        grace_ends_at=grace_ends_at,
+        days_left=days_left,
+        expiry_warning=warning,
+        next_attempt_at=next_deadline(current, now),
+    )
+
+
+# --- the diagram ----------------------------------------------------------------------------
+
+
+def mermaid_diagram() -> str:
+    """The transition table as a Mermaid ``stateDiagram-v2`` (for ``docs/lifecycle.md``).
+
+    Rows with the same source and target share one arrow (in the order of :class:`State`); a
+    reason is shown in parentheses.
+    """
+    edges: dict[tuple[State, State], list[str]] = {}
+    for row in TRANSITIONS:
+        label = row.event.value if row.reason is None else f"{row.event.value} ({row.reason})"
+        edges.setdefault((row.source, row.target), []).append(label)
+    lines = ["stateDiagram-v2", f"    [*] --> {State.UNLICENSED.value}"]
+    order = list(State)
+    for (source, target), labels in sorted(
+        edges.items(), key=lambda item: (order.index(item[0][0]), order.index(item[0][1]))
+    ):
+        lines.append(f"    {source.value} --> {target.value} : {', '.join(labels)}")
+    ends = ", ".join(sorted(event.value for event in ENDS_TAMPERING))
+    lines += [
+        f"    note right of {State.NOTIFICATION.value}",
+        f"        {CLOCK_TAMPERED} is sticky: only {ends} leaves it",
+        "    end note",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# --- reading a record from untrusted JSON ---------------------------------------------------
+
+_RECORD_FIELDS = frozenset(
+    {
+        "v",
+        "product",
+        "key",
+        "channel",
+        "cmid",
+        "fingerprint",
+        "installed_at",
+        "oob_grace",
+        "rearm_limit",
+        "rearm_count",
+        "phase",
+        "reason",
+        "activation",
+        "trusted_time",
+        "renewal_interval",
+        "retry_interval",
+        "last_attempt_at",
+        "last_error",
+        "cloned_from",
+    }
+)
+_ACTIVATION_FIELDS = frozenset(
+    {"ticket", "certificate", "issuer_id", "issued_at", "valid_until", "oot_grace", "renewed_at"}
+)
+_TOKEN_LIMIT = 16384
+# A PASETO v4.public token with its footer. A regex, not validate.string: tokens are kilobytes
+# long, and a state file is read every time the SDK reports status.
+_TOKEN = re.compile(r"v4\.public\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
+def _token(data: dict[str, Any], name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or len(value) > _TOKEN_LIMIT or not _TOKEN.fullmatch(value):
+        raise BadRequest(f"field {name!r} must be a signed token", {"field": name})
+    return value
+
+
+def _optional_token(data: dict[str, Any], name: str) -> str | None:
+    return None if data.get(name) is None else _token(data, name)
+
+
+def _refuse_unknown(data: dict[str, Any], known: frozenset[str], what: str) -> None:
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise BadRequest(f"unknown {what} field(s): {', '.join(unknown[:5])}", {"fields": unknown})
+
+
+def _activation_from_dict(value: Any) -> StoredActivation | None:
+    if value is None:
+        return None
+    data = validate.obj(value, "activation")
+    _refuse_unknown(data, _ACTIVATION_FIELDS, "activation")
+    activation = StoredActivation(
+        ticket=_token(data, "ticket"),
+        certificate=_optional_token(data, "certificate"),
+        issuer_id=validate.string(data, "issuer_id", max_len=64),
+        issued_at=validate.integer(data, "issued_at", minimum=0),
+        valid_until=validate.optional_integer(data, "valid_until", minimum=0),
+        # Any grace a signed ticket may carry; rule 13 ties it to the ticket.
+        oot_grace=validate.integer(data, "oot_grace", minimum=0),
+        renewed_at=validate.integer(data, "renewed_at", minimum=0),
+    )
+    if activation.valid_until is not None and activation.valid_until <= activation.issued_at:
+        raise BadRequest("the activation ends before it starts", {"field": "valid_until"})
+    return activation
+
+
+def _record_from_dict(value: Any) -> ClientRecord:
+    data = validate.obj(value, "client record")
+    version = data.get("v")
+    if version != RECORD_VERSION:
+        if isinstance(version, int) and not isinstance(version, bool):
+            raise UnsupportedVersion(
+                f"client state version {version} is not supported (this volact writes "
+                f"version {RECORD_VERSION})",
+                {"supported": [RECORD_VERSION]},
+            )
+        raise BadRequest("field 'v' must be the client state version (1)", {"field": "v"})
+    _refuse_unknown(data, _RECORD_FIELDS, "client record")
+    key_text = validate.string(data, "key", max_len=keys.MAX_INPUT_LENGTH)
+    try:
+        key = keys.parse_key(key_text)
+    except InvalidKey as exc:
+        raise BadRequest(f"field 'key' is not a product key: {exc}", {"field": "key"}) from None
+    channel = validate.string(data, "channel", max_len=8)
+    if key.channel not in _INSTALLABLE or channel != key.channel.value:
+        raise BadRequest(
+            "field 'channel' must match the key ('gvlk' or 'mak')", {"field": "channel"}
+        )
+    try:
+        phase = State(validate.string(data, "phase", max_len=32))
+    except ValueError:
+        phase = State.UNLICENSED
+    if phase is State.UNLICENSED:
+        raise BadRequest(
+            "field 'phase' must be the state of an installed product", {"field": "phase"}
+        )
+    reason = validate.optional_string(data, "reason", max_len=32)
+    if (phase is State.NOTIFICATION) != (reason is not None) or reason not in {
+        None,
+        *NOTIFICATION_REASONS,
+    }:
+        raise BadRequest(
+            "field 'reason' must name why the product is in notification, and only then",
+            {"field": "reason"},
+        )
+    cloned_from = data.get("cloned_from")
+    if not isinstance(cloned_from, list) or len(cloned_from) > CLONED_FROM_LIMIT:
+        raise BadRequest(
+            f"field 'cloned_from' must be a list of at most {CLONED_FROM_LIMIT} CMIDs",
+            {"field": "cloned_from"},
+        )
+    rearm_limit = validate.integer(
+        data, "rearm_limit", minimum=REARM_LIMIT_BOUNDS[0], maximum=REARM_LIMIT_BOUNDS[1]
+    )
+    record = ClientRecord(
+        product=validate.identifier(data, "product"),
+        key=key.text,
+        channel=key.channel,
+        cmid=validate.uuid_text(data, "cmid"),
+        fingerprint=validate.hex_text(data, "fingerprint"),
+        installed_at=validate.integer(data, "installed_at", minimum=0),
+        oob_grace=validate.integer(
+            data, "oob_grace", minimum=OOB_GRACE_BOUNDS[0], maximum=OOB_GRACE_BOUNDS[1]
+        ),
+        rearm_limit=rearm_limit,
+        rearm_count=validate.integer(data, "rearm_count", minimum=0, maximum=rearm_limit),
+        phase=phase,
+        reason=reason,
+        activation=_activation_from_dict(data.get("activation")),
+        trusted_time=validate.integer(data, "trusted_time", minimum=0),
+        renewal_interval=validate.integer(
+            data, "renewal_interval", minimum=INTERVAL_BOUNDS[0], maximum=INTERVAL_BOUNDS[1]
+        ),
+        retry_interval=validate.integer(
+            data, "retry_interval", minimum=INTERVAL_BOUNDS[0], maximum=INTERVAL_BOUNDS[1]
+        ),
+        last_attempt_at=validate.optional_integer(data, "last_attempt_at", minimum=0),
+        last_error=validate.optional_string(data, "last_error", max_len=64),
+        cloned_from=tuple(validate.uuid_text({"cmid": item}, "cmid") for item in cloned_from),
+    )
+    _check_consistency(record)
+    return record
+
+
+def _check_consistency(record: ClientRecord) -> None:
+    """The invariants the machine keeps, checked on a record read from a file."""
+    activation = record.activation
+    if record.phase in (State.LICENSED, State.OOT_GRACE) and activation is None:
+        raise BadRequest(f"a {record.phase.value} record must hold an activation")
+    if record.phase is State.OOB_GRACE and activation is not None:
+        raise BadRequest("an oob_grace record cannot hold an activation")
+    if (
+        record.phase is State.OOT_GRACE
+        and activation is not None
+        and activation.valid_until is None
+    ):
+        raise BadRequest("a permanent activation has no out-of-tolerance grace")
+    if record.last_error is not None and record.last_attempt_at is None:
+        raise BadRequest("a failed attempt needs its time", {"field": "last_attempt_at"})
