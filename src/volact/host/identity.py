@@ -109,4 +109,6 @@ class HostFiles:
     def save_certificate_token(self, token: str) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         write_atomic(self.directory / CERTIFICATE_FILE, token + "\n")
+
+
 __all__ = ["HostFiles", "HostSettings", "write_atomic", "write_private"]
