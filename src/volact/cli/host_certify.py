@@ -1,7 +1,170 @@
-"""`volact host init` and `volact host activate`: certifying a host with the vendor."""
+"""`volact host init` and `volact host activate`: certifying a host with the vendor.
+
+``init`` checks that the key is a HOST key and makes the host's id and signing key (0600).
+``activate`` gets the vendor's certificate online (``POST /v1/host-activations``) or by an
+offline request file and response file; see docs/vendor.md.
+"""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from volact.cli.vendor import (
+    json_option,
+    print_json,
+    read_input_file,
+    resolve_dir,
+    when,
+    write_output,
+)
+from volact.core.errors import BadRequest
+
+HOST_DIR_ENV = "VOLACT_HOST_DIR"
+MAX_RESPONSE_FILE_BYTES = 64 * 1024
+
+
+def _host_dir_option(function: Any) -> Any:
+    return click.option(
+        "--dir",
+        "directory",
+        metavar="DIR",
+        help=f"The host directory (default: ${HOST_DIR_ENV}, else /var/lib/volact/host when "
+        "writable, else the user's data directory).",
+    )(function)
+
+
+def _host_dir(directory: str | None) -> Path:
+    return resolve_dir(directory, HOST_DIR_ENV, "host")
+
+
+@click.command("init")
+@click.option(
+    "--key", "host_key", required=True, metavar="HOSTKEY", help="The host key from the vendor."
+)
+@click.option(
+    "--vendor", "vendor_url", metavar="URL", help="The vendor service's URL (for `host activate`)."
+)
+@_host_dir_option
+@json_option
+def init(host_key: str, vendor_url: str | None, directory: str | None, as_json: bool) -> None:
+    """Set up this host with a HOST key: makes the host id and its signing key.
+
+    On a host set up before, the host id and signing key are kept and the key is replaced.
+    """
+    from volact.host.identity import HostFiles
+    from volact.vendor import client_api
+
+    path = _host_dir(directory)
+    settings, created = client_api.init_host(HostFiles(path), host_key, vendor_url=vendor_url)
+    serial = client_api.host_key_serial(settings.host_key)
+    note = "host initialised" if created else "host key replaced; host id and signing key kept"
+    if as_json:
+        print_json({"host_id": settings.host_id, "key_serial": serial, "directory": str(path)})
+        return
+    click.echo(f"host id:     {settings.host_id}")
+    click.echo(f"key serial:  {serial}")
+    click.echo(f"directory:   {path}")
+    click.echo(f"{note}; next: `volact host activate`", err=True)
+
+
+def _certificate_json(certificate: Any) -> dict[str, Any]:
+    return {
+        "cert_id": certificate.cert_id,
+        "vendor_id": certificate.vendor_id,
+        "host_id": certificate.host_id,
+        "customer": certificate.customer,
+        "key_serial": certificate.key_serial,
+        "groups": sorted(certificate.groups),
+        "not_before": certificate.not_before,
+        "not_after": certificate.not_after,
+        "issued_at": certificate.issued_at,
+    }
+
+
+def _report(certificate: Any, as_json: bool) -> None:
+    if as_json:
+        print_json(_certificate_json(certificate))
+        return
+    click.echo(
+        f"certified by vendor {certificate.vendor_id} for {', '.join(sorted(certificate.groups))} "
+        f"until {when(certificate.not_after)} (certificate {certificate.cert_id})"
+    )
+
+
+@click.command("activate")
+@click.option(
+    "--vendor", "vendor_url", metavar="URL", help="Certify online with the vendor service at URL."
+)
+@click.option(
+    "--offline-request", metavar="FILE", help="Write an offline request to FILE ('-': stdout)."
+)
+@click.option(
+    "--offline-response", metavar="FILE", help="Install the vendor's offline response FILE."
+)
+@_host_dir_option
+@json_option
+def activate(
+    vendor_url: str | None,
+    offline_request: str | None,
+    offline_response: str | None,
+    directory: str | None,
+    as_json: bool,
+) -> None:
+    """Get this host's certificate from the vendor: online, or with offline files.
+
+    \b
+    online:   volact host activate [--vendor URL]
+    offline:  volact host activate --offline-request request.json
+              (the vendor runs `volact vendor fulfil request.json > response.json`)
+              volact host activate --offline-response response.json
+    """
+    from volact.host.identity import HostFiles
+    from volact.vendor import client_api
+
+    chosen = [
+        name
+        for name, value in (
+            ("--vendor", vendor_url),
+            ("--offline-request", offline_request),
+            ("--offline-response", offline_response),
+        )
+        if value
+    ]
+    if len(chosen) > 1:
+        raise BadRequest(f"use one of {', '.join(chosen)}, not several")
+    files = HostFiles(_host_dir(directory))
+    now = int(time.time())
+    if offline_request:
+        request = client_api.write_host_request_file(files, now=now)
+        write_output(request.to_file(), offline_request)
+        if as_json:
+            if offline_request != "-":
+                print_json({"request_id": request.request_id, "file": offline_request})
+            return
+        click.echo(
+            f"request {request.request_id} written; the vendor answers it with "
+            "`volact vendor fulfil FILE`, then install the answer with "
+            "`volact host activate --offline-response RESPONSE`",
+            err=True,
+        )
+        return
+    if offline_response:
+        data = read_input_file(offline_response, MAX_RESPONSE_FILE_BYTES)
+        certificate = client_api.install_host_response(files, data, now=now)
+        _report(certificate, as_json)
+        return
+    url = vendor_url or files.settings().vendor_url
+    if not url:
+        raise BadRequest(
+            "no vendor URL: pass --vendor URL (it is remembered), or certify offline with "
+            "--offline-request FILE"
+        )
+    certificate = client_api.certify_host_online(files, url, now=now)
+    _report(certificate, as_json)
+
+
+COMMANDS: list[click.Command] = [init, activate]

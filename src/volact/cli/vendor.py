@@ -1,10 +1,723 @@
-"""`volact vendor …` commands."""
+"""`volact vendor …`: the vendor's root key, groups, products, keys, fulfilment and service.
+
+Every command takes ``--dir`` (else ``VOLACT_VENDOR_DIR``, else ``/var/lib/volact/vendor`` when
+writable, else the user's data directory). Key commands print the key alone on stdout; commands
+that print data take ``--json``. Heavy modules are imported inside the commands so that
+``volact --help`` stays fast.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
 import click
+
+from volact.core.errors import BadRequest, StorageError
+
+if TYPE_CHECKING:
+    from volact.vendor.operations import Vendor
+
+VENDOR_DIR_ENV = "VOLACT_VENDOR_DIR"
+SYSTEM_VENDOR_DIR = Path("/var/lib/volact/vendor")
+MAX_REQUEST_FILE_BYTES = 4 * 1024 * 1024
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+# --- shared helpers ----------------------------------------------------------------------------
+
+
+def _writable(path: Path) -> bool:
+    """Whether ``path`` exists and is writable, or could be created by this user."""
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            return False
+        probe = probe.parent
+    return os.access(probe, os.W_OK | os.X_OK)
+
+
+def resolve_dir(given: str | None, env_name: str, leaf: str) -> Path:
+    """``--dir``, else the environment variable, else ``/var/lib/volact/<leaf>`` when writable,
+    else the user's data directory (platformdirs)."""
+    if given:
+        return Path(given)
+    from_env = os.environ.get(env_name)
+    if from_env:
+        return Path(from_env)
+    system = Path("/var/lib/volact") / leaf
+    if _writable(system):
+        return system
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("volact")) / leaf
+
+
+def read_input_file(path: str, limit: int = MAX_REQUEST_FILE_BYTES) -> bytes:
+    """A file given on the command line (``-`` is stdin), refused above ``limit`` bytes."""
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with open(path, "rb") as handle:
+                data = handle.read(limit + 1)
+    except FileNotFoundError:
+        from volact.core.errors import NotFound
+
+        raise NotFound(f"no file {path}") from None
+    except IsADirectoryError:
+        raise BadRequest(f"{path} is a directory, not a file") from None
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise BadRequest(f"{path} is larger than {limit} bytes; it is not a volact request file")
+    return data
+
+
+def write_output(text: str, output: str | None) -> None:
+    """Print ``text`` on stdout, or write it to ``output`` (atomically)."""
+    if output is None or output == "-":
+        click.echo(text, nl=not text.endswith("\n"))
+        return
+    from volact.host.identity import write_atomic
+
+    try:
+        write_atomic(Path(output), text)
+    except OSError as exc:
+        raise StorageError(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+def when(timestamp: int | None) -> str:
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2))
+
+
+def print_table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    for row in [headers, *rows]:
+        click.echo(
+            "  ".join(
+                str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)
+            ).rstrip()
+        )
+
+
+class Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in click >= 8.2
+    """A duration option: ``180d``, ``7d``, ``2h``, ``15m`` (a bare number is days)."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        from volact.core.durations import parse_duration
+
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DURATION = Duration()
+
+
+def dir_option(function: F) -> F:
+    return click.option(
+        "--dir",
+        "directory",
+        metavar="DIR",
+        help=f"The vendor directory (default: ${VENDOR_DIR_ENV}, else {SYSTEM_VENDOR_DIR} when "
+        "writable, else the user's data directory).",
+    )(function)
+
+
+def json_option(function: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(function)
+
+
+@contextmanager
+def opened(directory: str | None) -> Iterator[Vendor]:
+    from volact.vendor.operations import Vendor
+
+    vendor = Vendor.open(resolve_dir(directory, VENDOR_DIR_ENV, "vendor"))
+    try:
+        yield vendor
+    finally:
+        vendor.close()
+
+
+# --- vendor ------------------------------------------------------------------------------------
 
 
 @click.group()
 def vendor() -> None:
-    """The vendor's commands."""
+    """The vendor's tools: root key, products, keys, host certification, MAK.
+
+    \b
+    init       create the vendor directory and its root key
+    root-key   add (rotate) and list root keys
+    product    add, list and export products (export prints the descriptor)
+    group      show and change a product group's policy
+    key        issue GVLKs, host keys and MAKs; list them
+    fulfil     answer an offline request file (host or MAK)
+    serve      run the online vendor service
+    """
+
+
+@vendor.command()
+@click.option(
+    "--id",
+    "vendor_id",
+    metavar="VENDOR_ID",
+    help="The vendor id (part of every GVLK; it never changes).",
+)
+@click.option("--name", metavar="NAME", help="The vendor's name, shown in descriptors.")
+@dir_option
+@json_option
+def init(vendor_id: str | None, name: str | None, directory: str | None, as_json: bool) -> None:
+    """Create the vendor directory: store, vendor id and a first root key.
+
+    The root private key is written with mode 0600 and never printed; the vendor id and the
+    root key's id are.
+    """
+    from volact.vendor.operations import Vendor
+
+    path = resolve_dir(directory, VENDOR_DIR_ENV, "vendor")
+    with Vendor.init(path, vendor_id=vendor_id, vendor_name=name) as created:
+        record, _ = created.active_root_key()
+        if as_json:
+            print_json(
+                {
+                    "vendor_id": created.vendor_id,
+                    "vendor_name": created.vendor_name,
+                    "root_key_id": record.key_id,
+                    "directory": str(path),
+                }
+            )
+            return
+        click.echo(f"vendor id:    {created.vendor_id}")
+        click.echo(f"vendor name:  {created.vendor_name}")
+        click.echo(f"root key id:  {record.key_id}")
+        click.echo(f"directory:    {path}")
+
+
+# --- root keys ---------------------------------------------------------------------------------
+
+
+@vendor.group("root-key")
+def root_key() -> None:
+    """Root key rotation: the newest key signs; every non-retired key is listed in descriptors."""
+
+
+def _root_key_rows(records: list[Any]) -> None:
+    print_table(
+        ["KEY ID", "STATE", "CREATED", "RETIRED"],
+        [[r.key_id, r.state, when(r.created_at), when(r.retired_at)] for r in records],
+    )
+
+
+@root_key.command("add")
+@dir_option
+@json_option
+def root_key_add(directory: str | None, as_json: bool) -> None:
+    """Make a new root key that signs from now on (the old ones stay listed)."""
+    with opened(directory) as v:
+        record = v.add_root_key()
+        if as_json:
+            print_json(record.to_json())
+            return
+        click.echo(f"new active root key: {record.key_id}")
+        click.echo(
+            "export the product descriptors again (`volact vendor product export`) so that new "
+            "installs list it",
+            err=True,
+        )
+
+
+@root_key.command("list")
+@dir_option
+@json_option
+def root_key_list(directory: str | None, as_json: bool) -> None:
+    """List the root keys (active, valid, retired)."""
+    with opened(directory) as v:
+        records = v.root_keys()
+        if as_json:
+            print_json([record.to_json() for record in records])
+            return
+        _root_key_rows(records)
+
+
+@root_key.command("retire")
+@click.argument("key_id")
+@dir_option
+@json_option
+def root_key_retire(key_id: str, directory: str | None, as_json: bool) -> None:
+    """Stop listing KEY_ID in new descriptors and responses (never the active key).
+
+    Clients whose descriptor no longer lists the key refuse certificates it signed, so
+    re-certify those hosts first.
+    """
+    with opened(directory) as v:
+        record = v.retire_root_key(key_id)
+        if as_json:
+            print_json(record.to_json())
+            return
+        click.echo(f"retired root key: {record.key_id}")
+
+
+# --- groups ------------------------------------------------------------------------------------
+
+
+def _policy_options(function: F) -> F:
+    options = [
+        click.option(
+            "--threshold",
+            type=click.IntRange(1, 1000),
+            help="Distinct clients a host needs before it activates (default 5).",
+        ),
+        click.option(
+            "--validity", type=DURATION, help="Activation validity (default 180d; 1d–730d)."
+        ),
+        click.option("--renewal", type=DURATION, help="Renewal interval (default 7d)."),
+        click.option("--retry", type=DURATION, help="Retry interval (default 2h)."),
+        click.option("--oot-grace", type=DURATION, help="Out-of-tolerance grace (default 30d)."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _policy_changes(**values: int | None) -> dict[str, int]:
+    names = {
+        "threshold": "threshold",
+        "validity": "validity",
+        "renewal": "renewal_interval",
+        "retry": "retry_interval",
+        "oot_grace": "oot_grace",
+        "renewal_min": "renewal_min",
+        "renewal_max": "renewal_max",
+        "retry_min": "retry_min",
+        "retry_max": "retry_max",
+    }
+    return {names[key]: value for key, value in values.items() if value is not None}
+
+
+def _group_json(record: Any) -> dict[str, Any]:
+    return {
+        "group": record.group_id,
+        "policy": record.policy.to_dict(),
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+    }
+
+
+def _print_group(record: Any) -> None:
+    from volact.core.durations import format_duration
+
+    p = record.policy
+    click.echo(f"group {record.group_id}")
+    click.echo(f"  threshold          {p.threshold}")
+    click.echo(f"  validity           {format_duration(p.validity)}")
+    click.echo(
+        f"  renewal interval   {format_duration(p.renewal_interval)} "
+        f"(host admin may set {format_duration(p.renewal_min)}–{format_duration(p.renewal_max)})"
+    )
+    click.echo(
+        f"  retry interval     {format_duration(p.retry_interval)} "
+        f"(host admin may set {format_duration(p.retry_min)}–{format_duration(p.retry_max)})"
+    )
+    click.echo(f"  oot grace          {format_duration(p.oot_grace)}")
+
+
+@vendor.group()
+def group() -> None:
+    """Product groups: counts, thresholds and policy are per group."""
+
+
+@group.command("list")
+@dir_option
+@json_option
+def group_list(directory: str | None, as_json: bool) -> None:
+    """List the groups and their policy."""
+    with opened(directory) as v:
+        records = v.groups()
+        if as_json:
+            print_json([_group_json(record) for record in records])
+            return
+        for record in records:
+            _print_group(record)
+
+
+@group.command("set")
+@click.argument("group_id", metavar="GROUP")
+@_policy_options
+@click.option(
+    "--renewal-min", type=DURATION, help="Shortest renewal interval a host admin may set."
+)
+@click.option("--renewal-max", type=DURATION, help="Longest renewal interval a host admin may set.")
+@click.option("--retry-min", type=DURATION, help="Shortest retry interval a host admin may set.")
+@click.option("--retry-max", type=DURATION, help="Longest retry interval a host admin may set.")
+@dir_option
+@json_option
+def group_set(group_id: str, directory: str | None, as_json: bool, **values: int | None) -> None:
+    """Change GROUP's policy. Hosts get it with their next certificate (`volact host activate`)."""
+    changes = _policy_changes(**values)
+    if not changes:
+        raise BadRequest("nothing to change; give at least one option (see --help)")
+    with opened(directory) as v:
+        record = v.set_group(group_id, changes)
+        if as_json:
+            print_json(_group_json(record))
+            return
+        _print_group(record)
+
+
+# --- products ----------------------------------------------------------------------------------
+
+
+@vendor.group()
+def product() -> None:
+    """Products: add, list, export the signed descriptor."""
+
+
+@product.command("add")
+@click.argument("product_id", metavar="ID")
+@click.option("--name", required=True, help="The product's name.")
+@click.option(
+    "--group",
+    "group_id",
+    required=True,
+    metavar="GROUP",
+    help="The product group (made by its first product).",
+)
+@_policy_options
+@click.option(
+    "--oob-grace",
+    type=DURATION,
+    default="30d",
+    show_default=True,
+    help="Out-of-box grace after install.",
+)
+@click.option(
+    "--rearms", type=click.IntRange(0, 100), default=5, show_default=True, help="Rearms allowed."
+)
+@click.option(
+    "--srv-service", default="_volact._tcp", show_default=True, help="DNS SRV service name."
+)
+@click.option(
+    "--activation-url", metavar="URL", help="The vendor service's URL for online MAK activation."
+)
+@dir_option
+@json_option
+def product_add(
+    product_id: str,
+    name: str,
+    group_id: str,
+    oob_grace: int,
+    rearms: int,
+    srv_service: str,
+    activation_url: str | None,
+    directory: str | None,
+    as_json: bool,
+    **policy: int | None,
+) -> None:
+    """Add a product ID in GROUP.
+
+    The group's policy options (--threshold, --validity, --renewal, --retry, --oot-grace) set
+    the policy of a NEW group; for an existing group they must match it (change a group with
+    `volact vendor group set`).
+    """
+    with opened(directory) as v:
+        record = v.add_product(
+            product_id,
+            name=name,
+            group=group_id,
+            policy=_policy_changes(**policy),
+            oob_grace=oob_grace,
+            rearm_limit=rearms,
+            srv_service=srv_service,
+            activation_url=activation_url,
+        )
+        if as_json:
+            print_json(_product_json(v, record))
+            return
+        click.echo(f"product {record.product_id} added to group {record.group_id}")
+
+
+def _product_json(v: Vendor, record: Any) -> dict[str, Any]:
+    return {
+        "product": record.product_id,
+        "name": record.name,
+        "group": record.group_id,
+        "gvlk": v.gvlk(record.product_id).text,
+        "oob_grace": record.oob_grace,
+        "rearm_limit": record.rearm_limit,
+        "srv_service": record.srv_service,
+        "activation_url": record.activation_url,
+        "created_at": record.created_at,
+    }
+
+
+@product.command("list")
+@dir_option
+@json_option
+def product_list(directory: str | None, as_json: bool) -> None:
+    """List the products."""
+    with opened(directory) as v:
+        records = v.products()
+        if as_json:
+            print_json([_product_json(v, record) for record in records])
+            return
+        print_table(
+            ["PRODUCT", "GROUP", "GVLK", "NAME"],
+            [[r.product_id, r.group_id, v.gvlk(r.product_id).text, r.name] for r in records],
+        )
+
+
+@product.command("export")
+@click.argument("product_id", metavar="ID")
+@click.option(
+    "-o", "--output", metavar="FILE", help="Write the descriptor to FILE instead of stdout."
+)
+@dir_option
+def product_export(product_id: str, output: str | None, directory: str | None) -> None:
+    """Print the signed product descriptor (the file the app ships with)."""
+    with opened(directory) as v:
+        write_output(v.descriptor(product_id).to_file() + "\n", output)
+
+
+# --- keys --------------------------------------------------------------------------------------
+
+
+@vendor.group()
+def key() -> None:
+    """Issue keys (each printed alone on stdout) and list them."""
+
+
+def _print_key(record: Any, as_json: bool) -> None:
+    if as_json:
+        print_json(record.to_json(reveal=True))
+    else:
+        click.echo(record.key_text)
+
+
+@key.command("gvlk")
+@click.argument("product_id", metavar="PRODUCT")
+@dir_option
+@json_option
+def key_gvlk(product_id: str, directory: str | None, as_json: bool) -> None:
+    """Print PRODUCT's GVLK (public; the same key every time)."""
+    with opened(directory) as v:
+        _print_key(v.issue_gvlk(product_id), as_json)
+
+
+@key.command("host")
+@click.option("--customer", required=True, help="Who the key is for.")
+@click.option(
+    "--groups", required=True, metavar="G1,G2", help="Product groups the hosts may serve."
+)
+@click.option(
+    "--hosts",
+    type=click.IntRange(1, 1000),
+    default=6,
+    show_default=True,
+    help="Distinct hosts the key certifies.",
+)
+@dir_option
+@json_option
+def key_host(customer: str, groups: str, hosts: int, directory: str | None, as_json: bool) -> None:
+    """Issue a host key (secret) for a customer's hosts."""
+    names = [name.strip() for name in groups.split(",") if name.strip()]
+    with opened(directory) as v:
+        _print_key(v.issue_host_key(customer=customer, groups=names, host_limit=hosts), as_json)
+
+
+@key.command("mak")
+@click.argument("product_id", metavar="PRODUCT")
+@click.option(
+    "--count", type=click.IntRange(1, 1_000_000), required=True, help="Machines the MAK activates."
+)
+@click.option(
+    "--validity",
+    default="permanent",
+    show_default=True,
+    help="Ticket validity: 'permanent' or a duration such as 180d.",
+)
+@click.option("--customer", help="Who the key is for.")
+@dir_option
+@json_option
+def key_mak(
+    product_id: str,
+    count: int,
+    validity: str,
+    customer: str | None,
+    directory: str | None,
+    as_json: bool,
+) -> None:
+    """Issue a MAK (secret) that activates COUNT machines of PRODUCT."""
+    from volact.vendor.issuance import parse_mak_validity
+
+    seconds = parse_mak_validity(validity)
+    with opened(directory) as v:
+        record = v.issue_mak(product_id, count=count, validity=seconds, customer=customer)
+        _print_key(record, as_json)
+
+
+@key.command("list")
+@click.option("--reveal", is_flag=True, help="Also print the secret key texts.")
+@dir_option
+@json_option
+def key_list(reveal: bool, directory: str | None, as_json: bool) -> None:
+    """List every key issued, with its use (keys are shown by serial unless --reveal)."""
+    with opened(directory) as v:
+        records = v.issued_keys()
+        if as_json:
+            print_json([record.to_json(reveal=reveal) for record in records])
+            return
+        rows = []
+        for r in records:
+            scope = r.product_id if r.channel != "host" else ",".join(r.groups)
+            use = "-" if r.activation_limit is None else f"{r.used}/{r.activation_limit}"
+            rows.append(
+                [
+                    r.key_text if reveal else r.serial,
+                    r.channel,
+                    scope or "-",
+                    r.customer or "-",
+                    use,
+                    when(r.created_at),
+                ]
+            )
+        print_table(
+            ["KEY" if reveal else "SERIAL", "CHANNEL", "FOR", "CUSTOMER", "USED", "ISSUED"], rows
+        )
+
+
+@key.command("show")
+@click.argument("key_or_serial", metavar="KEY|SERIAL")
+@click.option("--reveal", is_flag=True, help="Also print the secret key text.")
+@dir_option
+@json_option
+def key_show(key_or_serial: str, reveal: bool, directory: str | None, as_json: bool) -> None:
+    """Show one key and every activation made with it."""
+    with opened(directory) as v:
+        record = v.find_key(key_or_serial)
+        activations = v.key_activations(record)
+        if as_json:
+            print_json({**record.to_json(reveal=reveal), "activations": activations})
+            return
+        from volact.core.durations import format_duration
+
+        validity = "permanent" if record.validity is None else format_duration(record.validity)
+        shown = {
+            "key": record.key_text if reveal else None,
+            "serial": record.serial,
+            "channel": record.channel,
+            "product": record.product_id,
+            "groups": ", ".join(record.groups),
+            "customer": record.customer,
+            "used": "-"
+            if record.activation_limit is None
+            else f"{record.used}/{record.activation_limit}",
+            "validity": validity if record.channel == "mak" else None,
+            "issued": when(record.created_at),
+        }
+        for name, value in shown.items():
+            if value:
+                click.echo(f"{name:9} {value}")
+        click.echo(f"activations ({len(activations)}):")
+        for item in activations:
+            if record.channel == "host":
+                click.echo(
+                    f"  host {item['host_id']} ({item['machine']}) {item['via']} "
+                    f"{when(item['issued_at'])} cert {item['cert_id']}"
+                )
+            else:
+                click.echo(
+                    f"  {item['cmid']} ({item['machine']}) {item['via']} "
+                    f"first {when(item['first_at'])}, last {when(item['last_at'])}, "
+                    f"{item['issues']} ticket(s)"
+                )
+
+
+# --- offline fulfilment and the service ----------------------------------------------------------
+
+
+@vendor.command()
+@click.argument("request_file", metavar="REQUEST_FILE")
+@click.option(
+    "-o", "--output", metavar="FILE", help="Write the response to FILE instead of stdout."
+)
+@dir_option
+def fulfil(request_file: str, output: str | None, directory: str | None) -> None:
+    """Answer an offline request file (host activation, MAK request or MAK batch).
+
+    Prints the response file; a summary goes to stderr. Each request is answered once.
+    """
+    data = read_input_file(request_file)
+    with opened(directory) as v:
+        result = v.fulfil(data)
+    write_output(result.response, output)
+    if result.kind == "host":
+        click.echo("host certified; give the response file to the host admin", err=True)
+    else:
+        click.echo(f"{result.issued} machine(s) activated, {result.refused} refused", err=True)
+        for note in result.notes:
+            click.echo(f"  refused: {note}", err=True)
+
+
+@vendor.command()
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=7689, show_default=True, help="TCP port."
+)
+@click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="Requests per second per client address (0: no limit).",
+)
+@click.option(
+    "--burst",
+    type=click.FloatRange(min=1),
+    default=20.0,
+    show_default=True,
+    help="Burst size per client address.",
+)
+@dir_option
+def serve(port: int, bind: str, rate: float, burst: float, directory: str | None) -> None:
+    """Run the online vendor service (host certification and MAK activation).
+
+    Logs are JSON lines on stderr; SIGTERM stops it cleanly.
+    """
+    from volact import web
+    from volact.vendor import runner
+    from volact.vendor.operations import Vendor
+    from volact.vendor.service import create_app
+
+    runner.configure_logging()
+    path = resolve_dir(directory, VENDOR_DIR_ENV, "vendor")
+    with Vendor.open(path) as v:
+        v.active_root_key()  # Fail now, not on the first request, if the key file is missing.
+        app = create_app(v, rate_limiter=web.RateLimiter(rate, burst))
+        try:
+            sock = runner.bind_socket(bind, port)
+        except OSError as exc:
+            raise BadRequest(
+                f"cannot listen on {bind}:{port}: {exc.strerror or exc} (choose another --port "
+                "or --bind)"
+            ) from None
+        runner.serve(app, sock, name="vendor")

@@ -80,7 +80,7 @@ CODES: dict[str, ErrorInfo] = {
         ),
         ErrorInfo(
             "time_skew",
-            "host",
+            "any",
             "The client's clock differs from the host's by more than 4 hours.",
             "Tickets carry the host's time; a client whose clock is far off is refused so a "
             "wrong clock cannot stretch a grace period.",
@@ -112,8 +112,8 @@ CODES: dict[str, ErrorInfo] = {
             "key_exhausted",
             "vendor",
             "The key has no activations left.",
-            "A host key certifies a limited number of distinct hosts (default 6), each at most 10 "
-            "times; a MAK activates a limited number of machines.",
+            "A host key certifies a limited number of distinct hosts (default 6), and each host "
+            "may be re-certified up to 10 times; a MAK activates a limited number of machines.",
             "Ask the vendor for more activations or a new key; re-use an existing host instead "
             "of certifying a new one.",
         ),

@@ -240,7 +240,10 @@ def verify_activation(
         signer_keys = root_keys  # A MAK ticket, signed by the vendor itself.
     else:
         if certificate_token is None:
-            raise InvalidHostCertificate("the ticket came without a host certificate")
+            raise InvalidTicket(
+                "the ticket is not signed by this product's vendor and came without a host "
+                "certificate"
+            )
         certificate = verify_certificate(
             certificate_token, root_keys, vendor_id=descriptor.vendor_id
         )

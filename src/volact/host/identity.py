@@ -13,6 +13,8 @@
     The host certificate (PASETO token text) once the vendor certified the host.
 ``host.db``
     The default SQLite store (``--db`` overrides it).
+``vendor-requests.json``
+    Offline certification requests waiting for the vendor's response (see docs/file-formats.md).
 """
 
 from __future__ import annotations
@@ -76,7 +78,10 @@ class HostFiles:
 
     def save_settings(self, settings: HostSettings) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.directory / HOST_FILE, json.dumps(asdict(settings), indent=2))
+        # host.json holds the secret host key: private from the first byte.
+        write_private(
+            self.directory / HOST_FILE, json.dumps(asdict(settings), indent=2).encode("utf-8")
+        )
 
     def signing_key(self) -> SigningKey:
         path = self.directory / SIGNING_KEY_FILE

@@ -1,0 +1,86 @@
+"""The vendor's directory (``--dir`` / ``VOLACT_VENDOR_DIR``) and the files in it.
+
+Layout (the directory is created with mode 0700)::
+
+    vendor.db               the vendor store (SQLite, mode 0600): identity, root key list,
+                            groups, products, every key issued and every activation made with it
+    root-keys/<seq>.pem     one Ed25519 private root key per file (mode 0600, never printed);
+                            ``seq`` is the key's number in the ``root_keys`` table
+
+The private keys live in files rather than in the database so that a vendor can keep them on
+separate storage (or back them up separately) and so that no SQL dump ever contains one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from volact.core.errors import BadRequest, NotFound, StorageError
+from volact.crypto import KeyFormatError, SigningKey
+from volact.host.identity import write_private
+
+DATABASE_FILE = "vendor.db"
+ROOT_KEYS_DIR = "root-keys"
+
+
+class VendorDir:
+    """Paths and private key files of one vendor directory."""
+
+    def __init__(self, directory: Path | str) -> None:
+        self.directory = Path(directory)
+
+    @property
+    def database(self) -> Path:
+        return self.directory / DATABASE_FILE
+
+    @property
+    def root_keys_dir(self) -> Path:
+        return self.directory / ROOT_KEYS_DIR
+
+    def exists(self) -> bool:
+        return self.database.exists()
+
+    def require(self) -> None:
+        """Raise :class:`NotFound` (with what to do) unless the directory was initialised."""
+        if not self.exists():
+            raise NotFound(
+                f"no vendor in {self.directory}; run `volact vendor init` first "
+                "(or pass --dir / set VOLACT_VENDOR_DIR)"
+            )
+
+    def create(self) -> None:
+        """Create the directory and ``root-keys/`` with mode 0700, and an empty 0600 database."""
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.root_keys_dir.mkdir(mode=0o700, exist_ok=True)
+            # Create the database file 0600 before SQLite opens it: it holds secret keys.
+            fd = os.open(self.database, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.close(fd)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the vendor directory {self.directory}: {exc}"
+            ) from None
+
+    def root_key_path(self, seq: int) -> Path:
+        return self.root_keys_dir / f"{seq}.pem"
+
+    def save_root_key(self, seq: int, key: SigningKey) -> None:
+        path = self.root_key_path(seq)
+        if path.exists():
+            raise StorageError(f"{path} exists already; refusing to overwrite a root key")
+        try:
+            write_private(path, key.to_pem())
+        except OSError as exc:
+            raise StorageError(f"cannot write the root key {path}: {exc}") from None
+
+    def load_root_key(self, seq: int) -> SigningKey:
+        path = self.root_key_path(seq)
+        try:
+            return SigningKey.from_pem(path.read_bytes())
+        except FileNotFoundError:
+            raise StorageError(f"the root key file {path} is missing") from None
+        except KeyFormatError as exc:
+            raise BadRequest(f"{path}: {exc}") from None
+        except OSError as exc:
+            raise StorageError(f"cannot read the root key {path}: {exc}") from None

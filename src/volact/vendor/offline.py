@@ -1,0 +1,434 @@
+"""The files exchanged with the vendor, online and offline (docs/file-formats.md).
+
+Every online exchange with the vendor service carries exactly the offline files, so one parser
+serves both and what is tested offline is what runs online:
+
+``volact-host-activation-request`` (host → vendor)
+    ``{"format", "v": 1, "token"}``; the token is a PASETO ``v4.public`` of kind
+    ``host_activation_request`` signed by the host's own signing key (proof of possession: the
+    payload names that key, and any change breaks the signature). Payload: ``v``,
+    ``request_id``, ``host_id``, ``host_key`` (PASERK), ``key`` (the host key text),
+    ``machine``, ``created_at``. It is the body of ``POST /v1/host-activations``.
+``volact-host-activation-response`` (vendor → host)
+    ``{"format", "v": 1, "token"}``; kind ``host_activation_response``, signed by the vendor's
+    active root key. Payload: ``v``, ``request_id``, ``host_id``, ``vendor_id``, ``vendor_name``,
+    ``root_keys`` (every non-retired root key), ``certificate`` (the host certificate token).
+    The online answer is the same object with ``"ok": true``.
+``volact-mak-request`` / ``volact-mak-batch`` (client or proxy → vendor)
+    One activation request (``"request": {…}``), or many (``"requests": […]``), each the body
+    of SPEC §6's activation request with a MAK as ``key``. Not signed: a client has no key of
+    its own, and a changed request is simply another request, checked like any other.
+``volact-mak-response`` (vendor → proxy → clients)
+    ``{"format", "v": 1, "vendor_id", "issued_at", "entries": [{"cmid", "fingerprint",
+    "ticket"} | {"cmid", "fingerprint", "error": {"code", "message", "details"}}]}``; each
+    ticket is signed by a root key, so each machine checks its own entry.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from volact import crypto
+from volact.core import validate
+from volact.core.errors import BadRequest, UnsupportedVersion, VolactError
+from volact.core.protocol import ActivationRequest, parse_activation_request
+from volact.core.tickets import HostCertificate, verify_certificate
+
+FILE_VERSION = 1
+HOST_REQUEST_FORMAT = "volact-host-activation-request"
+HOST_RESPONSE_FORMAT = "volact-host-activation-response"
+MAK_REQUEST_FORMAT = "volact-mak-request"
+MAK_BATCH_FORMAT = "volact-mak-batch"
+MAK_RESPONSE_FORMAT = "volact-mak-response"
+REQUEST_FORMATS = (HOST_REQUEST_FORMAT, MAK_REQUEST_FORMAT, MAK_BATCH_FORMAT)
+
+HOST_REQUEST_KIND = "host_activation_request"
+HOST_RESPONSE_KIND = "host_activation_response"
+
+MAX_HOST_FILE_BYTES = 64 * 1024
+MAX_MAK_FILE_BYTES = 4 * 1024 * 1024
+MAX_BATCH_ENTRIES = 1000
+MAX_TOKEN_CHARS = 16 * 1024
+MAX_ROOT_KEYS = 16
+
+_NAMES = {
+    HOST_REQUEST_FORMAT: "host activation request",
+    HOST_RESPONSE_FORMAT: "host activation response",
+    MAK_REQUEST_FORMAT: "MAK activation request",
+    MAK_BATCH_FORMAT: "MAK activation batch",
+    MAK_RESPONSE_FORMAT: "MAK activation response",
+}
+
+
+# --- reading files ---------------------------------------------------------------------------
+
+
+def parse_file(
+    source: str | bytes | Mapping[str, Any], *, expected: Iterable[str], limit: int
+) -> dict[str, Any]:
+    """Parse a volact file (text, bytes or an already-decoded object) of one of ``expected``
+    formats and version 1. Raises :class:`BadRequest` or :class:`UnsupportedVersion` with a
+    message that says what the file is, or is not."""
+    wanted = tuple(expected)
+    what = " or ".join(_NAMES[name] for name in wanted)
+    if isinstance(source, str | bytes):
+        if len(source) > limit:
+            raise BadRequest(f"the file is larger than {limit} bytes; it is not a {what} file")
+        try:
+            decoded = json.loads(source)
+        except (ValueError, RecursionError, UnicodeDecodeError):
+            raise BadRequest(
+                f"the file is not valid JSON (damaged or truncated?); expected a {what} file"
+            ) from None
+    else:
+        # An online body may be any JSON value, not only an object.
+        decoded = dict(source) if isinstance(source, Mapping) else source
+    if not isinstance(decoded, dict):
+        raise BadRequest(f"the file is not a {what} file (not a JSON object)")
+    file_format = decoded.get("format")
+    if file_format not in wanted:
+        found = _NAMES.get(file_format) if isinstance(file_format, str) else None
+        described = f"a {found} file" if found else "not a volact file of a known kind"
+        raise BadRequest(
+            f"this file is {described}; expected a {what} file",
+            {"format": file_format if isinstance(file_format, str) else None},
+        )
+    version = decoded.get("v")
+    if version != FILE_VERSION:
+        raise UnsupportedVersion(
+            f"this {_NAMES[file_format]} file has version {version!r}; this program reads "
+            f"version {FILE_VERSION} (upgrade volact)",
+            {"supported": [FILE_VERSION]},
+        )
+    return decoded
+
+
+def _token_payload(data: dict[str, Any], what: str) -> tuple[str, dict[str, Any]]:
+    token = validate.string(data, "token", max_len=MAX_TOKEN_CHARS)
+    try:
+        unverified = json.loads(crypto.unverified_payload(token))
+    except (crypto.SignatureError, ValueError, UnicodeDecodeError):
+        raise BadRequest(f"the {what}'s signed token is damaged (not readable)") from None
+    if not isinstance(unverified, dict):
+        raise BadRequest(f"the {what}'s signed token does not hold an object")
+    return token, unverified
+
+
+def _check_fields(payload: dict[str, Any], allowed: Iterable[str], what: str) -> None:
+    unknown = sorted(set(payload) - set(allowed))
+    if unknown:
+        raise BadRequest(f"the {what} has unknown field(s): {', '.join(unknown[:5])}")
+    if payload.get("v") != FILE_VERSION:
+        raise UnsupportedVersion(
+            f"the {what} has version {payload.get('v')!r}; this program reads version "
+            f"{FILE_VERSION}"
+        )
+
+
+def _file_text(file_format: str, token: str) -> str:
+    return json.dumps({"format": file_format, "v": FILE_VERSION, "token": token}, indent=2) + "\n"
+
+
+# --- host activation request -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HostActivationRequest:
+    """A host asking the vendor for a certificate (signed by the host's own key)."""
+
+    request_id: str
+    host_id: str
+    host_key: str  # PASERK k4.public of the host's signing key
+    key: str  # the host key text
+    machine: str
+    created_at: int
+    token: str = field(default="", compare=False)
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "v": FILE_VERSION,
+            "request_id": self.request_id,
+            "host_id": self.host_id,
+            "host_key": self.host_key,
+            "key": self.key,
+            "machine": self.machine,
+            "created_at": self.created_at,
+        }
+
+    def to_file(self) -> str:
+        if not self.token:
+            raise ValueError("the request is not signed")
+        return _file_text(HOST_REQUEST_FORMAT, self.token)
+
+    def to_json(self) -> dict[str, Any]:
+        """The file as an object: the body of ``POST /v1/host-activations``."""
+        return {"format": HOST_REQUEST_FORMAT, "v": FILE_VERSION, "token": self.token}
+
+
+def sign_host_request(
+    host_signing_key: crypto.SigningKey, request: HostActivationRequest
+) -> HostActivationRequest:
+    if request.host_key != host_signing_key.public_key.paserk:
+        raise ValueError("the request must name the key that signs it")
+    return replace(
+        request, token=crypto.sign(host_signing_key, HOST_REQUEST_KIND, request.payload())
+    )
+
+
+_HOST_REQUEST_FIELDS = ("v", "request_id", "host_id", "host_key", "key", "machine", "created_at")
+
+
+def read_host_request(source: str | bytes | Mapping[str, Any]) -> HostActivationRequest:
+    """Parse and verify a host activation request (file text, bytes or the decoded body).
+
+    The signature must verify under the host key the request names: a request changed after
+    the host signed it, by a single byte, raises :class:`BadRequest`.
+    """
+    data = parse_file(source, expected=[HOST_REQUEST_FORMAT], limit=MAX_HOST_FILE_BYTES)
+    token, unverified = _token_payload(data, "host activation request")
+    host_key = validate.string(unverified, "host_key", max_len=128)
+    try:
+        verified = crypto.verify(token, HOST_REQUEST_KIND, [crypto.VerifyKey.from_paserk(host_key)])
+    except (crypto.SignatureError, crypto.KeyFormatError):
+        raise BadRequest(
+            "the host activation request's signature does not verify: the file was changed "
+            "after the host made it, or is damaged; make a new request on the host"
+        ) from None
+    _check_fields(verified, _HOST_REQUEST_FIELDS, "host activation request")
+    return HostActivationRequest(
+        request_id=validate.uuid_text(verified, "request_id"),
+        host_id=validate.string(verified, "host_id", max_len=64),
+        host_key=host_key,
+        key=validate.string(verified, "key", max_len=64),
+        machine=validate.string(verified, "machine", max_len=255),
+        created_at=validate.integer(verified, "created_at", minimum=0),
+        token=token,
+    )
+
+
+# --- host activation response ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HostActivationResponse:
+    """The vendor's answer: the certificate, the vendor's id and its root keys (root-signed)."""
+
+    request_id: str
+    host_id: str
+    vendor_id: str
+    vendor_name: str
+    root_keys: tuple[str, ...]
+    certificate: str
+    token: str = field(default="", compare=False)
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "v": FILE_VERSION,
+            "request_id": self.request_id,
+            "host_id": self.host_id,
+            "vendor_id": self.vendor_id,
+            "vendor_name": self.vendor_name,
+            "root_keys": list(self.root_keys),
+            "certificate": self.certificate,
+        }
+
+    def to_file(self) -> str:
+        if not self.token:
+            raise ValueError("the response is not signed")
+        return _file_text(HOST_RESPONSE_FORMAT, self.token)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": HOST_RESPONSE_FORMAT, "v": FILE_VERSION, "token": self.token}
+
+
+def sign_host_response(
+    root: crypto.SigningKey, response: HostActivationResponse
+) -> HostActivationResponse:
+    if root.public_key.paserk not in response.root_keys:
+        raise ValueError("the signing root key must be listed in the response")
+    return replace(response, token=crypto.sign(root, HOST_RESPONSE_KIND, response.payload()))
+
+
+_HOST_RESPONSE_FIELDS = (
+    "v",
+    "request_id",
+    "host_id",
+    "vendor_id",
+    "vendor_name",
+    "root_keys",
+    "certificate",
+)
+
+
+def read_host_response(
+    source: str | bytes | Mapping[str, Any],
+) -> tuple[HostActivationResponse, HostCertificate]:
+    """Parse and verify a host activation response (file text, bytes or the online answer).
+
+    The response must be signed by one of the root keys it lists, and the certificate must
+    verify under them and name the same vendor and host. Any change raises :class:`BadRequest`
+    (or ``invalid_host_certificate`` for a certificate that fails on its own). Whether the
+    response is for *this* host is the caller's check (see ``client_api.install_host_response``).
+    """
+    data = parse_file(source, expected=[HOST_RESPONSE_FORMAT], limit=MAX_HOST_FILE_BYTES)
+    token, unverified = _token_payload(data, "host activation response")
+    keys_text = validate.string_list(unverified, "root_keys", max_items=MAX_ROOT_KEYS)
+    try:
+        keys = [crypto.VerifyKey.from_paserk(text) for text in keys_text]
+        verified = crypto.verify(token, HOST_RESPONSE_KIND, keys)
+    except (crypto.SignatureError, crypto.KeyFormatError):
+        raise BadRequest(
+            "the host activation response's signature does not verify: the file was changed "
+            "after the vendor made it, or is damaged; ask the vendor for the response again"
+        ) from None
+    _check_fields(verified, _HOST_RESPONSE_FIELDS, "host activation response")
+    response = HostActivationResponse(
+        request_id=validate.uuid_text(verified, "request_id"),
+        host_id=validate.string(verified, "host_id", max_len=64),
+        vendor_id=validate.identifier(verified, "vendor_id"),
+        vendor_name=validate.string(verified, "vendor_name", max_len=200),
+        root_keys=tuple(validate.string_list(verified, "root_keys", max_items=MAX_ROOT_KEYS)),
+        certificate=validate.string(verified, "certificate", max_len=MAX_TOKEN_CHARS),
+        token=token,
+    )
+    certificate = verify_certificate(response.certificate, keys, vendor_id=response.vendor_id)
+    if certificate.host_id != response.host_id:
+        raise BadRequest("the response's certificate names another host than the response")
+    return response, certificate
+
+
+# --- MAK requests, batches and responses -----------------------------------------------------
+
+
+def mak_request_file(request: ActivationRequest) -> str:
+    """The offline request file of one machine."""
+    return (
+        json.dumps(
+            {"format": MAK_REQUEST_FORMAT, "v": FILE_VERSION, "request": request.to_json()},
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+def mak_batch_file(requests: Iterable[ActivationRequest]) -> str:
+    """A batch file of many machines' requests (what a proxy sends to the vendor)."""
+    listed = [request.to_json() for request in requests]
+    if not 1 <= len(listed) <= MAX_BATCH_ENTRIES:
+        raise BadRequest(f"a batch holds 1–{MAX_BATCH_ENTRIES} requests, not {len(listed)}")
+    return json.dumps({"format": MAK_BATCH_FORMAT, "v": FILE_VERSION, "requests": listed}) + "\n"
+
+
+def _parse_entry(raw: Any, position: int | None) -> ActivationRequest:
+    try:
+        return parse_activation_request(raw)
+    except VolactError as error:
+        if position is None:
+            raise
+        error.message = f"request {position} of the batch: {error.message}"
+        error.details = {**error.details, "entry": position}
+        raise
+
+
+def read_mak_requests(source: str | bytes | Mapping[str, Any]) -> list[ActivationRequest]:
+    """The requests of a MAK request file or batch file (each checked as SPEC §6 says)."""
+    data = parse_file(
+        source, expected=[MAK_REQUEST_FORMAT, MAK_BATCH_FORMAT], limit=MAX_MAK_FILE_BYTES
+    )
+    if data["format"] == MAK_REQUEST_FORMAT:
+        return [_parse_entry(data.get("request"), None)]
+    entries = data.get("requests")
+    if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_BATCH_ENTRIES:
+        raise BadRequest(f"field 'requests' must be a list of 1–{MAX_BATCH_ENTRIES} requests")
+    return [_parse_entry(raw, position) for position, raw in enumerate(entries, 1)]
+
+
+def merge_mak_requests(requests: Iterable[ActivationRequest]) -> list[ActivationRequest]:
+    """Requests without duplicates: one per machine (CMID and fingerprint), the newest kept."""
+    newest: dict[tuple[str, str], ActivationRequest] = {}
+    for request in requests:
+        machine = (request.cmid, request.fingerprint)
+        kept = newest.get(machine)
+        if kept is None or request.client_time >= kept.client_time:
+            newest[machine] = request
+    return list(newest.values())
+
+
+@dataclass(frozen=True)
+class MAKResponseEntry:
+    """The vendor's answer for one machine: a ticket, or an error in the shape of SPEC §6."""
+
+    cmid: str
+    fingerprint: str
+    ticket: str | None = None
+    error: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"cmid": self.cmid, "fingerprint": self.fingerprint}
+        if self.ticket is not None:
+            entry["ticket"] = self.ticket
+        else:
+            entry["error"] = self.error
+        return entry
+
+
+def mak_response_file(vendor_id: str, issued_at: int, entries: Iterable[MAKResponseEntry]) -> str:
+    return (
+        json.dumps(
+            {
+                "format": MAK_RESPONSE_FORMAT,
+                "v": FILE_VERSION,
+                "vendor_id": vendor_id,
+                "issued_at": issued_at,
+                "entries": [entry.to_json() for entry in entries],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+def _read_error(raw: Any) -> dict[str, Any]:
+    error = validate.obj(raw, "error")
+    code = validate.string(error, "code", max_len=64)
+    message = validate.string(error, "message", max_len=2000)
+    details = error.get("details", {})
+    return {
+        "code": code,
+        "message": message,
+        "details": details if isinstance(details, dict) else {},
+    }
+
+
+def read_mak_response(
+    source: str | bytes | Mapping[str, Any],
+) -> tuple[str, list[MAKResponseEntry]]:
+    """(vendor id, entries) of a MAK response file. The tickets are NOT verified here: each
+    machine verifies its own with ``tickets.verify_activation`` (``client_api`` does)."""
+    data = parse_file(source, expected=[MAK_RESPONSE_FORMAT], limit=2 * MAX_MAK_FILE_BYTES)
+    vendor_id = validate.identifier(data, "vendor_id")
+    raw_entries = data.get("entries")
+    if not isinstance(raw_entries, list) or len(raw_entries) > MAX_BATCH_ENTRIES:
+        raise BadRequest(f"field 'entries' must be a list of at most {MAX_BATCH_ENTRIES} entries")
+    entries = []
+    for raw in raw_entries:
+        item = validate.obj(raw, "entry")
+        cmid = validate.uuid_text(item, "cmid")
+        fingerprint = validate.hex_text(item, "fingerprint")
+        if item.get("ticket") is not None:
+            ticket = validate.string(item, "ticket", max_len=MAX_TOKEN_CHARS)
+            entries.append(MAKResponseEntry(cmid, fingerprint, ticket=ticket))
+        else:
+            entries.append(
+                MAKResponseEntry(cmid, fingerprint, error=_read_error(item.get("error")))
+            )
+    return vendor_id, entries
+
+
+def request_format(source: str | bytes) -> str:
+    """The format of a file given to ``volact vendor fulfil`` (raises BadRequest otherwise)."""
+    data = parse_file(source, expected=REQUEST_FORMATS, limit=MAX_MAK_FILE_BYTES)
+    return str(data["format"])

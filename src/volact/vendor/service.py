@@ -1,0 +1,138 @@
+"""The vendor service: online host certification and MAK activation (SPEC §6).
+
+Endpoints (JSON over HTTP/1.1; default port 7689; errors in the one shape of SPEC §6):
+
+``POST /v1/host-activations``
+    Body: a host activation request file (``volact-host-activation-request``). Answer:
+    ``200`` with the host activation response file and ``"ok": true``.
+``POST /v1/mak-activations``
+    Body: SPEC §6's activation request with a MAK as ``key``. Answer: ``200 {"ok": true,
+    "ticket": …, "vendor_id": …, "machines": n, "limit": m}``.
+``GET /v1/health``
+    ``{"ok": true, "service": "volact-vendor", "vendor_id": …, "root_key_id": …, "protocol": 1}``.
+
+Bodies over 16 KiB are refused without being read whole (:func:`volact.web.read_json`), each
+client address is rate limited, and every request is logged as one structured line (the logger
+``volact.vendor``; keys appear only as serials).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from volact import web
+from volact.core.errors import VolactError
+from volact.core.keys import parse_key
+from volact.core.protocol import PROTOCOL_VERSION, parse_activation_request
+from volact.vendor import offline
+from volact.vendor.operations import VIA_ONLINE, Vendor
+
+log = logging.getLogger("volact.vendor")
+
+DEFAULT_PORT = 7689
+DEFAULT_RATE = 5.0
+DEFAULT_BURST = 20.0
+
+
+def _serial(key_text: str) -> str | None:
+    try:
+        return parse_key(key_text).serial
+    except VolactError:
+        return None
+
+
+def create_app(
+    vendor: Vendor,
+    *,
+    rate_limiter: web.RateLimiter | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Starlette:
+    """The ASGI app of the vendor service around an open :class:`Vendor`."""
+    limiter = (
+        rate_limiter if rate_limiter is not None else web.RateLimiter(DEFAULT_RATE, DEFAULT_BURST)
+    )
+
+    def outcome(event: str, address: str, **fields: Any) -> None:
+        log.info(event, extra={"event": event, "address": address, **fields})
+
+    async def health(request: Request) -> Response:
+        def read() -> dict[str, Any]:
+            record, _ = vendor.active_root_key()
+            return {
+                "ok": True,
+                "service": "volact-vendor",
+                "vendor_id": vendor.vendor_id,
+                "root_key_id": record.key_id,
+                "protocol": PROTOCOL_VERSION,
+            }
+
+        return JSONResponse(await run_in_threadpool(read))
+
+    async def host_activations(request: Request) -> Response:
+        address = web.client_address(request)
+        limiter.check(address, monotonic())
+        body = await web.read_json(request)
+        try:
+            parsed = offline.read_host_request(body)
+            response = await run_in_threadpool(
+                vendor.certify_host, parsed, via=VIA_ONLINE, address=address
+            )
+        except VolactError as error:
+            outcome("host_certification_refused", address, code=error.code, reason=error.message)
+            raise
+        outcome(
+            "host_certified",
+            address,
+            host_id=parsed.host_id,
+            serial=_serial(parsed.key),
+            request_id=parsed.request_id,
+        )
+        return JSONResponse({"ok": True, **response.to_json()})
+
+    async def mak_activations(request: Request) -> Response:
+        address = web.client_address(request)
+        limiter.check(address, monotonic())
+        body = await web.read_json(request)
+        try:
+            parsed = parse_activation_request(body)
+            activation = await run_in_threadpool(
+                vendor.activate_mak, parsed, via=VIA_ONLINE, address=address
+            )
+        except VolactError as error:
+            outcome("mak_activation_refused", address, code=error.code, reason=error.message)
+            raise
+        outcome(
+            "mak_activated",
+            address,
+            product=parsed.product,
+            cmid=parsed.cmid,
+            serial=_serial(parsed.key),
+            machines=activation.machines,
+            limit=activation.limit,
+            new_machine=activation.new_machine,
+        )
+        return JSONResponse(
+            {
+                "ok": True,
+                "ticket": activation.ticket,
+                "vendor_id": vendor.vendor_id,
+                "machines": activation.machines,
+                "limit": activation.limit,
+            }
+        )
+
+    routes = [
+        Route("/v1/health", web.guarded(health), methods=["GET"]),
+        Route("/v1/host-activations", web.guarded(host_activations), methods=["POST"]),
+        Route("/v1/mak-activations", web.guarded(mak_activations), methods=["POST"]),
+    ]
+    return Starlette(routes=routes, exception_handlers=web.exception_handlers())
