@@ -15,6 +15,7 @@ Verification raises :class:`SignatureError` and never returns a bool.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -115,9 +116,14 @@ def _dumps(obj: Mapping[str, Any]) -> bytes:
     return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()
 
 
+@functools.lru_cache(maxsize=256)
+def _footer(key_id: str, kind: str) -> bytes:
+    return _dumps({"kid": key_id, "typ": kind, "v": ENVELOPE_VERSION})
+
+
 def sign(key: SigningKey, kind: str, payload: Mapping[str, Any]) -> str:
     """Sign ``payload`` as a token of ``kind``; returns the token text."""
-    footer = _dumps({"kid": key.key_id, "typ": kind, "v": ENVELOPE_VERSION})
+    footer = _footer(key.key_id, kind)
     token = pyseto.encode(
         key._paseto, _dumps(payload), footer=footer, implicit_assertion=_assertion(kind)
     )

@@ -54,9 +54,11 @@ def test_invalid_keys(context: HostContext) -> None:
     assert route(request(key="garbage"), context, T0).outcome is Outcome.INVALID_KEY
     mak = keys.make_secret_key(keys.Channel.MAK, bytes(range(12))).text
     assert route(request(key=mak), context, T0).outcome is Outcome.INVALID_KEY
-    # A GVLK of another product (the product tag does not match the request).
+    # A GVLK of another product, or of another vendor's product, is an invalid key.
     other = keys.make_gvlk("acme", GROUP, "calc-2026").text
-    assert route(request(key=other), context, T0).outcome is Outcome.PRODUCT_NOT_HOSTED
+    assert route(request(key=other), context, T0).outcome is Outcome.INVALID_KEY
+    foreign = keys.make_gvlk("globex", GROUP, "writer-2026").text
+    assert route(request(key=foreign), context, T0).outcome is Outcome.INVALID_KEY
 
 
 def test_product_of_an_uncertified_group(context: HostContext) -> None:

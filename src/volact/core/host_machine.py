@@ -67,11 +67,20 @@ class HostContext:
     renewal_interval: int | None = None
     retry_interval: int | None = None
 
+    def __post_init__(self) -> None:
+        # The effective policy of each group is computed, and checked against the vendor's
+        # bounds, once per context rather than on every request.
+        policies: dict[str, GroupPolicy] = {}
+        if self.certificate is not None:
+            for name, policy in self.certificate.groups.items():
+                policies[name] = policy.with_admin_intervals(
+                    self.renewal_interval, self.retry_interval
+                )
+        object.__setattr__(self, "_policies", policies)
+
     def policy(self, group: str) -> GroupPolicy:
-        assert self.certificate is not None
-        return self.certificate.groups[group].with_admin_intervals(
-            self.renewal_interval, self.retry_interval
-        )
+        policies: dict[str, GroupPolicy] = self.__dict__["_policies"]
+        return policies[group]
 
 
 @dataclass(frozen=True)
@@ -165,17 +174,15 @@ def route(request: ActivationRequest, context: HostContext, now: int) -> Route:
         key = keys.parse_key(request.key)
         group = keys.gvlk_group_matches(key, context.vendor_id, request.product, certificate.groups)
     except InvalidKey as exc:
-        # A GVLK whose product tag matches but whose group is not certified is "not hosted".
-        try:
-            key = keys.parse_key(request.key)
-            keys.require_channel(key, keys.Channel.GVLK)
-        except InvalidKey:
-            return Route(Outcome.INVALID_KEY, None, exc.message)
-        return Route(
-            Outcome.PRODUCT_NOT_HOSTED,
-            None,
-            f"this host is not certified for the group of product {request.product!r}",
-        )
+        # Only a good GVLK of this vendor's product whose group is not certified here is "not
+        # hosted"; every other mismatch (channel, vendor, product, typo) is an invalid key.
+        if exc.details.get("reason") == "group":
+            return Route(
+                Outcome.PRODUCT_NOT_HOSTED,
+                None,
+                f"this host is not certified for the group of product {request.product!r}",
+            )
+        return Route(Outcome.INVALID_KEY, None, exc.message)
     if abs(request.client_time - now) > CLOCK_SKEW_TOLERANCE:
         return Route(
             Outcome.TIME_SKEW,

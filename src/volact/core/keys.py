@@ -53,6 +53,7 @@ Serials
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -291,6 +292,18 @@ def parse_key(text: str) -> ProductKey:
     too long, wrong length, a character that keys do not use (with its position), a checksum
     mismatch (a typo), an unknown version or channel, or a GVLK with reserved bits set.
     """
+    if isinstance(text, str) and len(text) <= MAX_INPUT_LENGTH:
+        # Hosts see the same few GVLKs over and over: decode each text once.
+        return _parse_key_cached(text)
+    return _parse_key(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_key_cached(text: str) -> ProductKey:
+    return _parse_key(text)
+
+
+def _parse_key(text: str) -> ProductKey:
     data = _decode(text)
     version = data >> VERSION_SHIFT
     if version not in SUPPORTED_VERSIONS:
@@ -326,6 +339,7 @@ def require_channel(key: ProductKey, channel: Channel) -> None:
         )
 
 
+@functools.lru_cache(maxsize=4096)
 def _tag(bits: int, kind: str, *parts: str) -> int:
     """The top ``bits`` bits of a domain-separated SHA-256 over length-prefixed parts."""
     hasher = hashlib.sha256(_GVLK_TAG_DOMAIN)

@@ -1,0 +1,275 @@
+"""``volact host serve``: the host service behind uvicorn, with a clean shutdown.
+
+Start-up: read the host directory, open the store (migrations run), check the certificate, bind
+the socket, then print one line on stdout once requests are accepted::
+
+    volact host listening on http://IP:PORT
+
+Shutdown on SIGTERM or SIGINT (Ctrl-C): stop accepting connections, let in-flight requests
+finish (at most ``graceful_timeout`` seconds), stop background tasks, let the store's writer
+commit everything queued, close the store, and return — the process exits with status 0. A
+second SIGINT gives up waiting for in-flight requests.
+
+uvloop and httptools are used when installed (they come with ``uvicorn[standard]``); uvicorn's
+access log is off, because the app logs each request itself as structured JSON.
+
+To add a long-running job to the host (for example publishing its DNS record every 24 hours),
+put a coroutine function into :attr:`ServeOptions.background`. It is started once the host is
+listening, with the running :class:`~volact.host.service.HostService` and an
+:class:`asyncio.Event` that is set when the host stops; it should then return (within
+``BACKGROUND_STOP_TIMEOUT`` seconds, or it is cancelled) before the store is closed. A job that
+raises is logged and never stops the host. Events go to the store with
+:meth:`HostService.note_event` (synchronous callers) or ``await service.store.record_event``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import socket
+import sys
+import time
+from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import uvicorn
+
+from volact.core.errors import BadRequest, error_body
+from volact.host.app import DEFAULT_RATE_LIMIT, create_app
+from volact.host.identity import HostFiles
+from volact.host.service import HostService
+from volact.store import open_store
+
+log = logging.getLogger("volact.host")
+
+DEFAULT_BIND = "0.0.0.0"
+GRACEFUL_TIMEOUT = 30
+BACKGROUND_STOP_TIMEOUT = 10.0
+
+# A long-running job: (the running service, an event set when the host stops).
+BackgroundTask = Callable[[HostService, asyncio.Event], Awaitable[None]]
+
+
+@dataclass
+class ServeOptions:
+    """Everything ``volact host serve`` takes; the CLI fills it from its flags."""
+
+    directory: Path
+    database_url: str | None = None  # default: the host directory's host.db
+    bind: str = DEFAULT_BIND
+    port: int | None = None  # default: host.json's port (7688); 0 picks a free port
+    rate_limit: float = DEFAULT_RATE_LIMIT
+    log_level: str = "info"
+    graceful_timeout: int = GRACEFUL_TIMEOUT
+    background: list[BackgroundTask] = field(default_factory=list)
+
+
+class JSONLogFormatter(logging.Formatter):
+    """One JSON object a line: time (UTC), level, logger, message, and any ``fields`` extra."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            data.update(fields)
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        return json.dumps(data, default=str)
+
+
+def configure_logging(level: str, stream: TextIO | None = None) -> None:
+    """Send every log record to stderr as JSON lines, at ``level`` and above."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JSONLogFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def bind_socket(address: str, port: int) -> socket.socket:
+    """A listening-ready TCP socket on ``address``:``port`` (IPv6 when the address has a colon)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind((address, port))
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        raise BadRequest(
+            f"cannot listen on {address} port {port}: {reason}",
+            {"bind": address, "port": port},
+        ) from None
+    except (OverflowError, TypeError, ValueError) as exc:
+        sock.close()
+        raise BadRequest(f"cannot listen on {address} port {port}: {exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def listening_url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+MALFORMED_HTTP = BadRequest(
+    "the HTTP request is malformed (request line, headers or body framing) and was not read"
+)
+
+
+def _malformed_http_response(default_headers: list[tuple[bytes, bytes]]) -> bytes:
+    """uvicorn answers requests its parser rejects itself; this keeps them in the one shape."""
+    payload = json.dumps(error_body(MALFORMED_HTTP), separators=(",", ":")).encode()
+    head = [b"HTTP/1.1 400 Bad Request\r\n"]
+    head.extend(name + b": " + value + b"\r\n" for name, value in default_headers)
+    head.append(b"content-type: application/json\r\n")
+    head.append(b"content-length: " + str(len(payload)).encode() + b"\r\n")
+    head.append(b"connection: close\r\n\r\n")
+    return b"".join(head) + payload
+
+
+def _http_protocol() -> type[asyncio.Protocol]:
+    """httptools when installed (as with uvicorn[standard]), else h11, answering parse errors in
+    the one error shape instead of uvicorn's plain text."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
+    except ImportError:  # pragma: no cover - without httptools
+        from uvicorn.protocols.http.h11_impl import H11Protocol as Base  # type: ignore[assignment]
+
+    class JSONErrorProtocol(Base):
+        def send_400_response(self, msg: str) -> None:
+            self.transport.write(_malformed_http_response(self.server_state.default_headers))
+            self.transport.close()
+
+    return JSONErrorProtocol
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server with our signal handling and a callback once it accepts requests."""
+
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_ready = on_ready
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        # uvicorn's own handling re-raises the signal after shutdown, which would kill the
+        # process before the store is closed; serve() installs loop handlers instead.
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and not self.should_exit:
+            self._on_ready()
+
+    def request_exit(self, sig: int) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        else:
+            self.should_exit = True
+
+
+def _print_ready(url: str) -> None:
+    print(f"volact host listening on {url}", flush=True)
+
+
+def uvicorn_config(app: Any, graceful_timeout: int = GRACEFUL_TIMEOUT) -> uvicorn.Config:
+    """uvicorn's settings for the host: our loop, protocol, logging and shutdown."""
+    return uvicorn.Config(
+        app,
+        loop="auto",
+        http=_http_protocol(),
+        ws="none",
+        lifespan="off",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        # Clients reach the host directly; trusting X-Forwarded-For would let a local proxy
+        # (or anything on 127.0.0.1) choose the address that rate limiting keys on.
+        proxy_headers=False,
+        timeout_graceful_shutdown=graceful_timeout,
+    )
+
+
+def serve(options: ServeOptions, *, on_ready: Callable[[str], None] = _print_ready) -> None:
+    """Run the host until SIGTERM/SIGINT. Raises VolactError for start-up problems."""
+    configure_logging(options.log_level)
+    files = HostFiles(options.directory)
+    store = open_store(options.database_url or files.database_url)
+    service = HostService.from_files(files, store, lambda: int(time.time()))
+    port = options.port if options.port is not None else service.settings.port
+    app = create_app(service, rate_limit=options.rate_limit)
+    config = uvicorn_config(app, options.graceful_timeout)
+    sock = bind_socket(options.bind, port)
+    try:
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(serve_until_stopped(service, config, sock, options.background, on_ready))
+    finally:
+        sock.close()
+
+
+async def serve_until_stopped(
+    service: HostService,
+    config: uvicorn.Config,
+    sock: socket.socket,
+    background: list[BackgroundTask],
+    on_ready: Callable[[str], None],
+) -> None:
+    """Serve on ``sock`` until SIGTERM/SIGINT (or ``request_exit``), then stop cleanly.
+
+    Must run in the main thread (signal handlers). Starts and stops ``service``.
+    """
+    url = listening_url(sock)
+    await service.start()
+    stopping = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    def ready() -> None:
+        log.info("listening", extra={"fields": {"url": url, "store": service.store.url}})
+        for job in background:
+            tasks.append(asyncio.create_task(_guarded_task(job, service, stopping)))
+        on_ready(url)
+
+    server = _Server(config, ready)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, server.request_exit, sig)
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        stopping.set()
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=BACKGROUND_STOP_TIMEOUT)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        await service.stop()
+        log.info("stopped", extra={"fields": {"url": url}})
+
+
+async def _guarded_task(job: BackgroundTask, service: HostService, stopping: asyncio.Event) -> None:
+    """A background job that fails is logged; it never stops the host."""
+    try:
+        await job(service, stopping)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("background task %s failed", getattr(job, "__name__", job))

@@ -1,0 +1,386 @@
+"""The activation host's service: the pure core wired to a store, a signer and a clock.
+
+One request (``POST /v1/activate``) goes:
+
+1. :func:`~volact.core.protocol.parse_activation_request` — a malformed body raises
+   ``bad_request`` or ``unsupported_version`` and touches nothing.
+2. :func:`~volact.core.host_machine.route` — store-free checks (certificate, key, product, group,
+   clock skew). A refusal is recorded (one event, the statistics) with
+   :meth:`~volact.store.base.Store.record` and raised as its error code.
+3. :meth:`~volact.store.base.Store.activate` — read, :func:`~volact.core.host_machine.decide`,
+   write, commit, in one transaction.
+4. Only after the commit is the ticket signed and the answer returned; a refusal (below the
+   threshold, blocked) is raised with details the client can act on.
+
+The service knows no HTTP: the app (:mod:`volact.host.app`) maps error codes to statuses.
+
+At construction the service checks its certificate: signed by one of the vendor root keys in
+``host.json``, from that vendor, for this host's own public key and host id. If any check fails,
+the host still serves, answers ``host_not_activated``, and says why in its log and in
+``volact host status`` (:attr:`HostService.certificate_status`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TypeVar
+
+from volact import __version__, crypto
+from volact.core.errors import (
+    BadRequest,
+    HostNotActivated,
+    InternalError,
+    InvalidHostCertificate,
+    StorageError,
+    VolactError,
+    error_from_code,
+)
+from volact.core.host_machine import (
+    Decision,
+    Event,
+    GroupView,
+    HostContext,
+    Outcome,
+    decide,
+    refused,
+    route,
+)
+from volact.core.policy import CLOCK_SKEW_TOLERANCE, COUNT_WINDOW, GroupPolicy
+from volact.core.protocol import ActivationRequest, parse_activation_request
+from volact.core.tickets import HostCertificate, issue_ticket, verify_certificate
+from volact.host.identity import HostFiles, HostSettings
+from volact.store.base import (
+    EVENT_RETENTION_ROWS,
+    EVENT_RETENTION_SECONDS,
+    Store,
+    count_limit_for,
+)
+
+log = logging.getLogger("volact.host")
+T = TypeVar("T")
+
+# Until a host is certified it knows no policy; clients retry at the default retry interval.
+DEFAULT_RETRY_INTERVAL = GroupPolicy().retry_interval
+MAINTENANCE_INTERVAL = 3600.0
+
+
+@dataclass(frozen=True)
+class CertificateStatus:
+    """The host's certificate after the start-up checks; ``reason`` says why it is unusable."""
+
+    certificate: HostCertificate | None
+    token: str | None
+    reason: str = ""
+
+    def activated_at(self, now: int) -> bool:
+        return self.certificate is not None and self.certificate.valid_at(now)
+
+    def explain(self, now: int) -> str:
+        """Why the host cannot activate at ``now`` ("" when it can)."""
+        if self.certificate is None:
+            return self.reason
+        if now < self.certificate.not_before:
+            return "the host certificate is not valid yet"
+        if now > self.certificate.not_after:
+            return "the host certificate has expired; run `volact host activate` again"
+        return ""
+
+
+def check_certificate(
+    settings: HostSettings, host_key: crypto.VerifyKey, token: str | None
+) -> CertificateStatus:
+    """Verify the host's certificate against the vendor root keys and the host's own identity.
+
+    Never raises: a certificate that does not check out is returned as unusable, with the reason.
+    """
+    if not token:
+        return CertificateStatus(
+            None, None, "this host is not certified yet; run `volact host activate`"
+        )
+    if not settings.vendor_id or not settings.vendor_root_keys:
+        return CertificateStatus(
+            None, None, "host.json names no vendor id or root keys; run `volact host activate`"
+        )
+    try:
+        root_keys = [crypto.VerifyKey.from_paserk(text) for text in settings.vendor_root_keys]
+    except crypto.KeyFormatError as exc:
+        return CertificateStatus(None, None, f"host.json has an unreadable vendor root key: {exc}")
+    try:
+        certificate = verify_certificate(token, root_keys, vendor_id=settings.vendor_id)
+    except InvalidHostCertificate as exc:
+        return CertificateStatus(None, None, exc.message)
+    if certificate.host_key != host_key.paserk:
+        return CertificateStatus(
+            None, None, "the host certificate was issued for another host key than this host's"
+        )
+    if certificate.host_id != settings.host_id:
+        return CertificateStatus(
+            None,
+            None,
+            f"the host certificate is for host {certificate.host_id}, not {settings.host_id}",
+        )
+    return CertificateStatus(certificate, token)
+
+
+class HostService:
+    """Answers activation requests. Construct, ``await start()``, serve, ``await stop()``."""
+
+    def __init__(
+        self,
+        settings: HostSettings,
+        store: Store,
+        signer: crypto.SigningKey,
+        certificate_token: str | None,
+        clock: Callable[[], int],
+        *,
+        event_retention: int = EVENT_RETENTION_SECONDS,
+        event_rows: int = EVENT_RETENTION_ROWS,
+        maintenance_interval: float = MAINTENANCE_INTERVAL,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.signer = signer
+        self.clock = clock
+        self.event_retention = event_retention
+        self.event_rows = event_rows
+        self.maintenance_interval = maintenance_interval
+        self.certificate_status = check_certificate(settings, signer.public_key, certificate_token)
+        certificate = self.certificate_status.certificate
+        self.context = HostContext(
+            settings.vendor_id or "",
+            certificate,
+            settings.renewal_interval,
+            settings.retry_interval,
+        )
+        # The admin's intervals are checked against the vendor's bounds now, so a misconfigured
+        # host fails at start with a clear message instead of on every request.
+        self._policies: dict[str, GroupPolicy] = {}
+        for group in sorted(certificate.groups) if certificate else []:
+            try:
+                self._policies[group] = self.context.policy(group)
+            except BadRequest as exc:
+                raise BadRequest(
+                    f"host.json: {exc.message} (the vendor's bounds for group {group!r})",
+                    exc.details,
+                ) from None
+        self._maintenance: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+        self._started = False
+
+    @classmethod
+    def from_files(
+        cls, files: HostFiles, store: Store, clock: Callable[[], int], **options: Any
+    ) -> HostService:
+        """The service of a host directory (``host.json``, signing key, certificate)."""
+        settings = files.settings()
+        signer = files.signing_key()
+        try:
+            token: str | None = files.certificate_token()
+        except HostNotActivated:
+            token = None
+        return cls(settings, store, signer, token, clock, **options)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the store, log whether the host can activate, start event retention."""
+        if self._started:
+            return
+        await self.store.open()
+        self._started = True
+        now = self.clock()
+        reason = self.certificate_status.explain(now)
+        if reason:
+            log.warning("this host cannot activate clients: %s", reason)
+        details: dict[str, Any] = {"activated": not reason, "version": __version__}
+        if reason:
+            details["reason"] = reason
+        await self.store.record_event(Event("host_started", now, details=details))
+        if self.maintenance_interval > 0:
+            self._maintenance = asyncio.create_task(self._maintain(), name="volact-maintenance")
+
+    def note_event(self, event: Event) -> None:
+        """Record ``event`` soon, from synchronous code on the event loop (e.g. a DNS publisher's
+        callback). A failure to store it is logged; ``stop()`` waits for pending events."""
+        task = asyncio.get_running_loop().create_task(self._record_event(event))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _record_event(self, event: Event) -> None:
+        try:
+            await self.store.record_event(event)
+        except VolactError as exc:
+            log.error("could not record a %s event: %s", event.kind, exc.message)
+
+    async def stop(self) -> None:
+        """Stop maintenance, store pending events, finish queued writes and close the store."""
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
+            self._maintenance = None
+        if self._started:
+            self._started = False
+            await self.store.close()
+
+    async def __aenter__(self) -> HostService:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def prune_events(self) -> int:
+        """Apply event retention once (age and row count); returns how many events went."""
+        removed = await self.store.prune_events(
+            self.clock() - self.event_retention, keep=self.event_rows
+        )
+        if removed:
+            log.info("event retention removed %d events", removed)
+        return removed
+
+    async def _maintain(self) -> None:
+        while True:
+            try:
+                await self.prune_events()
+            except VolactError as exc:
+                log.error("event retention failed: %s", exc.message)
+            except Exception:
+                log.exception("event retention failed")
+            await asyncio.sleep(self.maintenance_interval)
+
+    # --- requests -------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """The body of ``GET /v1/health``."""
+        now = self.clock()
+        certificate = self.context.certificate
+        return {
+            "ok": True,
+            "activated": self.certificate_status.activated_at(now),
+            "host_id": self.settings.host_id,
+            "groups": sorted(certificate.groups) if certificate else [],
+            "version": __version__,
+            "time": now,
+        }
+
+    async def activate(self, body: Any, client_address: str) -> dict[str, Any]:
+        """Answer one ``POST /v1/activate`` body (decoded JSON). Raises a VolactError to refuse."""
+        request = parse_activation_request(body)
+        now = self.clock()
+        extra = {"state": str(request.state), "address": client_address}
+        routed = route(request, self.context, now)
+        if routed.outcome is not None:
+            decision = _annotated(refused(request, routed, now), extra)
+            await self._store(self.store.record(decision))
+            raise self._refusal(decision, request, now)
+
+        group = routed.group
+        assert group is not None
+        policy = self._policies[group]
+        context = self.context
+
+        def decision_for(view: GroupView) -> Decision:
+            return _annotated(decide(request, group, view, context, now), extra)
+
+        decision = await self._store(
+            self.store.activate(
+                group,
+                request.cmid,
+                now,
+                decision_for,
+                count_limit=count_limit_for(policy.threshold),
+            )
+        )
+        if decision.ticket is None:
+            raise self._refusal(decision, request, now)
+        # Signed only now: the write that this ticket reports is committed.
+        ticket = issue_ticket(self.signer, decision.ticket)
+        return {
+            "ok": True,
+            "ticket": ticket.token,
+            "host_certificate": self.certificate_status.token,
+            "count": decision.count,
+            "threshold": decision.threshold,
+        }
+
+    async def _store(self, pending: Awaitable[T]) -> T:
+        """Await a store call; a storage failure is logged whole and answered plainly."""
+        try:
+            return await pending
+        except StorageError as exc:
+            log.error("storage failure: %s", exc.message)
+            raise StorageError(
+                "the host could not record this request (a storage problem, logged on the "
+                "host); nothing was counted; try again later",
+                {"retry_interval": self._retry_interval(None)},
+            ) from None
+
+    def _retry_interval(self, group: str | None) -> int:
+        policy = self._policies.get(group) if group else None
+        if policy is not None:
+            return policy.retry_interval
+        return self.settings.retry_interval or DEFAULT_RETRY_INTERVAL
+
+    def _refusal(self, decision: Decision, request: ActivationRequest, now: int) -> VolactError:
+        """The error a refused decision is answered with, with details a client can act on."""
+        outcome = decision.outcome
+        code = decision.code
+        if code is None:  # pragma: no cover - an activation always carries a ticket
+            return InternalError("the host decided to activate but made no ticket")
+        retry = self._retry_interval(decision.group)
+        message = decision.message
+        details: dict[str, Any] = {}
+        if outcome is Outcome.BELOW_THRESHOLD:
+            message = (
+                f"{decision.count} of {decision.threshold} distinct clients have asked in the "
+                f"last {COUNT_WINDOW // 86400} days; this host activates once {decision.threshold} "
+                "have; the request was counted, retry later"
+            )
+            details = {
+                "count": decision.count,
+                "threshold": decision.threshold,
+                "retry_interval": retry,
+            }
+        elif outcome is Outcome.BLOCKED:
+            details = {"cmid": request.cmid}
+        elif outcome is Outcome.TIME_SKEW:
+            details = {
+                "host_time": now,
+                "client_time": request.client_time,
+                "tolerance": CLOCK_SKEW_TOLERANCE,
+            }
+        elif outcome is Outcome.PRODUCT_NOT_HOSTED:
+            details = {"product": request.product}
+        elif outcome is Outcome.HOST_NOT_ACTIVATED:
+            message = (
+                f"{message}; the host's administrator must run `volact host activate`"
+                if message
+                else "this host is not activated"
+            )
+            details = {"retry_interval": retry}
+        return error_from_code(code, message or code.replace("_", " "), details)
+
+
+def _annotated(decision: Decision, extra: dict[str, Any]) -> Decision:
+    """The decision with the client's state and address added to its request event.
+
+    The core builds a fresh ``details`` dict for every event of every decision, so adding to it
+    in place is safe, and it saves copying two frozen dataclasses on every request.
+    """
+    events = decision.events
+    if events and events[0].kind == "activation_request":
+        events[0].details.update(extra)
+    return decision

@@ -1,0 +1,178 @@
+"""The host's persistence port: a small async :class:`Store` Protocol and its records.
+
+Rules every store follows (the memory, SQLite and PostgreSQL stores alike):
+
+1. Time is a value. Every method that depends on time takes ``now`` (int Unix seconds) and binds
+   it as a parameter; no store computes time in SQL or reads a clock.
+2. :meth:`Store.activate` is one transaction: read the client's row and the group's count, call
+   ``decide`` (pure, fast, no I/O), apply ``decision.write``, insert ``decision.events``, bump the
+   statistics, commit — and only then return. A caller that got an answer has a durable write.
+3. The count is the number of unblocked CMIDs of the group with ``last_seen >= now -
+   COUNT_WINDOW``. With ``count_limit`` set, a store may stop counting at that number, so the
+   lookup costs O(threshold) however many clients the group has: the count in the view is then
+   *capped* (``min(exact, count_limit)``), and the count a decision reports (the view's, plus
+   the newcomer) is at most ``count_limit + 1``. :meth:`Store.counts` is always exact.
+4. A client write keeps ``first_seen``, never moves ``last_seen`` back, and only raises
+   ``valid_until`` (a ``None`` in the write leaves it as it was).
+5. Statistics are derived from decisions: ``total``; ``failed`` (every outcome except
+   ``activated`` and ``below_threshold``); ``outcome.<outcome>``; and ``state.<client state>``
+   taken from the ``state`` detail of the decision's ``activation_request`` event when present.
+6. Storage failures (disk full, read-only or missing directory, unreachable database) raise
+   :class:`~volact.core.errors.StorageError` with a plain message, and leave nothing half-written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from volact.core.host_machine import Decision, Event, GroupView, Outcome
+
+# Outcomes that are not counted as "failed" requests in the statistics.
+NOT_FAILED = frozenset({Outcome.ACTIVATED, Outcome.BELOW_THRESHOLD})
+
+# Event retention defaults (the host service enforces them periodically).
+EVENT_RETENTION_SECONDS = 90 * 86400
+EVENT_RETENTION_ROWS = 100_000
+
+Decide = Callable[[GroupView], Decision]
+
+
+@dataclass(frozen=True)
+class ClientRecord:
+    """One CMID in one group, as an admin sees it (times in Unix seconds)."""
+
+    cmid: str
+    group: str
+    product: str
+    fingerprint: str
+    machine: str
+    state: str
+    blocked: bool
+    first_seen: int
+    last_seen: int
+    valid_until: int | None
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One stored event; ``id`` grows with insertion order."""
+
+    id: int
+    kind: str
+    at: int
+    cmid: str | None
+    group: str | None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Request statistics since the store was created."""
+
+    total: int = 0
+    failed: int = 0
+    by_outcome: Mapping[str, int] = field(default_factory=dict)
+    by_state: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_counters(cls, counters: Mapping[str, int]) -> Stats:
+        """Build from the flat ``name -> value`` rows that stores keep."""
+        by_outcome = {
+            name.removeprefix("outcome."): value
+            for name, value in sorted(counters.items())
+            if name.startswith("outcome.")
+        }
+        by_state = {
+            name.removeprefix("state."): value
+            for name, value in sorted(counters.items())
+            if name.startswith("state.")
+        }
+        return cls(counters.get("total", 0), counters.get("failed", 0), by_outcome, by_state)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "failed": self.failed,
+            "by_outcome": dict(self.by_outcome),
+            "by_state": dict(self.by_state),
+        }
+
+
+def stat_deltas(decision: Decision) -> dict[str, int]:
+    """The statistics one decision adds (rule 5), as ``name -> increment``."""
+    deltas = {"total": 1, f"outcome.{decision.outcome}": 1}
+    if decision.outcome not in NOT_FAILED:
+        deltas["failed"] = 1
+    for event in decision.events:
+        if event.kind == "activation_request":
+            state = event.details.get("state")
+            if isinstance(state, str) and state:
+                deltas[f"state.{state}"] = 1
+            break
+    return deltas
+
+
+def count_limit_for(threshold: int) -> int:
+    """The count cap a host uses for a group: enough to tell "reached" and show some margin."""
+    return max(2 * threshold, threshold + 1)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What the host needs from its storage. See the module docstring for the rules."""
+
+    url: str
+    """The store's URL with any password removed (safe to print)."""
+
+    async def open(self) -> None:
+        """Connect, apply pending migrations, start any writer. Raises StorageError."""
+
+    async def close(self) -> None:
+        """Finish every queued write, commit, and release connections. Idempotent."""
+
+    async def activate(
+        self,
+        group: str,
+        cmid: str,
+        now: int,
+        decide: Decide,
+        *,
+        count_limit: int | None = None,
+    ) -> Decision:
+        """Read, decide, write, commit — one transaction (rule 2). Returns ``decide``'s result."""
+
+    async def record(self, decision: Decision) -> None:
+        """Store the events and statistics of a decision that needs no client write."""
+
+    async def record_event(self, event: Event) -> None:
+        """Store one event that belongs to no request (e.g. ``dns_publish_failed``)."""
+
+    async def clients(
+        self, group: str | None = None, *, limit: int = 1000, offset: int = 0
+    ) -> list[ClientRecord]:
+        """Clients ordered by (group, first_seen, cmid); every group when ``group`` is None."""
+
+    async def events(
+        self, *, limit: int = 100, since: int | None = None, kind: str | None = None
+    ) -> list[EventRecord]:
+        """The newest ``limit`` events (``at >= since``, of ``kind``), newest first."""
+
+    async def stats(self) -> Stats:
+        """Request statistics (rule 5)."""
+
+    async def counts(self, now: int) -> dict[str, int]:
+        """Exact count per group at ``now`` (groups with no counted client are left out)."""
+
+    async def block(self, cmid: str, now: int) -> int:
+        """Block a CMID in every group it is known in; returns the rows changed.
+
+        Records a ``client_blocked`` event. Raises NotFound when the CMID is unknown.
+        """
+
+    async def unblock(self, cmid: str, now: int) -> int:
+        """Unblock a CMID; the reverse of :meth:`block` (``client_unblocked`` event)."""
+
+    async def prune_events(self, before: int, keep: int = EVENT_RETENTION_ROWS) -> int:
+        """Delete events older than ``before`` and all but the newest ``keep``; returns how many."""

@@ -1,0 +1,566 @@
+"""The host's default store: one SQLite file in WAL mode, one writer thread, group commit.
+
+How a write goes (SPEC §9, "a request is answered only after its write is committed"):
+
+1. :meth:`SQLiteStore.activate` (and every other write) puts a job on a queue and awaits a future.
+2. The one writer thread takes the first queued job, then drains whatever else is queued (up to
+   ``batch_limit`` jobs) and runs them all in ONE ``BEGIN IMMEDIATE`` transaction, each inside a
+   savepoint so that a job that raises is undone alone.
+3. It adds the batch's statistics in one statement, COMMITs once, and only then resolves the
+   futures. Under load many requests share one commit (one fsync); alone, a request waits for
+   its own.
+
+Durability: the database is in WAL mode with ``synchronous=FULL``. With ``NORMAL``, a WAL commit is
+safe from a crash of the process (``kill -9``) but the last commits can be lost to a power cut,
+because the WAL is only synced at checkpoints; a host that answered "activated" must not forget
+it, so every commit syncs the WAL. Group commit keeps that to one fsync per batch.
+
+Reads for admins (``clients``, ``events``, ``stats``, ``counts``) use a separate connection, so
+they work while ``volact host serve`` runs, in the same or another process.
+
+Every :class:`sqlite3.Error` becomes :class:`~volact.core.errors.StorageError` with a plain
+message (disk full, read-only or missing directory, locked database); a failed batch is rolled
+back whole and every caller in it gets the error, so nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import queue
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from volact.core.errors import InternalError, NotFound, StorageError, UnsupportedVersion
+from volact.core.host_machine import ClientRow, Decision, Event, GroupView
+from volact.core.policy import COUNT_WINDOW
+from volact.store import migrations
+from volact.store.base import (
+    EVENT_RETENTION_ROWS,
+    ClientRecord,
+    Decide,
+    EventRecord,
+    Stats,
+    stat_deltas,
+)
+
+T = TypeVar("T")
+log = logging.getLogger("volact.store")
+
+# A job runs in the writer thread inside the batch's transaction; it may add statistics.
+Job = Callable[[sqlite3.Connection, Counter[str]], T]
+
+DEFAULT_BATCH_LIMIT = 512
+BUSY_TIMEOUT_MS = 10_000
+
+SELECT_CLIENT = (
+    "SELECT fingerprint, blocked, first_seen, last_seen FROM clients "
+    "WHERE cmid = ? AND group_id = ?"
+)
+COUNT_LIMITED = (
+    "SELECT COUNT(*) FROM (SELECT 1 FROM clients "
+    "WHERE group_id = ? AND blocked = 0 AND last_seen >= ? LIMIT ?) AS counted"
+)
+COUNT_EXACT = "SELECT COUNT(*) FROM clients WHERE group_id = ? AND blocked = 0 AND last_seen >= ?"
+# Keeps first_seen, never moves last_seen back, only raises valid_until (base.py, rule 4).
+UPSERT_CLIENT = """
+INSERT INTO clients (cmid, group_id, product, fingerprint, machine, state, blocked,
+                     first_seen, last_seen, valid_until)
+VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)
+ON CONFLICT (cmid, group_id) DO UPDATE SET
+    product = excluded.product,
+    fingerprint = excluded.fingerprint,
+    machine = excluded.machine,
+    state = excluded.state,
+    last_seen = CASE WHEN excluded.last_seen > clients.last_seen
+                     THEN excluded.last_seen ELSE clients.last_seen END,
+    valid_until = CASE WHEN excluded.valid_until IS NULL THEN clients.valid_until
+                       WHEN clients.valid_until IS NULL THEN excluded.valid_until
+                       WHEN excluded.valid_until > clients.valid_until THEN excluded.valid_until
+                       ELSE clients.valid_until END
+"""
+INSERT_EVENT = "INSERT INTO events (at, kind, cmid, group_id, details) VALUES (?, ?, ?, ?, ?)"
+BUMP_STATISTIC = (
+    "INSERT INTO statistics (name, value) VALUES (?, ?) "
+    "ON CONFLICT (name) DO UPDATE SET value = statistics.value + excluded.value"
+)
+CLIENT_COLUMNS = (
+    "cmid, group_id, product, fingerprint, machine, state, blocked, first_seen, last_seen, "
+    "valid_until"
+)
+
+
+def storage_error(exc: BaseException, path: str) -> StorageError:
+    """A plain message for an SQLite failure (the cause goes to the message, not a traceback)."""
+    text = str(exc)
+    lowered = text.lower()
+    if "full" in lowered:
+        reason = "the disk is full (or the database reached its size limit)"
+    elif "readonly" in lowered or "read-only" in lowered:
+        reason = "the database or its directory is read-only"
+    elif "unable to open" in lowered:
+        parent = Path(path).parent
+        if not parent.exists():
+            reason = f"the directory {parent} does not exist"
+        else:
+            reason = f"it cannot be opened (check that {parent} is writable)"
+    elif "locked" in lowered or "busy" in lowered:
+        reason = "it stayed locked by another process"
+    elif "not a database" in lowered or "malformed" in lowered:
+        reason = "the file is not a volact database, or it is damaged"
+    else:
+        reason = text
+    return StorageError(f"the database {path} cannot be used: {reason}", {"cause": text})
+
+
+class _Job:
+    """One queued write: the work, the caller's loop and future, and what came of it."""
+
+    __slots__ = ("counters", "error", "future", "loop", "result", "run")
+
+    def __init__(
+        self, run: Job[Any], loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]
+    ) -> None:
+        self.run = run
+        self.loop = loop
+        self.future = future
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.counters: Counter[str] = Counter()
+
+
+_STOP = object()
+
+
+def _resolve(jobs: list[_Job]) -> None:
+    """Runs on the caller's event loop: hand each caller its result or error."""
+    for job in jobs:
+        if job.future.done():  # the caller was cancelled; the write stands regardless
+            continue
+        if job.error is not None:
+            job.future.set_exception(job.error)
+        else:
+            job.future.set_result(job.result)
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return conn
+
+
+def _client_record(row: tuple[Any, ...]) -> ClientRecord:
+    return ClientRecord(
+        cmid=row[0],
+        group=row[1],
+        product=row[2],
+        fingerprint=row[3],
+        machine=row[4],
+        state=row[5],
+        blocked=bool(row[6]),
+        first_seen=row[7],
+        last_seen=row[8],
+        valid_until=row[9],
+    )
+
+
+def _event_rows(events: tuple[Event, ...] | list[Event]) -> list[tuple[Any, ...]]:
+    return [
+        (event.at, event.kind, event.cmid, event.group, json.dumps(event.details))
+        for event in events
+    ]
+
+
+class SQLiteStore:
+    """Implements :class:`~volact.store.base.Store` on one SQLite file."""
+
+    def __init__(self, path: str | Path, *, batch_limit: int = DEFAULT_BATCH_LIMIT) -> None:
+        self.path = str(path)
+        if self.path in ("", ":memory:") or self.path.startswith("file:"):
+            raise ValueError("SQLiteStore needs a file path (use memory:// for a memory store)")
+        self.url = f"sqlite:///{self.path}"
+        self.batch_limit = batch_limit
+        self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
+        self._closed = True
+        self.batches = 0
+        """How many transactions the writer committed (or tried to): a diagnostic for tests
+        and benchmarks of group commit."""
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if not self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+        self._writer = threading.Thread(
+            target=self._write_loop, args=(loop, ready), name="volact-sqlite-writer", daemon=True
+        )
+        self._writer.start()
+        await ready
+        self._closed = False
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        writer = self._writer
+        if writer is not None:
+            await asyncio.to_thread(writer.join)
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+
+    # --- the writer thread ----------------------------------------------------------------
+
+    def _open_writer(self) -> sqlite3.Connection:
+        conn = _connect(self.path)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            # FULL, not NORMAL: see the module docstring (answered ⇒ durable, power cuts too).
+            conn.execute("PRAGMA synchronous = FULL")
+            self._migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        pending = migrations.migrations("sqlite")
+        latest = pending[-1].version
+        if self._schema_version(conn) == latest:
+            return  # The common case takes no write lock, so admin commands never wait here.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(migrations.SCHEMA_VERSION_TABLE)
+            current = self._schema_version(conn)
+            if current > latest:
+                raise UnsupportedVersion(
+                    f"the database {self.path} has schema version {current}, newer than this "
+                    f"volact knows ({latest}); upgrade volact",
+                    {"schema_version": current, "supported": latest},
+                )
+            for migration in pending:
+                if migration.version <= current:
+                    continue
+                for statement in migration.statements:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_version (version, name) VALUES (?, ?)",
+                    (migration.version, migration.name),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _schema_version(conn: sqlite3.Connection) -> int:
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ).fetchone()
+        if exists is None:
+            return 0
+        row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        return int(row[0] or 0)
+
+    def _write_loop(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
+        try:
+            conn = self._open_writer()
+        except sqlite3.Error as exc:
+            error: BaseException = storage_error(exc, self.path)
+            loop.call_soon_threadsafe(_fail, ready, error)
+            return
+        except BaseException as exc:
+            loop.call_soon_threadsafe(_fail, ready, exc)
+            return
+        loop.call_soon_threadsafe(_succeed, ready)
+        try:
+            stopping = False
+            while not stopping:
+                first = self._queue.get()
+                if first is _STOP:
+                    break
+                assert isinstance(first, _Job)
+                batch = [first]
+                while len(batch) < self.batch_limit:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stopping = True
+                        break
+                    assert isinstance(item, _Job)
+                    batch.append(item)
+                try:
+                    self._run_batch(conn, batch)
+                except Exception as exc:  # a bug in the writer itself: fail the batch, go on
+                    self._abandon(conn, batch, exc)
+        finally:
+            conn.close()
+            # A job queued after close() must not wait forever.
+            self._fail_queued()
+
+    def _abandon(self, conn: sqlite3.Connection, batch: list[_Job], exc: Exception) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        log.error("the store's writer failed on a batch", exc_info=exc)
+        for job in batch:
+            job.result = None
+            job.error = InternalError(f"the store's writer failed: {type(exc).__name__}")
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        for job in batch:
+            by_loop.setdefault(job.loop, []).append(job)
+        for loop, jobs in by_loop.items():
+            _post(loop, jobs)
+
+    def _fail_queued(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Job):
+                item.error = StorageError("the store was closed before this write ran")
+                _post(item.loop, [item])
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        self.batches += 1
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            totals: Counter[str] = Counter()
+            for job in batch:
+                conn.execute("SAVEPOINT job")
+                try:
+                    job.result = job.run(conn, job.counters)
+                except sqlite3.Error:
+                    raise  # a storage failure fails the whole batch (below)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO job")
+                    job.error = exc
+                else:
+                    totals.update(job.counters)
+                conn.execute("RELEASE job")
+            if totals:
+                conn.executemany(BUMP_STATISTIC, totals.items())
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            for job in batch:
+                job.result = None
+                job.error = storage_error(exc, self.path)
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        for job in batch:
+            by_loop.setdefault(job.loop, []).append(job)
+        for loop, jobs in by_loop.items():
+            _post(loop, jobs)
+
+    async def _submit(self, run: Job[T]) -> T:
+        if self._closed:
+            raise StorageError(f"the store {self.url} is not open")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Job(run, loop, future))
+        return await future
+
+    # --- reads on their own connection ----------------------------------------------------
+
+    def _read_sync(self, run: Callable[[sqlite3.Connection], T]) -> T:
+        with self._reader_lock:
+            try:
+                if self._reader is None:
+                    self._reader = _connect(self.path)
+                    self._reader.execute("PRAGMA query_only = 1")
+                return run(self._reader)
+            except sqlite3.Error as exc:
+                raise storage_error(exc, self.path) from None
+
+    async def _read(self, run: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise StorageError(f"the store {self.url} is not open")
+        return await asyncio.to_thread(self._read_sync, run)
+
+    # --- the Store protocol: writes -------------------------------------------------------
+
+    async def activate(
+        self,
+        group: str,
+        cmid: str,
+        now: int,
+        decide: Decide,
+        *,
+        count_limit: int | None = None,
+    ) -> Decision:
+        cutoff = now - COUNT_WINDOW
+
+        def run(conn: sqlite3.Connection, counters: Counter[str]) -> Decision:
+            row = conn.execute(SELECT_CLIENT, (cmid, group)).fetchone()
+            client = None
+            if row is not None:
+                client = ClientRow(cmid, group, row[0], bool(row[1]), row[2], row[3])
+            if count_limit is None:
+                count = conn.execute(COUNT_EXACT, (group, cutoff)).fetchone()[0]
+            else:
+                count = conn.execute(COUNT_LIMITED, (group, cutoff, count_limit)).fetchone()[0]
+            decision = decide(GroupView(count, client))
+            write = decision.write
+            if write is not None:
+                conn.execute(
+                    UPSERT_CLIENT,
+                    (
+                        write.cmid,
+                        write.group,
+                        write.product,
+                        write.fingerprint,
+                        write.machine,
+                        write.state,
+                        write.seen_at,
+                        write.seen_at,
+                        write.valid_until,
+                    ),
+                )
+            conn.executemany(INSERT_EVENT, _event_rows(decision.events))
+            counters.update(stat_deltas(decision))
+            return decision
+
+        return await self._submit(run)
+
+    async def record(self, decision: Decision) -> None:
+        rows = _event_rows(decision.events)
+        deltas = stat_deltas(decision)
+
+        def run(conn: sqlite3.Connection, counters: Counter[str]) -> None:
+            conn.executemany(INSERT_EVENT, rows)
+            counters.update(deltas)
+
+        await self._submit(run)
+
+    async def record_event(self, event: Event) -> None:
+        rows = _event_rows([event])
+
+        def run(conn: sqlite3.Connection, counters: Counter[str]) -> None:
+            conn.executemany(INSERT_EVENT, rows)
+
+        await self._submit(run)
+
+    async def _set_blocked(self, cmid: str, now: int, blocked: bool) -> int:
+        kind = "client_blocked" if blocked else "client_unblocked"
+
+        def run(conn: sqlite3.Connection, counters: Counter[str]) -> int:
+            changed = conn.execute(
+                "UPDATE clients SET blocked = ? WHERE cmid = ?", (int(blocked), cmid)
+            ).rowcount
+            if changed == 0:
+                raise NotFound(f"no client with CMID {cmid} is known to this host", {"cmid": cmid})
+            groups = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT group_id FROM clients WHERE cmid = ? ORDER BY group_id", (cmid,)
+                )
+            ]
+            conn.executemany(
+                INSERT_EVENT, _event_rows([Event(kind, now, cmid, None, {"groups": groups})])
+            )
+            return int(changed)
+
+        return await self._submit(run)
+
+    async def block(self, cmid: str, now: int) -> int:
+        return await self._set_blocked(cmid, now, True)
+
+    async def unblock(self, cmid: str, now: int) -> int:
+        return await self._set_blocked(cmid, now, False)
+
+    async def prune_events(self, before: int, keep: int = EVENT_RETENTION_ROWS) -> int:
+        def run(conn: sqlite3.Connection, counters: Counter[str]) -> int:
+            removed = conn.execute("DELETE FROM events WHERE at < ?", (before,)).rowcount
+            removed += conn.execute(
+                "DELETE FROM events WHERE id <= "
+                "(SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (max(keep, 0),),
+            ).rowcount
+            return int(removed)
+
+        return await self._submit(run)
+
+    # --- the Store protocol: reads --------------------------------------------------------
+
+    async def clients(
+        self, group: str | None = None, *, limit: int = 1000, offset: int = 0
+    ) -> list[ClientRecord]:
+        where, params = ("WHERE group_id = ?", [group]) if group is not None else ("", [])
+        sql = (
+            f"SELECT {CLIENT_COLUMNS} FROM clients {where} "
+            "ORDER BY group_id, first_seen, cmid LIMIT ? OFFSET ?"
+        )
+        rows = await self._read(lambda conn: conn.execute(sql, [*params, limit, offset]).fetchall())
+        return [_client_record(row) for row in rows]
+
+    async def events(
+        self, *, limit: int = 100, since: int | None = None, kind: str | None = None
+    ) -> list[EventRecord]:
+        conditions: list[str] = []
+        params: list[Any] = []
+        if since is not None:
+            conditions.append("at >= ?")
+            params.append(since)
+        if kind is not None:
+            conditions.append("kind = ?")
+            params.append(kind)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        sql = (
+            f"SELECT id, kind, at, cmid, group_id, details FROM events {where} "
+            "ORDER BY id DESC LIMIT ?"
+        )
+        rows = await self._read(lambda conn: conn.execute(sql, [*params, limit]).fetchall())
+        return [
+            EventRecord(row[0], row[1], row[2], row[3], row[4], json.loads(row[5])) for row in rows
+        ]
+
+    async def stats(self) -> Stats:
+        rows = await self._read(
+            lambda conn: conn.execute("SELECT name, value FROM statistics").fetchall()
+        )
+        return Stats.from_counters({name: int(value) for name, value in rows})
+
+    async def counts(self, now: int) -> dict[str, int]:
+        sql = (
+            "SELECT group_id, COUNT(*) FROM clients WHERE blocked = 0 AND last_seen >= ? "
+            "GROUP BY group_id ORDER BY group_id"
+        )
+        rows = await self._read(lambda conn: conn.execute(sql, (now - COUNT_WINDOW,)).fetchall())
+        return {group: int(count) for group, count in rows}
+
+
+def _succeed(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _fail(future: asyncio.Future[None], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
+
+
+def _post(loop: asyncio.AbstractEventLoop, jobs: list[_Job]) -> None:
+    # RuntimeError: the caller's loop is closed, so nobody is waiting any more.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(_resolve, jobs)

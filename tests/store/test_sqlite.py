@@ -1,0 +1,220 @@
+"""What only the SQLite store has: migrations, pragmas, query plans, storage failures."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from volact.core.errors import BadRequest, StorageError, UnsupportedVersion
+from volact.core.host_machine import Event
+from volact.store import MemoryStore, SQLiteStore, open_store, redact_url
+from volact.store import migrations as schema
+from volact.store.sqlite import COUNT_LIMITED, SELECT_CLIENT
+
+from .helpers import GROUP, T0, activate, cmid, request
+
+
+def tables(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+
+
+async def test_migrations_apply_once_and_reopening_is_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "host.db"
+    for _ in range(3):
+        store = SQLiteStore(path)
+        await store.open()
+        await store.record_event(Event("note", T0))
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        versions = conn.execute("SELECT version, name FROM schema_version").fetchall()
+        assert versions == [(m.version, m.name) for m in schema.migrations("sqlite")]
+        assert conn.execute("SELECT COUNT(*) FROM events").fetchone() == (3,)
+    assert {"clients", "events", "statistics", "clients_count", "events_at"} <= tables(path)
+
+
+def test_migrations_fill_in_dialect_tokens() -> None:
+    for dialect in ("sqlite", "postgresql"):
+        text = " ".join(s for m in schema.migrations(dialect) for s in m.statements)
+        assert "{{" not in text and "--" not in text
+    assert "INTEGER PRIMARY KEY" in schema.migrations("sqlite")[0].statements[2]
+    assert "IDENTITY" in schema.migrations("postgresql")[0].statements[2]
+    assert schema.latest_version() == len(schema.migrations("sqlite"))
+
+
+async def test_a_database_from_a_newer_volact_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "host.db"
+    store = SQLiteStore(path)
+    await store.open()
+    await store.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO schema_version (version, name) VALUES (99, 'future')")
+    with pytest.raises(UnsupportedVersion, match="upgrade volact"):
+        await SQLiteStore(path).open()
+
+
+async def test_wal_and_full_sync_are_on(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "host.db")
+    await store.open()
+    try:
+        modes = await store._submit(
+            lambda conn, _: (
+                conn.execute("PRAGMA journal_mode").fetchone()[0],
+                conn.execute("PRAGMA synchronous").fetchone()[0],
+            )
+        )
+        assert modes == ("wal", 2)  # 2 = FULL
+    finally:
+        await store.close()
+
+
+def test_per_request_queries_use_indexes(tmp_path: Path) -> None:
+    path = tmp_path / "host.db"
+    asyncio.run(_open_and_close(path))
+    with sqlite3.connect(path) as conn:
+        count_plan = " ".join(
+            str(row[-1])
+            for row in conn.execute(f"EXPLAIN QUERY PLAN {COUNT_LIMITED}", (GROUP, T0, 10))
+        )
+        assert "INDEX clients_count" in count_plan
+        client_plan = " ".join(
+            str(row[-1])
+            for row in conn.execute(f"EXPLAIN QUERY PLAN {SELECT_CLIENT}", (cmid(1), GROUP))
+        )
+        assert "sqlite_autoindex_clients_1" in client_plan or "PRIMARY KEY" in client_plan
+
+
+async def _open_and_close(path: Path) -> None:
+    store = SQLiteStore(path)
+    await store.open()
+    await store.close()
+
+
+async def test_a_missing_directory_is_a_plain_storage_error(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "nowhere" / "host.db")
+    with pytest.raises(StorageError) as caught:
+        await store.open()
+    assert "does not exist" in caught.value.message
+    assert str(tmp_path / "nowhere") in caught.value.message
+
+
+async def test_a_full_disk_fails_the_batch_whole_and_the_store_goes_on(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "host.db")
+    await store.open()
+    try:
+        await activate(store, request(0))
+        # Cap the file at its current size: the next page it needs is "disk full".
+        await store._submit(lambda conn, _: conn.execute("PRAGMA max_page_count = 1"))
+        filler = "x" * 200_000
+        with pytest.raises(StorageError, match="disk is full"):
+            await store.record_event(Event("note", T0, details={"filler": filler}))
+        assert len(await store.events()) == 1  # only the first request's event
+        assert (await store.stats()).total == 1
+        await store._submit(lambda conn, _: conn.execute("PRAGMA max_page_count = 1073741823"))
+        await activate(store, request(1))
+        assert await store.counts(T0) == {GROUP: 2}
+    finally:
+        await store.close()
+
+
+async def test_a_job_that_fails_after_writing_is_undone_alone(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "host.db")
+    await store.open()
+
+    def half_done(conn: sqlite3.Connection, counters: Counter[str]) -> None:
+        conn.execute(
+            "INSERT INTO events (at, kind, cmid, group_id, details) "
+            "VALUES (1, 'x', NULL, NULL, '{}')"
+        )
+        counters["total"] += 100
+        raise RuntimeError("bug after a write")
+
+    try:
+        results = await asyncio.gather(
+            activate(store, request(0)),
+            store._submit(half_done),
+            activate(store, request(1)),
+            return_exceptions=True,
+        )
+        assert isinstance(results[1], RuntimeError)
+        assert await store.counts(T0) == {GROUP: 2}
+        assert [e.kind for e in await store.events()] == ["activation_request"] * 2
+        assert (await store.stats()).total == 2
+    finally:
+        await store.close()
+
+
+async def test_a_second_store_on_the_same_file_reads_while_the_first_writes(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "host.db"
+    server, admin = SQLiteStore(path), SQLiteStore(path)
+    await server.open()
+    await admin.open()
+    try:
+        await activate(server, request(0))
+        assert [row.cmid for row in await admin.clients()] == [cmid(0)]
+        await admin.block(cmid(0), T0 + 1)  # an admin write from "another process"
+        decision = await activate(server, request(0, T0 + 2), T0 + 2)
+        assert decision.code == "client_blocked"
+    finally:
+        await admin.close()
+        await server.close()
+
+
+async def test_a_closed_store_refuses_work(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "host.db")
+    await store.open()
+    await store.close()
+    await store.close()  # idempotent
+    with pytest.raises(StorageError, match="not open"):
+        await store.stats()
+    with pytest.raises(StorageError, match="not open"):
+        await store.record_event(Event("note", T0))
+
+
+def test_open_store_picks_the_store_from_the_url(tmp_path: Path) -> None:
+    sqlite_store = open_store(f"sqlite:///{tmp_path / 'h.db'}")
+    assert isinstance(sqlite_store, SQLiteStore)
+    assert sqlite_store.path == str(tmp_path / "h.db")
+    assert open_store("sqlite:///relative/h.db").path == "relative/h.db"  # type: ignore[attr-defined]
+    assert isinstance(open_store("memory://"), MemoryStore)
+    for bad in ("mysql://u:secret@db/x", "h.db", "sqlite:///", "sqlite:///:memory:"):
+        with pytest.raises(BadRequest) as caught:
+            open_store(bad)
+        assert "secret" not in caught.value.message
+
+
+def test_redact_url_hides_passwords() -> None:
+    assert redact_url("postgresql://app:s3cret@db:5432/volact") == (
+        "postgresql://app:***@db:5432/volact"
+    )
+    assert redact_url("sqlite:////var/lib/volact/host/host.db").endswith("host.db")
+
+
+async def test_a_writer_bug_fails_its_batch_and_the_writer_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from volact.core.errors import InternalError
+
+    store = SQLiteStore(tmp_path / "host.db")
+    await store.open()
+    try:
+        original = store._run_batch
+
+        def broken(conn: sqlite3.Connection, batch: list[object]) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            raise KeyError("bug")
+
+        monkeypatch.setattr(store, "_run_batch", broken)
+        with pytest.raises(InternalError):
+            await activate(store, request(0))
+        monkeypatch.setattr(store, "_run_batch", original)
+        await activate(store, request(1))
+        assert [row.cmid for row in await store.clients()] == [cmid(1)]
+    finally:
+        await store.close()
