@@ -117,3 +117,32 @@ def test_bad_private_keys() -> None:
     )
     with pytest.raises(crypto.KeyFormatError, match="Ed25519"):
         crypto.SigningKey.from_pem(ec_pem)
+
+
+def test_verification_agrees_with_pyseto() -> None:
+    """Our v4.public verification accepts exactly what pyseto accepts (and the reverse)."""
+    import pyseto
+
+    key = crypto.SigningKey.generate()
+    token = crypto.sign(key, "ticket", {"a": 1, "nested": {"b": [1, 2]}})
+    # pyseto verifies our (pyseto-made) token with the same implicit assertion...
+    public = pyseto.Key.from_paserk(key.public_key.paserk)
+    decoded = pyseto.decode(public, token, implicit_assertion=b"volact:ticket:v1")
+    assert decoded.payload == b'{"a":1,"nested":{"b":[1,2]}}'
+    # ...and our key ids are PASERK's.
+    assert public.to_paserk_id() == key.key_id
+    # A token pyseto signs directly (another footer order) verifies with ours.
+    other = pyseto.encode(
+        pyseto.Key.new(version=4, purpose="public", key=key.to_pem()),
+        b'{"x":2}',
+        footer=b'{"v":1,"typ":"ticket","kid":"' + key.key_id.encode() + b'"}',
+        implicit_assertion=b"volact:ticket:v1",
+    )
+    assert crypto.verify(other.decode(), "ticket", [key.public_key]) == {"x": 2}
+    # Changing any single character of the body or footer breaks it for both.
+    for index in (12, len(token) // 2, len(token) - 3):
+        flipped = token[:index] + ("A" if token[index] != "A" else "B") + token[index + 1 :]
+        with pytest.raises(crypto.SignatureError):
+            crypto.verify(flipped, "ticket", [key.public_key])
+        with pytest.raises(Exception):  # noqa: B017 - pyseto raises several types
+            pyseto.decode(public, flipped, implicit_assertion=b"volact:ticket:v1")

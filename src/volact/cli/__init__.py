@@ -23,7 +23,10 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=_commands.LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, "--version", prog_name="volact", message="%(prog)s %(version)s")
 def cli() -> None:
     """volact: KMS-style volume activation for software vendors' own products.
@@ -34,8 +37,6 @@ def cli() -> None:
     client  the installed copy: install a key, activate, status, discovery
     """
 
-
-_commands.register(cli)
 
 
 def _report(error: VolactError, as_json: bool) -> None:

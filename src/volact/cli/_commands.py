@@ -1,22 +1,51 @@
-"""Registers every command group on the top-level ``volact`` group.
+"""The top-level command groups, imported only when used.
 
 Each area keeps its commands in its own module (``vendor.py``, ``host.py``, ``client.py``,
-``misc.py``) so that they can grow independently.
+``misc.py``). They are loaded lazily so that a quick command such as ``volact client status``
+does not pay for importing the host's server stack (asyncio, Starlette, uvicorn) or the vendor's.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+
 import click
 
 
-def register(cli: click.Group) -> None:
-    from volact.cli import client, host, host_certify, misc, vendor
+def _host_group() -> click.Command:
+    from volact.cli import host, host_certify
 
-    cli.add_command(vendor.vendor)
-    cli.add_command(host.host)
     # `host init` and `host activate` belong to host certification (the vendor side's flow).
     for command in host_certify.COMMANDS:
         host.host.add_command(command)
-    cli.add_command(client.client)
-    for command in misc.COMMANDS:
-        cli.add_command(command)
+    return host.host
+
+
+_LOADERS: dict[str, str | Callable[[], click.Command]] = {
+    "client": "volact.cli.client:client",
+    "explain": "volact.cli.misc:explain",
+    "host": _host_group,
+    "vendor": "volact.cli.vendor:vendor",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*_LOADERS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        loader = _LOADERS.get(cmd_name)
+        if loader is None:
+            return None
+        if isinstance(loader, str):
+            module_name, attribute = loader.split(":")
+            command: click.Command = getattr(importlib.import_module(module_name), attribute)
+        else:
+            command = loader()
+        self.commands[cmd_name] = command
+        return command

@@ -1,0 +1,413 @@
+"""The client's files in its state directory (``--dir`` / ``VOLACT_STATE_DIR``).
+
+``<product>.license.json`` — one per installed product (SPEC §9), written atomically (temp file,
+fsync, rename, directory fsync)::
+
+    {
+      "format": "volact-client-state", "v": 1,
+      "descriptor": "v4.public.…",        # the product descriptor's token (for the CLI)
+      "record": {…},                      # client_machine.ClientRecord.to_dict()
+      "settings": {                       # this product's discovery overrides; null = inherit
+        "manual_host": null, "host_caching": null, "domains": null, "dns_server": null
+      },
+      "cached_host": "10.1.2.3:7688",     # the last host that answered (host caching)
+      "activated_by": "10.1.2.3:7688",    # the host that gave the activation held
+      "last_host": "10.1.2.3:7688",       # the host reached by the last attempt
+      "pending_offline": null             # an offline MAK request waiting for its response
+    }
+
+``client-settings.json`` — the machine-wide discovery settings that every product uses unless
+its own file overrides them (``volact client set-host`` without ``--product``)::
+
+    {"format": "volact-client-settings", "v": 1, "manual_host": null,
+     "host_caching": true, "domains": [], "dns_server": null}
+
+``.lock`` — an empty file that writers lock (``flock``) around each read-modify-write, so the
+renewal service, the CLI and the app never lose each other's updates. Readers do not lock: an
+atomic rename always leaves a whole file.
+
+A product file holding a MAK is written with mode 0600 (the MAK is a secret); a GVLK file is
+0644, so an app running as any user can read the status the system's renewal service keeps.
+Everything read from these files is checked like any untrusted input; a damaged file raises
+``bad_request`` naming it, and nothing else is changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from volact.core import keys, validate
+from volact.core.client_machine import ClientRecord
+from volact.core.errors import BadRequest, StorageError, UnsupportedVersion, VolactError
+from volact.fileio import write_bytes_atomic
+
+__all__ = [
+    "LOCK_FILE",
+    "PRODUCT_SUFFIX",
+    "SETTINGS_FILE",
+    "MachineSettings",
+    "PendingRequest",
+    "ProductSettings",
+    "ProductState",
+    "StateDir",
+]
+
+STATE_FORMAT = "volact-client-state"
+SETTINGS_FORMAT = "volact-client-settings"
+STATE_VERSION = 1
+PRODUCT_SUFFIX = ".license.json"
+SETTINGS_FILE = "client-settings.json"
+LOCK_FILE = ".lock"
+MAX_STATE_BYTES = 256 * 1024
+MAX_DOMAINS = 16
+_ADDRESS_LIMIT = 300
+_STATE_FIELDS = frozenset(
+    {
+        "format",
+        "v",
+        "descriptor",
+        "record",
+        "settings",
+        "cached_host",
+        "activated_by",
+        "last_host",
+        "pending_offline",
+    }
+)
+_SETTING_FIELDS = frozenset({"manual_host", "host_caching", "domains", "dns_server"})
+
+
+@dataclass(frozen=True)
+class MachineSettings:
+    """The machine-wide discovery settings (``client-settings.json``)."""
+
+    manual_host: str | None = None
+    host_caching: bool = True
+    domains: tuple[str, ...] = ()
+    dns_server: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "manual_host": self.manual_host,
+            "host_caching": self.host_caching,
+            "domains": list(self.domains),
+            "dns_server": self.dns_server,
+        }
+
+
+@dataclass(frozen=True)
+class ProductSettings:
+    """One product's overrides of the machine-wide settings; ``None`` = use the machine's."""
+
+    manual_host: str | None = None
+    host_caching: bool | None = None
+    domains: tuple[str, ...] | None = None
+    dns_server: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "manual_host": self.manual_host,
+            "host_caching": self.host_caching,
+            "domains": None if self.domains is None else list(self.domains),
+            "dns_server": self.dns_server,
+        }
+
+    def over(self, machine: MachineSettings) -> MachineSettings:
+        """The settings in effect for this product."""
+        return MachineSettings(
+            manual_host=self.manual_host if self.manual_host is not None else machine.manual_host,
+            host_caching=machine.host_caching if self.host_caching is None else self.host_caching,
+            domains=machine.domains if self.domains is None else self.domains,
+            dns_server=self.dns_server if self.dns_server is not None else machine.dns_server,
+        )
+
+
+@dataclass(frozen=True)
+class PendingRequest:
+    """An offline MAK request written and not yet answered (its nonce must come back)."""
+
+    nonce: str
+    cmid: str
+    fingerprint: str
+    created_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "nonce": self.nonce,
+            "cmid": self.cmid,
+            "fingerprint": self.fingerprint,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True)
+class ProductState:
+    """Everything one ``<product>.license.json`` holds."""
+
+    descriptor_token: str
+    record: ClientRecord
+    settings: ProductSettings = field(default_factory=ProductSettings)
+    cached_host: str | None = None
+    activated_by: str | None = None
+    last_host: str | None = None
+    pending_offline: PendingRequest | None = None
+
+    @property
+    def product(self) -> str:
+        return self.record.product
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": STATE_FORMAT,
+            "v": STATE_VERSION,
+            "descriptor": self.descriptor_token,
+            "record": self.record.to_dict(),
+            "settings": self.settings.to_dict(),
+            "cached_host": self.cached_host,
+            "activated_by": self.activated_by,
+            "last_host": self.last_host,
+            "pending_offline": None
+            if self.pending_offline is None
+            else self.pending_offline.to_dict(),
+        }
+
+
+# --- reading untrusted JSON -----------------------------------------------------------------
+
+
+def _check_format(data: dict[str, Any], expected: str, path: Path) -> None:
+    if data.get("format") != expected:
+        raise BadRequest(f"{path} is not a volact client file ({expected})")
+    version = data.get("v")
+    if version != STATE_VERSION:
+        raise UnsupportedVersion(
+            f"{path} has version {version!r}; this volact reads version {STATE_VERSION}",
+            {"supported": [STATE_VERSION]},
+        )
+
+
+def _domains(value: Any, name: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(value) > MAX_DOMAINS:
+        raise BadRequest(f"field {name!r} must be a list of at most {MAX_DOMAINS} domains")
+    return tuple(validate.string({name: item}, name, max_len=253) for item in value)
+
+
+def _settings_from(data: dict[str, Any]) -> ProductSettings:
+    unknown = sorted(set(data) - _SETTING_FIELDS)
+    if unknown:
+        raise BadRequest(f"unknown settings field(s): {', '.join(unknown[:5])}")
+    caching = data.get("host_caching")
+    if caching is not None and not isinstance(caching, bool):
+        raise BadRequest("field 'host_caching' must be true, false or null")
+    domains = data.get("domains")
+    return ProductSettings(
+        manual_host=validate.optional_string(data, "manual_host", max_len=_ADDRESS_LIMIT),
+        host_caching=caching,
+        domains=None if domains is None else _domains(domains, "domains"),
+        dns_server=validate.optional_string(data, "dns_server", max_len=_ADDRESS_LIMIT),
+    )
+
+
+def _pending_from(value: Any) -> PendingRequest | None:
+    if value is None:
+        return None
+    data = validate.obj(value, "pending_offline")
+    return PendingRequest(
+        nonce=validate.string(data, "nonce", max_len=128),
+        cmid=validate.uuid_text(data, "cmid"),
+        fingerprint=validate.hex_text(data, "fingerprint"),
+        created_at=validate.integer(data, "created_at", minimum=0),
+    )
+
+
+def parse_product_state(raw: Any, path: Path) -> ProductState:
+    """A product state from the parsed JSON of ``path`` (raises ``BadRequest``)."""
+    try:
+        data = validate.obj(raw, "client state")
+        _check_format(data, STATE_FORMAT, path)
+        unknown = sorted(set(data) - _STATE_FIELDS)
+        if unknown:
+            raise BadRequest(f"unknown field(s): {', '.join(unknown[:5])}")
+        state = ProductState(
+            descriptor_token=validate.string(data, "descriptor", max_len=64 * 1024),
+            record=ClientRecord.from_dict(data.get("record")),
+            settings=_settings_from(validate.obj(data.get("settings"), "settings")),
+            cached_host=validate.optional_string(data, "cached_host", max_len=_ADDRESS_LIMIT),
+            activated_by=validate.optional_string(data, "activated_by", max_len=_ADDRESS_LIMIT),
+            last_host=validate.optional_string(data, "last_host", max_len=_ADDRESS_LIMIT),
+            pending_offline=_pending_from(data.get("pending_offline")),
+        )
+    except VolactError as error:
+        if error.code != "bad_request":
+            raise
+        raise BadRequest(
+            f"the client state file {path} is damaged: {error.message} (reinstall the key "
+            "with `volact client install-key` to start over)",
+            {"path": str(path)},
+        ) from None
+    return state
+
+
+def parse_machine_settings(raw: Any, path: Path) -> MachineSettings:
+    try:
+        data = validate.obj(raw, "client settings")
+        _check_format(data, SETTINGS_FORMAT, path)
+        body = {key: value for key, value in data.items() if key not in ("format", "v")}
+        settings = _settings_from(body)
+    except VolactError as error:
+        if error.code != "bad_request":
+            raise
+        raise BadRequest(
+            f"the client settings file {path} is damaged: {error.message}", {"path": str(path)}
+        ) from None
+    return MachineSettings(
+        manual_host=settings.manual_host,
+        host_caching=True if settings.host_caching is None else settings.host_caching,
+        domains=settings.domains or (),
+        dns_server=settings.dns_server,
+    )
+
+
+# --- the directory ----------------------------------------------------------------------------
+
+
+class StateDir:
+    """Reads and writes the files of one client state directory."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        # The last parse of each product file, by its exact bytes: parsing is a pure function
+        # of the bytes, so a file read again unchanged is not parsed again. (What it holds,
+        # such as the activation's signatures, is still verified on every status.)
+        self._parsed: dict[str, tuple[bytes, ProductState]] = {}
+
+    def product_path(self, product: str) -> Path:
+        return self.directory / f"{validate.check_identifier(product, 'product')}{PRODUCT_SUFFIX}"
+
+    @property
+    def settings_path(self) -> Path:
+        return self.directory / SETTINGS_FILE
+
+    def products(self) -> list[str]:
+        """The ids of the installed products, sorted."""
+        try:
+            names = os.listdir(self.directory)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StorageError(
+                f"cannot list {self.directory}: {exc.strerror or exc}",
+                {"path": str(self.directory)},
+            ) from None
+        found = []
+        for name in names:
+            if name.endswith(PRODUCT_SUFFIX) and not name.startswith("."):
+                product = name[: -len(PRODUCT_SUFFIX)]
+                with contextlib.suppress(BadRequest):
+                    found.append(validate.check_identifier(product, "product"))
+        return sorted(found)
+
+    def _read_bytes(self, path: Path) -> bytes | None:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_STATE_BYTES + 1)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(
+                f"cannot read {path}: {exc.strerror or exc}", {"path": str(path)}
+            ) from None
+        if len(data) > MAX_STATE_BYTES:
+            raise BadRequest(f"{path} is too large for a client state file", {"path": str(path)})
+        return data
+
+    def _read(self, path: Path) -> Any | None:
+        data = self._read_bytes(path)
+        if data is None:
+            return None
+        return self._decode(data, path)
+
+    @staticmethod
+    def _decode(data: bytes, path: Path) -> Any:
+        try:
+            return json.loads(data)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise BadRequest(
+                f"the client state file {path} is damaged (not JSON); reinstall the key with "
+                "`volact client install-key` to start over",
+                {"path": str(path)},
+            ) from None
+
+    def read_product(self, product: str) -> ProductState | None:
+        """The product's state, or None when it is not installed."""
+        path = self.product_path(product)
+        data = self._read_bytes(path)
+        if data is None:
+            return None
+        cached = self._parsed.get(product)
+        if cached is not None and cached[0] == data:
+            return cached[1]
+        state = parse_product_state(self._decode(data, path), path)
+        if state.product != product:
+            raise BadRequest(
+                f"the client state file {path} holds product {state.product!r}, not {product!r}",
+                {"path": str(path)},
+            )
+        self._parsed[product] = (data, state)
+        return state
+
+    def write_product(self, state: ProductState) -> None:
+        mode = 0o600 if state.record.channel is keys.Channel.MAK else 0o644
+        text = json.dumps(state.to_dict(), indent=2, sort_keys=False) + "\n"
+        write_bytes_atomic(self.product_path(state.product), text.encode("utf-8"), mode=mode)
+
+    def remove_product(self, product: str) -> bool:
+        try:
+            self.product_path(product).unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StorageError(f"cannot remove the state of {product}: {exc.strerror}") from None
+        return True
+
+    def read_settings(self) -> MachineSettings:
+        path = self.settings_path
+        raw = self._read(path)
+        return MachineSettings() if raw is None else parse_machine_settings(raw, path)
+
+    def write_settings(self, settings: MachineSettings) -> None:
+        body = {"format": SETTINGS_FORMAT, "v": STATE_VERSION, **settings.to_dict()}
+        text = json.dumps(body, indent=2) + "\n"
+        write_bytes_atomic(self.settings_path, text.encode("utf-8"), mode=0o644)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the directory's write lock (other processes and threads wait)."""
+        path = self.directory / LOCK_FILE
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot write to the client state directory {self.directory}: "
+                f"{exc.strerror or exc}",
+                {"path": str(self.directory)},
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+
+def domains_tuple(domains: Sequence[str]) -> tuple[str, ...]:
+    if len(domains) > MAX_DOMAINS:
+        raise BadRequest(f"at most {MAX_DOMAINS} domains can be set")
+    return tuple(dict.fromkeys(domains))

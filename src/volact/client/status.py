@@ -1,0 +1,95 @@
+"""What ``License.status()`` returns: the client's state of one product, ready to show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from volact.core.states import State
+
+__all__ = ["LicenseStatus", "iso", "to_datetime"]
+
+
+def to_datetime(timestamp: int | None) -> datetime | None:
+    """Unix seconds as an aware UTC datetime (None stays None)."""
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a ``Z``: ``2027-07-14T00:00:00Z``."""
+    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class LicenseStatus:
+    """The licensing state of one product on this machine at one moment.
+
+    Times are aware UTC datetimes. ``state`` is a :class:`~volact.core.states.State` (a string
+    enum: ``status.state == "licensed"`` works). ``reason`` says why the product is in
+    ``notification`` (``oob_grace_expired``, ``oot_grace_expired``, ``clock_tampered``) or,
+    in any state, why a stored activation was not counted (``invalid_ticket``,
+    ``invalid_host_certificate``); otherwise it is None.
+    """
+
+    product: str
+    product_name: str
+    state: State
+    reason: str | None
+    valid_until: datetime | None  # None: not activated, or activated permanently (MAK)
+    grace_ends_at: datetime | None  # the end of the OOB or OOT grace now running
+    days_left: int | None  # whole days until the current state ends (None: never ends)
+    expiry_warning: bool  # licensed and valid-until is within 30 days
+    next_attempt_at: datetime | None  # when the client activates or renews next (None: never)
+    channel: str | None = None  # "gvlk" or "mak"
+    partial_key: str | None = None  # the key's last five characters
+    cmid: str | None = None
+    host: str | None = None  # the host (host:port) that gave the activation held
+    host_id: str | None = None  # the id of the host (or vendor, for a MAK) that signed it
+    activated_at: datetime | None = None  # the ticket's issue time (the host's clock)
+    installed_at: datetime | None = None  # start of the OOB grace (moved by a rearm)
+    renewal_interval: int | None = None  # seconds
+    retry_interval: int | None = None  # seconds
+    last_attempt_at: datetime | None = None
+    last_error: str | None = None  # error code of the last attempt (None if it succeeded)
+    last_host: str | None = None  # the host reached by the last attempt
+    rearms_left: int | None = None
+    activation_error: str | None = None  # why the stored activation did not verify
+
+    @property
+    def licensed(self) -> bool:
+        """Whether the product is activated and inside its validity."""
+        return self.state is State.LICENSED
+
+    @property
+    def usable(self) -> bool:
+        """Whether the app should work fully (any state but unlicensed and notification)."""
+        return self.state in (State.OOB_GRACE, State.LICENSED, State.OOT_GRACE)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able data (times in ISO 8601 UTC), what ``volact client status --json`` prints."""
+        return {
+            "product": self.product,
+            "product_name": self.product_name,
+            "state": self.state.value,
+            "reason": self.reason,
+            "valid_until": iso(self.valid_until),
+            "grace_ends_at": iso(self.grace_ends_at),
+            "days_left": self.days_left,
+            "expiry_warning": self.expiry_warning,
+            "next_attempt_at": iso(self.next_attempt_at),
+            "channel": self.channel,
+            "partial_key": self.partial_key,
+            "cmid": self.cmid,
+            "host": self.host,
+            "host_id": self.host_id,
+            "activated_at": iso(self.activated_at),
+            "installed_at": iso(self.installed_at),
+            "renewal_interval": self.renewal_interval,
+            "retry_interval": self.retry_interval,
+            "last_attempt_at": iso(self.last_attempt_at),
+            "last_error": self.last_error,
+            "last_host": self.last_host,
+            "rearms_left": self.rearms_left,
+            "activation_error": self.activation_error,
+        }
