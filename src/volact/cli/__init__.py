@@ -38,7 +38,6 @@ def cli() -> None:
     """
 
 
-
 def _report(error: VolactError, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(error_body(error), indent=2))
