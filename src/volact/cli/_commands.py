@@ -24,6 +24,7 @@ def _host_group() -> click.Command:
 
 _LOADERS: dict[str, str | Callable[[], click.Command]] = {
     "client": "volact.cli.client:client",
+    "demo": "volact.cli.misc:demo",
     "explain": "volact.cli.misc:explain",
     "host": _host_group,
     "vendor": "volact.cli.vendor:vendor",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -34,4 +35,26 @@ def explain(code: str | None, as_json: bool) -> None:
     click.echo(f"What to do: {info.remedy}")
 
 
-COMMANDS: list[click.Command] = [explain]
+@click.command()
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the demo's files in this new directory instead of a temporary one.",
+)
+@click.option(
+    "--pause",
+    type=click.FloatRange(0, 5),
+    default=0.3,
+    show_default=True,
+    help="Seconds to pause between client steps (0 for no pauses).",
+)
+def demo(keep: Path | None, pause: float) -> None:
+    """Play the whole story in a temporary folder: a vendor, a host certified offline, a real
+    host process, and five clients reaching the threshold one by one (SQLite)."""
+    from volact.demo import run_demo
+
+    run_demo(keep=keep, pause=pause)
+
+
+COMMANDS: list[click.Command] = [explain, demo]
