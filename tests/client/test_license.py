@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import random
 
 import pytest
 
 from tests.factories import T0, Vendor
 from volact.client import (
     BadRequest,
+    ClientBlocked,
     ClockTampered,
     CountInsufficient,
     HostUnreachable,
@@ -20,6 +22,7 @@ from volact.client import (
     NotInstalled,
     RearmLimit,
     State,
+    TimeSkew,
     installed_products,
 )
 from volact.client.discovery import StaticDNS
@@ -27,7 +30,7 @@ from volact.core import keys
 from volact.core.durations import DAY, HOUR
 from volact.core.srv import SRVRecord
 
-from .conftest import World
+from .conftest import World, run_sync
 
 
 def test_a_new_machine_is_unlicensed_then_in_oob_grace(world: World) -> None:
@@ -394,3 +397,46 @@ def test_open_uses_the_descriptor_installed_with_the_key(world: World) -> None:
     assert (status.state, status.cmid) == (State.LICENSED, lic.status().cmid)
     with pytest.raises(NotInstalled, match="installed: writer-2026"):
         License.open("paint-2026", lic.state.directory)
+
+
+def test_a_time_skew_refusal_does_not_make_the_wrong_clock_trusted(world: World) -> None:
+    """A clock 5 hours ahead is refused by the host; once NTP corrects it, the client is fine."""
+    world.add_host("h1:7688", threshold=1)
+    offset = {"seconds": 0}
+
+    def client_clock() -> int:
+        return world.clock.now + offset["seconds"]
+
+    lic = License(
+        world.descriptor,
+        world.tmp / "machines" / "skewed",
+        transport=world.network,
+        dns=world.dns,
+        clock=client_clock,
+        random=random.Random("skewed"),
+        machine_id="machine-id-skewed",
+    )
+    lic.install_key()
+    lic.configure(manual_host="h1")
+    assert lic.activate().state is State.LICENSED
+    world.clock.now += DAY
+    offset["seconds"] = 5 * HOUR
+    with pytest.raises(TimeSkew):
+        lic.activate()
+    offset["seconds"] = 0  # NTP fixed the clock
+    status = lic.status()
+    assert (status.state, status.reason) == (State.LICENSED, None)
+
+
+def test_a_final_refusal_does_not_promise_a_retry(world: World) -> None:
+    host = world.add_host("h1:7688", threshold=1)
+    lic = world.machine("pc1")
+    lic.install_key()
+    lic.configure(manual_host="h1")
+    lic.activate()
+    cmid = lic.status().cmid
+    assert cmid is not None
+    run_sync(host.service.store.block(cmid, world.clock.now))
+    with pytest.raises(ClientBlocked) as info:
+        lic.activate()
+    assert "retry" not in info.value.message

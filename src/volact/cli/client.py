@@ -306,7 +306,9 @@ def activate(
         _print_json(status.to_dict())
         return
     until = "permanently" if status.valid_until is None else f"until {_when(status.valid_until)}"
-    via = f" by {status.host}" if status.host else ""
+    via = f" by {status.host}" if status.host and status.host != "offline" else ""
+    if offline_response:
+        via = " from the vendor's response file"
     click.echo(f"Product activated successfully{via}: {status.product} is licensed {until}.")
 
 

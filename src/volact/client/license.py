@@ -251,6 +251,12 @@ def update_settings(
         return overrides.over(machine_settings)
 
 
+# Refusals that a retry alone will not change; their messages do not promise a retry.
+_FINAL_CODES = frozenset(
+    {"key_exhausted", "client_blocked", "invalid_key", "product_unknown", "rearm_limit"}
+)
+
+
 class License:
     """One product on this machine: its status, activation, renewal and settings.
 
@@ -478,12 +484,22 @@ class License:
 
     # --- writing --------------------------------------------------------------------------
 
-    def _update(self, change: Callable[[ProductState], ProductState], now: int) -> ProductState:
-        """Apply ``change`` to the freshly read state under the directory lock and write it."""
+    def _update(
+        self,
+        change: Callable[[ProductState], ProductState],
+        now: int,
+        *,
+        trust_clock: bool = True,
+    ) -> ProductState:
+        """Apply ``change`` to the freshly read state under the directory lock and write it.
+
+        ``trust_clock`` False keeps the trusted time where it is: a host has just said this
+        machine's clock is wrong (``time_skew``), so ``now`` must not become trusted.
+        """
         with self._lock, self.state.lock():
             current = self._require()
             changed = change(current)
-            record = machine.observe(changed.record, now)
+            record = machine.observe(changed.record, now) if trust_clock else changed.record
             updated = replace(changed, record=record, descriptor_token=self.descriptor.token)
             self.state.write_product(updated)
             return updated
@@ -690,7 +706,7 @@ class License:
                 cached_host=caching_host if caching and caching_host else current.cached_host,
             )
 
-        updated = self._update(failed, now)
+        updated = self._update(failed, now, trust_clock=error.code != "time_skew")
         error = self._explained(error, updated.record.retry_interval, host)
         return Attempt(self.product, now, error, host, self.status(), trace)
 
@@ -704,6 +720,9 @@ class License:
         later = f"will retry in {humanize(retry_interval)}"
         if isinstance(error, CountInsufficient) and {"count", "threshold"} <= details.keys():
             message = f"{details['count']} of {details['threshold']} clients so far; {later}"
+        elif error.code in _FINAL_CODES:
+            # Retrying cannot help until someone acts (a new key, an unblock): say so plainly.
+            message = error.message.rstrip(".")
         else:
             message = f"{error.message.rstrip('.')}; {later}"
         return error_from_code(error.code, message, details)

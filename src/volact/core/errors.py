@@ -154,7 +154,8 @@ CODES: dict[str, ErrorInfo] = {
             "No activation host was found.",
             "No host is set by hand, none is cached, and DNS has no SRV record under any of the "
             "names queried.",
-            "Run `volact client diagnose`; set a domain (`set-domain`) or a host (`set-host`), "
+            "See what was queried (`volact client diagnose`); set a domain (`set-domain`) or a "
+            "host (`set-host`), "
             "or ask the admin to publish the SRV record (`volact host dns-records`).",
         ),
         ErrorInfo(
