@@ -124,6 +124,12 @@ def test_root_key_rotation(tmp_path: Path) -> None:
 
     added = json.loads(invoke("vendor", "root-key", "add", "--json", "--dir", d).stdout)
     listed = json.loads(invoke("vendor", "root-key", "list", "--json", "--dir", d).stdout)
+    assert [k["state"] for k in listed] == ["active", "valid"]  # listed, not signing yet
+    standby = load_descriptor(invoke("vendor", "product", "export", PRODUCT, "--dir", d).stdout)
+    assert set(standby.root_keys) == {first["public_key"], added["public_key"]}
+    assert _footer(standby.token)["kid"] == first["key_id"]  # the old key still signs
+    invoke("vendor", "root-key", "activate", added["key_id"], "--dir", d)
+    listed = json.loads(invoke("vendor", "root-key", "list", "--json", "--dir", d).stdout)
     assert [k["state"] for k in listed] == ["valid", "active"]
     assert stat.S_IMODE((tmp_path / "v" / "root-keys" / "2.pem").stat().st_mode) == 0o600
 

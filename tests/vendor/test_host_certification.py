@@ -358,7 +358,16 @@ def test_rotation_keeps_old_certificates_valid_and_signs_new_ones_with_the_new_k
         client_api.install_host_response(files, vendor.fulfil(text).response, now=int(time.time()))
         old_certificate = files.certificate_token()
         new_root = vendor.add_root_key()
+        # Step 1: listed but not signing, so hosts re-certified now still satisfy old apps.
+        old_app = vendor.descriptor(PRODUCT)
+        standby_request = client_api.write_host_request_file(files, now=int(time.time()))
+        client_api.install_host_response(
+            files, vendor.fulfil(standby_request.to_file()).response, now=int(time.time())
+        )
+        assert crypto.read_footer(files.certificate_token())["kid"] == old_root.key_id
+        new_root = vendor.activate_root_key(new_root.key_id)
         descriptor = vendor.descriptor(PRODUCT)
+        assert set(old_app.root_keys) == set(descriptor.root_keys)
         request = client_api.write_host_request_file(files, now=int(time.time()))
         client_api.install_host_response(
             files, vendor.fulfil(request.to_file()).response, now=int(time.time())

@@ -218,7 +218,7 @@ def init(vendor_id: str | None, name: str | None, directory: str | None, as_json
 
 @vendor.group("root-key")
 def root_key() -> None:
-    """Root key rotation: the newest key signs; every non-retired key is listed in descriptors."""
+    """Root key rotation: add a key (listed), activate it (signs), retire the old one."""
 
 
 def _root_key_rows(records: list[Any]) -> None:
@@ -229,21 +229,49 @@ def _root_key_rows(records: list[Any]) -> None:
 
 
 @root_key.command("add")
+@click.option(
+    "--activate",
+    is_flag=True,
+    help="Sign with the new key at once (apps with older descriptors then refuse new "
+    "certificates; meant for a leaked key).",
+)
 @dir_option
 @json_option
-def root_key_add(directory: str | None, as_json: bool) -> None:
-    """Make a new root key that signs from now on (the old ones stay listed)."""
+def root_key_add(activate: bool, directory: str | None, as_json: bool) -> None:
+    """Rotation, step 1: make a new root key, listed in every descriptor exported from now on.
+
+    It does not sign until `volact vendor root-key activate KEY_ID`, so that apps can first be
+    shipped with descriptors that list it.
+    """
     with opened(directory) as v:
-        record = v.add_root_key()
+        record = v.add_root_key(activate=activate)
         if as_json:
             print_json(record.to_json())
             return
-        click.echo(f"new active root key: {record.key_id}")
+        click.echo(f"new root key: {record.key_id} ({record.state})")
         click.echo(
-            "export the product descriptors again (`volact vendor product export`) so that new "
-            "installs list it",
+            "export the product descriptors again (`volact vendor product export`) and ship them; "
+            + (
+                "the new key signs from now on"
+                if activate
+                else "once apps list the key, `volact vendor root-key activate KEY_ID`"
+            ),
             err=True,
         )
+
+
+@root_key.command("activate")
+@click.argument("key_id")
+@dir_option
+@json_option
+def root_key_activate(key_id: str, directory: str | None, as_json: bool) -> None:
+    """Rotation, step 2: KEY_ID signs descriptors, certificates and MAK tickets from now on."""
+    with opened(directory) as v:
+        record = v.activate_root_key(key_id)
+        if as_json:
+            print_json(record.to_json())
+            return
+        click.echo(f"active root key: {record.key_id}")
 
 
 @root_key.command("list")

@@ -201,20 +201,39 @@ class Vendor:
 
     # --- root keys -----------------------------------------------------------------------
 
-    def _add_root_key(self) -> RootKeyRecord:
+    def _add_root_key(self, *, active: bool = True) -> RootKeyRecord:
         key = crypto.SigningKey.generate()
         seq = self.store.next_root_key_seq()
         # The file first: a crash leaves an unused file, never a listed key without its file.
         self.directory.save_root_key(seq, key)
         now = self.clock()
-        self.store.add_root_key(seq, key.key_id, key.public_key.paserk, now)
+        self.store.add_root_key(seq, key.key_id, key.public_key.paserk, now, active=active)
         self._signing_keys[seq] = key
-        return RootKeyRecord(seq, key.key_id, key.public_key.paserk, "active", now, None)
+        state = "active" if active else "valid"
+        return RootKeyRecord(seq, key.key_id, key.public_key.paserk, state, now, None)
 
-    def add_root_key(self) -> RootKeyRecord:
-        """Rotate: a new root key signs from now on; the previous ones stay listed (valid)."""
+    def add_root_key(self, *, activate: bool = False) -> RootKeyRecord:
+        """Rotation, step 1: a new root key, listed in every descriptor exported from now on.
+
+        By default it does not sign yet (state ``valid``): ship the new descriptors first, then
+        :meth:`activate_root_key`. Apps whose descriptor lists only the old key would refuse
+        certificates signed by the new one. ``activate=True`` makes it sign at once (for a
+        leaked key, when every host is re-certified and every app updated anyway).
+        """
         with self.lock, self.store.transaction():
-            return self._add_root_key()
+            return self._add_root_key(active=activate)
+
+    def activate_root_key(self, key_id: str) -> RootKeyRecord:
+        """Rotation, step 2: ``key_id`` signs from now on; the previous key stays listed."""
+        with self.lock, self.store.transaction():
+            found = next((k for k in self.store.root_keys() if k.key_id == key_id), None)
+            if found is None:
+                raise NotFound(f"no root key {key_id!r}; `volact vendor root-key list` shows them")
+            if found.state == "retired":
+                raise BadRequest("a retired root key cannot sign again; add a new one")
+            if found.state != "active":
+                self.store.activate_root_key(key_id)
+        return next(k for k in self.store.root_keys() if k.key_id == key_id)
 
     def retire_root_key(self, key_id: str) -> RootKeyRecord:
         """Stop listing a root key in new descriptors and responses (not the active key)."""

@@ -296,14 +296,22 @@ class VendorStore:
         row = self._execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM root_keys").fetchone()
         return int(row[0])
 
-    def add_root_key(self, seq: int, key_id: str, public_key: str, now: int) -> None:
-        """Record a new root key as the active one; the previous active key stays valid."""
-        self._write("UPDATE root_keys SET state = 'valid' WHERE state = 'active'")
+    def add_root_key(
+        self, seq: int, key_id: str, public_key: str, now: int, *, active: bool
+    ) -> None:
+        """Record a new root key: listed ('valid'), or the signing key ('active')."""
+        if active:
+            self._write("UPDATE root_keys SET state = 'valid' WHERE state = 'active'")
         self._write(
             "INSERT INTO root_keys (seq, key_id, public_key, state, created_at) "
-            "VALUES (?, ?, ?, 'active', ?)",
-            (seq, key_id, public_key, now),
+            "VALUES (?, ?, ?, ?, ?)",
+            (seq, key_id, public_key, "active" if active else "valid", now),
         )
+
+    def activate_root_key(self, key_id: str) -> None:
+        """Make a listed key the signing key; the previous signing key stays listed."""
+        self._write("UPDATE root_keys SET state = 'valid' WHERE state = 'active'")
+        self._write("UPDATE root_keys SET state = 'active' WHERE key_id = ?", (key_id,))
 
     def retire_root_key(self, key_id: str, now: int) -> None:
         self._write(
