@@ -19,11 +19,13 @@ import json
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
 
@@ -31,9 +33,14 @@ from volact.core.errors import BadRequest
 from volact.core.protocol import DEFAULT_PORT
 
 if TYPE_CHECKING:
+    from volact.host.service import HostService
+    from volact.net.dns import DNSServer, TSIGKey
     from volact.store.base import ClientRecord, EventRecord, Store
 
 HOST_DIR_ENV = "VOLACT_HOST_DIR"
+# `host status` reads this many of the newest events of each DNS kind to find the last result per
+# domain (a failing domain is retried hourly; every domain succeeds at most daily).
+DNS_EVENTS_READ = 500
 SYSTEM_HOST_DIR = Path("/var/lib/volact/host")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -165,7 +172,8 @@ def _event_line(event: EventRecord) -> str:
 
 
 def _dns_results(events: list[EventRecord]) -> list[dict[str, Any]]:
-    """The latest DNS publishing result per domain, from the event log."""
+    """The latest DNS publishing result per domain, from the event log (``serve`` publishes in
+    another process, so the events are the only record of it)."""
     latest: dict[str, EventRecord] = {}
     for event in sorted(events, key=lambda e: e.id):
         domain = event.details.get("domain")
@@ -178,9 +186,37 @@ def _dns_results(events: list[EventRecord]) -> list[dict[str, Any]]:
             "at": iso(event.at),
             "reason": event.details.get("reason"),
             "error": event.details.get("error"),
+            "name": event.details.get("name"),
+            "target": event.details.get("target"),
+            "port": event.details.get("port"),
+            "server": event.details.get("server"),
         }
         for domain, event in sorted(latest.items())
     ]
+
+
+def _dns_result_lines(entry: dict[str, Any]) -> list[str]:
+    where = ""
+    if entry["target"] and entry["port"]:
+        where = f" ({entry['name'] or 'SRV'} -> {entry['target']}:{entry['port']}"
+        where += f" via {entry['server']})" if entry["server"] else ")"
+    if entry["ok"]:
+        return [f"  {entry['domain']}: published at {entry['at']}{where}"]
+    lines = [f"  {entry['domain']}: FAILED ({entry['reason'] or 'error'}) at {entry['at']}{where}"]
+    if entry["error"]:
+        lines.append(f"    {entry['error']}")
+    return lines
+
+
+def _shown_url(url: str) -> str:
+    """The database URL fit to print. SQLite and memory URLs hold no password and are shown as
+    given: ``redact_url`` rebuilds URLs with ``urlunsplit``, which drops the empty host of
+    ``sqlite:////abs/path`` (it printed ``sqlite://abs/path``)."""
+    from volact.store import redact_url
+
+    if url.startswith(("sqlite:", "memory:")):
+        return url
+    return redact_url(url)
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> None:
@@ -205,6 +241,200 @@ def host() -> None:
     block/unblock refuse or readmit a client (CMID)
     dns-records   the SRV record lines to publish by hand
     """
+
+
+# --- serve, and publishing the host in DNS -----------------------------------------------------
+
+# A TSIG key file is a few hundred bytes; anything far larger is not one.
+TSIG_KEY_FILE_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True)
+class DNSPublishing:
+    """What ``serve --publish-dns`` publishes, checked before the host binds its port."""
+
+    domains: list[str]
+    server: DNSServer
+    key: TSIGKey
+    target: str
+    priority: int
+    weight: int
+    service: str
+
+
+def _split_domains(given: tuple[str, ...]) -> list[str]:
+    """``--publish-dns`` values (repeated, or comma lists), normalised, duplicates dropped."""
+    from volact.net import dns
+
+    domains: list[str] = []
+    for value in given:
+        for part in value.split(","):
+            if not part.strip():
+                continue
+            domain = dns.normalize_name(part)
+            if domain not in domains:
+                domains.append(domain)
+    return domains
+
+
+def srv_service_name(text: str | None) -> str:
+    """The SRV service name (``_volact._tcp``, or a product's own, e.g. ``_writer._tcp``)."""
+    from volact.core.descriptor import DEFAULT_SRV_SERVICE
+    from volact.net import dns
+
+    if text is None:
+        return DEFAULT_SRV_SERVICE
+    name = text.strip().rstrip(".").lower()
+    labels = name.split(".")
+    if len(labels) != 2 or not all(label.startswith("_") and len(label) > 1 for label in labels):
+        raise BadRequest(
+            f"--srv-service {text!r} must look like _volact._tcp (two labels, each with a "
+            "leading underscore)",
+            {"field": "srv_service"},
+        )
+    return dns.normalize_name(name, what="--srv-service")
+
+
+def read_tsig_key(path: str) -> TSIGKey:
+    """The key in a BIND key file (as ``tsig-keygen`` writes it); ``BadRequest`` naming the file
+    when it cannot be read or is not a key file. The secret never appears in a message."""
+    from volact.net import dns
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(TSIG_KEY_FILE_LIMIT + 1)
+    except OSError as exc:
+        raise BadRequest(
+            f"cannot read the TSIG key file {path}: {exc.strerror or exc}", {"field": "tsig_key"}
+        ) from None
+    if len(data) > TSIG_KEY_FILE_LIMIT:
+        raise BadRequest(
+            f"{path} is too large for a TSIG key file (over {TSIG_KEY_FILE_LIMIT} bytes)",
+            {"field": "tsig_key"},
+        )
+    try:
+        return dns.parse_tsig_key_file(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadRequest(
+            f"{path} is not a TSIG key file (not text)", {"field": "tsig_key"}
+        ) from None
+    except BadRequest as error:
+        raise BadRequest(f"{path}: {error.message}", error.details) from None
+
+
+def _default_target() -> str:
+    """This machine's fully qualified name, or ``BadRequest`` when it has none: an SRV target
+    must be a name the clients can resolve, and a bare host name (or ``localhost``) is not."""
+    fqdn = socket.getfqdn().strip().rstrip(".").lower()
+    if "." not in fqdn or fqdn.endswith((".localdomain", ".localhost", ".local")):
+        raise BadRequest(
+            f"this machine's name {fqdn!r} is not a fully qualified DNS name that clients can "
+            "resolve; give --dns-target NAME",
+            {"field": "dns_target"},
+        )
+    return fqdn
+
+
+def dns_publishing(
+    domains: tuple[str, ...],
+    dns_server: str | None,
+    tsig_key: str | None,
+    dns_target: str | None,
+    priority: int | None,
+    weight: int | None,
+    srv_service: str | None,
+) -> DNSPublishing | None:
+    """Check ``serve``'s publishing flags (one clear ``BadRequest`` line for the first problem);
+    None when the host does not publish."""
+    from volact.net import dns
+
+    chosen = _split_domains(domains)
+    if not chosen:
+        given = [
+            flag
+            for flag, value in (
+                ("--dns-server", dns_server),
+                ("--tsig-key", tsig_key),
+                ("--dns-target", dns_target),
+                ("--priority", priority),
+                ("--weight", weight),
+                ("--srv-service", srv_service),
+            )
+            if value is not None
+        ]
+        if given:
+            raise BadRequest(
+                f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only with "
+                "--publish-dns DOMAIN (the zone to publish this host's SRV record into)",
+                {"field": "publish_dns"},
+            )
+        return None
+    missing = [
+        flag
+        for flag, value in (("--dns-server IP[:PORT]", dns_server), ("--tsig-key FILE", tsig_key))
+        if value is None
+    ]
+    if missing:
+        raise BadRequest(
+            f"--publish-dns needs {' and '.join(missing)} (the zone's primary DNS server and the "
+            "TSIG key file that signs the updates; see docs/dns.md)",
+            {"field": "publish_dns"},
+        )
+    assert dns_server is not None and tsig_key is not None
+    server = dns.DNSServer.parse(dns_server)
+    key = read_tsig_key(tsig_key)
+    service = srv_service_name(srv_service)
+    target = (
+        dns.normalize_name(dns_target, what="--dns-target")
+        if dns_target is not None
+        else _default_target()
+    )
+    return DNSPublishing(
+        domains=chosen,
+        server=server,
+        key=key,
+        target=target,
+        priority=priority or 0,
+        weight=weight or 0,
+        service=service,
+    )
+
+
+class _Listening:
+    """The port the host really listens on (``--port 0`` picks one), learnt from serve's ready
+    callback, which runs before any background job."""
+
+    port: int | None = None
+
+
+def _publishing_job(
+    publishing: DNSPublishing, listening: _Listening
+) -> Callable[[HostService, asyncio.Event], Awaitable[None]]:
+    """The background job that publishes at start and every 24 hours (retrying a failed domain
+    after an hour) through ``SRVPublisher``; its events go to the host's event log."""
+
+    async def publish_dns(service: HostService, stopping: asyncio.Event) -> None:
+        from volact.host.publisher import SRVPublisher, logger
+
+        port = listening.port
+        if port is None:  # serve() reports the port before starting jobs; kept as a guard.
+            logger.error("not publishing in DNS: the listening port is unknown")
+            return
+        publisher = SRVPublisher(
+            publishing.domains,
+            service=publishing.service,
+            target=publishing.target,
+            port=port,
+            priority=publishing.priority,
+            weight=publishing.weight,
+            server=publishing.server,
+            key=publishing.key,
+            on_event=service.note_event,
+            clock=service.clock,
+        )
+        await publisher.run(stopping)
+
+    return publish_dns
 
 
 @host.command()
@@ -238,6 +468,54 @@ def host() -> None:
     show_default=True,
     help="Log level (JSON lines on stderr; one line per request at info).",
 )
+@click.option(
+    "--publish-dns",
+    "publish_domains",
+    multiple=True,
+    metavar="DOMAIN",
+    help="Publish this host's SRV record into the zone DOMAIN by dynamic update (RFC 2136), at "
+    "start and every 24 hours; repeatable, or a comma list.",
+)
+@click.option(
+    "--dns-server",
+    metavar="IP[:PORT]",
+    default=None,
+    help="With --publish-dns: the zone's primary DNS server, which takes the updates (port 53).",
+)
+@click.option(
+    "--tsig-key",
+    metavar="FILE",
+    default=None,
+    help="With --publish-dns: the TSIG key file (as tsig-keygen writes it) signing the updates.",
+)
+@click.option(
+    "--dns-target",
+    metavar="NAME",
+    default=None,
+    help="With --publish-dns: the host name clients connect to (default: this machine's fully "
+    "qualified name).",
+)
+@click.option(
+    "--priority",
+    type=click.IntRange(0, 65535),
+    default=None,
+    metavar="N",
+    help="With --publish-dns: the SRV priority (default 0; lower is tried first).",
+)
+@click.option(
+    "--weight",
+    type=click.IntRange(0, 65535),
+    default=None,
+    metavar="N",
+    help="With --publish-dns: the SRV weight (default 0; the share among hosts of one priority).",
+)
+@click.option(
+    "--srv-service",
+    metavar="NAME",
+    default=None,
+    help="With --publish-dns: the SRV service name of the products served (default "
+    "_volact._tcp; a product descriptor may name its own, e.g. _writer._tcp).",
+)
 def serve(
     directory: str | None,
     database_url: str | None,
@@ -245,17 +523,29 @@ def serve(
     bind: str,
     rate_limit: float,
     log_level: str,
+    publish_domains: tuple[str, ...],
+    dns_server: str | None,
+    tsig_key: str | None,
+    dns_target: str | None,
+    priority: int | None,
+    weight: int | None,
+    srv_service: str | None,
 ) -> None:
     """Answer activation requests until SIGTERM or Ctrl-C.
 
     Prints `volact host listening on http://ADDR:PORT` once it accepts requests. On SIGTERM it
     stops accepting, finishes the requests in flight, commits every write and exits 0.
+
+    With --publish-dns it also publishes its SRV record (target NAME, the port it listens on)
+    into each domain; a failure is a dns_publish_failed event and never stops the host.
     """
-    # Flags for more features (e.g. DNS publishing) go above; a long-running job is added to
-    # options.background (see volact.host.server.ServeOptions).
-    from volact.host.server import ServeOptions
+    from volact.host.server import ServeOptions, _print_ready
     from volact.host.server import serve as run
 
+    # Every flag is checked before anything is opened or bound.
+    publishing = dns_publishing(
+        publish_domains, dns_server, tsig_key, dns_target, priority, weight, srv_service
+    )
     options = ServeOptions(
         directory=resolve_host_dir(directory),
         database_url=database_url,
@@ -264,7 +554,15 @@ def serve(
         rate_limit=rate_limit,
         log_level=log_level,
     )
-    run(options)
+    listening = _Listening()
+
+    def ready(url: str) -> None:
+        listening.port = urlsplit(url).port
+        _print_ready(url)
+
+    if publishing is not None:
+        options.background.append(_publishing_job(publishing, listening))
+    run(options, on_ready=ready)
 
 
 @host.command()
@@ -277,7 +575,6 @@ def status(directory: str | None, database_url: str | None, as_json: bool) -> No
     from volact.core.errors import HostNotActivated
     from volact.host.identity import HostFiles
     from volact.host.service import check_certificate
-    from volact.store import redact_url
 
     root = resolve_host_dir(directory)
     files = HostFiles(root)
@@ -293,8 +590,8 @@ def status(directory: str | None, database_url: str | None, as_json: bool) -> No
 
     async def read(store: Store) -> tuple[Any, ...]:
         dns_events = [
-            *await store.events(limit=50, kind="dns_published"),
-            *await store.events(limit=50, kind="dns_publish_failed"),
+            *await store.events(limit=DNS_EVENTS_READ, kind="dns_published"),
+            *await store.events(limit=DNS_EVENTS_READ, kind="dns_publish_failed"),
         ]
         return (
             await store.counts(now),
@@ -326,7 +623,7 @@ def status(directory: str | None, database_url: str | None, as_json: bool) -> No
     data: dict[str, Any] = {
         "host_id": settings.host_id,
         "directory": str(root),
-        "database": redact_url(url),
+        "database": _shown_url(url),
         "port": settings.port,
         "activated": not reason,
         "reason": reason or None,
@@ -352,7 +649,8 @@ def status(directory: str | None, database_url: str | None, as_json: bool) -> No
     click.echo(f"Host id:        {settings.host_id}")
     click.echo(f"Directory:      {root}")
     click.echo(f"Database:       {data['database']}")
-    click.echo(f"Port:           {settings.port}")
+    # `serve --port` may override host.json's port, and status (another process) cannot see it.
+    click.echo(f"Default port:   {settings.port} (host.json; `serve --port` overrides it)")
     click.echo(f"Activated:      {'yes' if not reason else 'no: ' + reason}")
     if certificate is not None:
         click.echo(
@@ -384,8 +682,8 @@ def status(directory: str | None, database_url: str | None, as_json: bool) -> No
     if data["dns_publishing"]:
         click.echo("DNS publishing:")
         for entry in data["dns_publishing"]:
-            result = "published" if entry["ok"] else f"FAILED ({entry['reason'] or 'error'})"
-            click.echo(f"  {entry['domain']}: {result} at {entry['at']}")
+            for line in _dns_result_lines(entry):
+                click.echo(line)
     click.echo("Recent events:")
     if not recent:
         click.echo("  (none)")
@@ -516,7 +814,7 @@ def _machine_domain() -> tuple[str | None, str]:
     "domains",
     multiple=True,
     metavar="DOMAIN",
-    help="Domain to publish under (repeatable; default: this machine's domain).",
+    help="Domain to publish under (repeatable, or a comma list; default: this machine's domain).",
 )
 @click.option(
     "--target",
@@ -545,6 +843,12 @@ def _machine_domain() -> tuple[str | None, str]:
 @click.option(
     "--ttl", type=click.IntRange(0, 2**31 - 1), default=3600, show_default=True, help="TTL (s)."
 )
+@click.option(
+    "--srv-service",
+    metavar="NAME",
+    default=None,
+    help="The SRV service name (default _volact._tcp; a product descriptor may name its own).",
+)
 def dns_records(
     directory: str | None,
     as_json: bool,
@@ -554,17 +858,18 @@ def dns_records(
     priority: int,
     weight: int,
     ttl: int,
+    srv_service: str | None,
 ) -> None:
     """Print the DNS SRV records that let clients find this host (zone-file lines).
 
     Publish them by hand, or let `volact host serve` publish them by dynamic update.
     """
-    from volact.core.descriptor import DEFAULT_SRV_SERVICE
     from volact.host.identity import HostFiles
     from volact.net import dns
 
+    service = srv_service_name(srv_service)
     machine_domain, fqdn = _machine_domain()
-    chosen = [dns.normalize_name(domain) for domain in domains]
+    chosen = _split_domains(domains)
     if not chosen:
         if machine_domain is None:
             raise BadRequest(
@@ -574,10 +879,10 @@ def dns_records(
     if port is None:
         files = HostFiles(resolve_host_dir(directory))
         port = files.settings().port if files.exists() else DEFAULT_PORT
-    name = dns.normalize_name(target or fqdn, what="target")
+    name = dns.normalize_name(target, what="target") if target else _default_target()
     lines = dns.zone_lines(
         chosen,
-        DEFAULT_SRV_SERVICE,
+        service,
         target=name,
         port=port,
         priority=priority,
@@ -588,7 +893,7 @@ def dns_records(
         _print_json(
             [
                 {
-                    "owner": f"{dns.srv_owner(DEFAULT_SRV_SERVICE, domain)}.",
+                    "owner": f"{dns.srv_owner(service, domain)}.",
                     "ttl": ttl,
                     "priority": priority,
                     "weight": weight,
