@@ -31,3 +31,9 @@ def test_identifier_and_hex() -> None:
 def test_base64url_bad_padding() -> None:
     with pytest.raises(BadRequest, match="base64url"):
         validate.base64url({"n": "A"}, "n", min_bytes=1, max_bytes=64)
+
+
+def test_lone_surrogates_are_refused() -> None:
+    assert validate.string({"m": "pc-é"}, "m") == "pc-é"
+    with pytest.raises(BadRequest, match="not valid Unicode"):
+        validate.string({"m": "pc-\ud800"}, "m")

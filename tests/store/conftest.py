@@ -1,15 +1,19 @@
 """The store suite runs once per store: add a store by adding a param and a branch here.
 
-A ``postgres`` param would open ``PostgresStore`` on a fresh database (marked ``postgres``).
+The ``postgres`` param opens ``PostgresStore`` on the real server (127.0.0.1:5432, database
+``test``) in a fresh schema of its own, dropped at teardown, so tests never collide and can run
+again. It is never skipped: an unreachable server fails the test with a clear message
+(``scripts/setup`` starts PostgreSQL).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.scaleout.postgres import fresh_schema
 from volact.store import MemoryStore, SQLiteStore, Store
 
 # A factory that makes a store (unopened) for a test; calling it twice for SQLite gives a second
@@ -17,18 +21,24 @@ from volact.store import MemoryStore, SQLiteStore, Store
 StoreFactory = Callable[[], Store]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
-def make_store(store_kind: str, tmp_path: Path) -> StoreFactory:
+def make_store(store_kind: str, tmp_path: Path) -> Iterator[StoreFactory]:
     if store_kind == "memory":
         shared = MemoryStore()
-        return lambda: shared
-    path = tmp_path / "host.db"
-    return lambda: SQLiteStore(path)
+        yield lambda: shared
+    elif store_kind == "postgres":
+        from volact.store.postgres import PostgresStore
+
+        with fresh_schema() as url:
+            yield lambda: PostgresStore(url)
+    else:
+        path = tmp_path / "host.db"
+        yield lambda: SQLiteStore(path)
 
 
 @pytest.fixture

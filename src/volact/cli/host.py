@@ -76,7 +76,8 @@ def db_option(function: F) -> F:
         "database_url",
         metavar="URL",
         default=None,
-        help="Database URL: sqlite:///PATH or memory:// (default: sqlite:///DIR/host.db).",
+        help="Database URL: sqlite:///PATH, postgresql://USER@HOST/DB or memory:// "
+        "(default: sqlite:///DIR/host.db).",
     )(function)
 
 

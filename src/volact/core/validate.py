@@ -18,6 +18,7 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _HEX = re.compile(r"^[0-9a-f]+$")
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 MAX_INT = 2**53  # JSON-safe integers only
 
 
@@ -38,6 +39,11 @@ def string(data: dict[str, Any], name: str, *, max_len: int = 255, min_len: int 
         )
     if _CONTROL.search(value):
         raise BadRequest(f"field {name!r} contains control characters", {"field": name})
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800") decoded from JSON
+            raise BadRequest(f"field {name!r} is not valid Unicode", {"field": name}) from None
     return value
 
 
@@ -86,7 +92,10 @@ def optional_integer(
 
 
 def uuid_text(data: dict[str, Any], name: str) -> str:
+    """A UUID in any form the ``uuid`` module reads, returned lowercase and hyphenated."""
     value = string(data, name, max_len=36, min_len=32)
+    if _CANONICAL_UUID.match(value):
+        return value  # already the form str(uuid.UUID(value)) would give
     try:
         parsed = uuid.UUID(value)
     except ValueError:
