@@ -732,7 +732,7 @@ def clients(
         ]
         for record in records
     ]
-    _table(rows, ["CMID", "GROUP", "MACHINE", "STATE", "LAST SEEN", "VALID UNTIL", ""])
+    _table(rows, ["CMID", "GROUP", "MACHINE", "REPORTED STATE", "LAST SEEN", "VALID UNTIL", ""])
 
 
 @host.command()

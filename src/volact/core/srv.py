@@ -11,9 +11,10 @@ The random source is injected, so a test or a simulation is fully determined by 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from itertools import groupby
+from itertools import accumulate, groupby
 
 
 @dataclass(frozen=True, order=True)
@@ -43,11 +44,7 @@ def order_srv(records: Iterable[SRVRecord], randint: RandInt) -> list[SRVRecord]
             if total == 0:
                 ordered.append(remaining.pop(randint(0, len(remaining) - 1)))
                 continue
-            pick = randint(1, total)
-            running = 0
-            for index, record in enumerate(remaining):
-                running += record.weight
-                if running >= pick:
-                    ordered.append(remaining.pop(index))
-                    break
+            # The first record whose running weight sum reaches the pick.
+            running = list(accumulate(r.weight for r in remaining))
+            ordered.append(remaining.pop(bisect_left(running, randint(1, total))))
     return ordered
