@@ -121,7 +121,7 @@ def test_clients_lists_every_client_with_iso_times(
     assert listed[1]["blocked"] is False
 
     status, out, _ = run(capsys, "host", "clients", "--dir", str(populated.directory))
-    headers = ["CMID", "GROUP", "MACHINE", "STATE", "LAST", "SEEN", "VALID", "UNTIL"]
+    headers = ["CMID", "GROUP", "MACHINE", "REPORTED", "STATE", "LAST", "SEEN", "VALID", "UNTIL"]
     assert out.splitlines()[0].split() == headers
     assert len(out.splitlines()) == 7
     _, out, _ = run(capsys, "host", "clients", "--group", "nope", "--dir", str(populated.directory))

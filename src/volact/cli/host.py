@@ -467,7 +467,8 @@ def _publishing_job(
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
     show_default=True,
-    help="Log level (JSON lines on stderr; one line per request at info).",
+    help="Log level (JSON lines on stderr: refused or failed requests at info, every "
+    "request at debug).",
 )
 @click.option(
     "--publish-dns",

@@ -63,8 +63,8 @@ def parse_activation_request(body: Any) -> ActivationRequest:
                 {"supported": [PROTOCOL_VERSION]},
             )
         raise BadRequest("field 'v' must be the protocol version (1)", {"field": "v"})
-    unknown = sorted(set(data) - REQUEST_FIELDS)
-    if unknown:
+    if not REQUEST_FIELDS.issuperset(data):
+        unknown = sorted(set(data) - REQUEST_FIELDS)
         raise BadRequest(f"unknown field(s): {', '.join(unknown[:5])}", {"fields": unknown[:5]})
     state_text = validate.string(data, "state", max_len=32)
     try:

@@ -1,4 +1,4 @@
-"""The host's ASGI app (Starlette): the protocol of SPEC §6 over HTTP.
+"""The host's ASGI app: the protocol of SPEC §6 over HTTP.
 
 Endpoints
     ``POST /v1/activate`` — activation and renewal (:meth:`HostService.activate`).
@@ -11,14 +11,22 @@ reading them whole, whatever the Content-Length says), malformed JSON and every 
 service. Statuses come from :data:`volact.web.STATUS`; this app and the vendor service are the
 only places that know them.
 
+``POST /v1/activate`` is nearly every request a host gets, so it is a plain ASGI endpoint
+(:class:`ActivateEndpoint`) that the app calls directly, without Starlette's routing and
+middleware; everything else goes through Starlette. Both apply the same rules.
+
 Requests are rate limited per client address (a token bucket; ``rate_limit`` 0 turns it off,
-as benchmarks do). Each request is logged as one structured record at INFO on the
-``volact.host.access`` logger: its fields (method, path, status, code, client, duration) are in
-``record.fields``; nothing secret (no key, nonce or ticket) is logged.
+as benchmarks do). Each request is logged as one structured record on the
+``volact.host.access`` logger: at DEBUG when it succeeded (2xx), at INFO when it did not, so a
+host at the default level logs every refusal and error but not every routine success (a JSON
+line per request would cost about as much as signing the ticket). The record's fields
+(method, path, status, code, client, duration) are in ``record.fields``; nothing secret (no key,
+nonce or ticket) is logged.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -30,26 +38,66 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from volact.core.errors import VolactError
+from volact.core.errors import (
+    BadRequest,
+    InternalError,
+    RateLimited,
+    VolactError,
+    error_body,
+)
+from volact.core.protocol import MAX_BODY_BYTES
 from volact.host.service import HostService
-from volact.web import RateLimiter, client_address, exception_handlers, guarded, read_json
+from volact.web import (
+    PayloadTooLarge,
+    RateLimiter,
+    client_address,
+    exception_handlers,
+    guarded,
+    status_for,
+)
 
 access_log = logging.getLogger("volact.host.access")
+log = logging.getLogger("volact.host")
 
 DEFAULT_RATE_LIMIT = 100.0
 """Requests a second per client address; bursts up to twice that."""
 
 _CODE_KEY = "volact.code"
+# The same bytes as Starlette's JSONResponse, with one encoder made once.
+_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+_JSON_TYPE = (b"content-type", b"application/json")
+
+
+def log_request(
+    logger: logging.Logger,
+    scope: Scope,
+    status: int,
+    started: float,
+    code: str | None,
+) -> None:
+    """One access record: DEBUG for a success, INFO for everything else."""
+    client = scope.get("client")
+    fields: dict[str, Any] = {
+        "method": scope["method"],
+        "path": scope["path"],
+        "status": status,
+        "client": client[0] if client else None,
+        "ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+    if code is not None:
+        fields["code"] = code
+    logger.log(logging.DEBUG if status < 400 else logging.INFO, "request", extra={"fields": fields})
 
 
 class AccessLog:
-    """Pure ASGI middleware: one log record per HTTP request (cheap when INFO is off)."""
+    """Pure ASGI middleware: one access record per HTTP request (cheap when not logged)."""
 
     def __init__(self, app: ASGIApp, logger: logging.Logger = access_log) -> None:
         self.app = app
         self.logger = logger
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # INFO covers DEBUG too: a logger at DEBUG is enabled for INFO.
         if scope["type"] != "http" or not self.logger.isEnabledFor(logging.INFO):
             await self.app(scope, receive, send)
             return
@@ -65,18 +113,122 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_and_watch)
         finally:
+            log_request(self.logger, scope, status, started, scope.get(_CODE_KEY))
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request was read."""
+
+
+async def read_json_body(scope: Scope, receive: Receive, limit: int = MAX_BODY_BYTES) -> Any:
+    """The JSON body of a request, by the rules of :func:`volact.web.read_json`, in plain ASGI.
+
+    Never buffers more than ``limit`` bytes, whatever the Content-Length says. Raises
+    :class:`~volact.web.PayloadTooLarge` or :class:`BadRequest`, and :class:`ClientGone` if the
+    client went away before sending its whole body.
+    """
+    declared: bytes | None = None
+    content_type: bytes | None = None
+    for name, value in scope["headers"]:  # the first of repeated headers counts, as in Starlette
+        if name == b"content-length" and declared is None:
+            declared = value
+        elif name == b"content-type" and content_type is None:
+            content_type = value
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadRequest("the Content-Length header is not a number")
+        if int(declared) > limit:
+            raise PayloadTooLarge(f"the body is larger than {limit} bytes", {"limit": limit})
+    if content_type is not None and content_type != b"application/json":
+        if content_type.split(b";")[0].strip().lower() not in (b"application/json", b""):
+            raise BadRequest("the body must be application/json")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientGone  # http.disconnect: nobody is left to answer
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is larger than {limit} bytes", {"limit": limit})
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    if not raw:
+        raise BadRequest("the body is empty; send a JSON object")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        raise BadRequest("the body is not valid JSON") from None
+
+
+class ActivateEndpoint:
+    """``POST /v1/activate`` as a plain ASGI app: rate limit, read, activate, answer, log."""
+
+    def __init__(
+        self,
+        service: HostService,
+        limiter: RateLimiter,
+        monotonic: Callable[[], float],
+        logger: logging.Logger = access_log,
+    ) -> None:
+        self.service = service
+        self.limiter = limiter
+        self.monotonic = monotonic
+        self.logger = logger
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        code: str | None = None
+        headers = [_JSON_TYPE]
+        try:
             client = scope.get("client")
-            fields: dict[str, Any] = {
-                "method": scope["method"],
-                "path": scope["path"],
-                "status": status,
-                "client": client[0] if client else None,
-                "ms": round((time.perf_counter() - started) * 1000, 2),
-            }
-            code = scope.get(_CODE_KEY)
-            if code is not None:
-                fields["code"] = code
-            self.logger.info("request", extra={"fields": fields})
+            address = client[0] if client else "unknown"
+            self.limiter.check(address, self.monotonic())
+            body = await read_json_body(scope, receive)
+            status = 200
+            payload = _JSON.encode(await self.service.activate(body, address)).encode()
+        except VolactError as error:
+            code = error.code
+            status = status_for(error)
+            payload = _JSON.encode(error_body(error)).encode()
+            if isinstance(error, RateLimited):
+                retry = str(error.details.get("retry_after", 1)).encode()
+                headers.append((b"retry-after", retry))
+        except ClientGone:
+            return
+        except Exception:
+            log.exception("unexpected error in %s %s", scope["method"], scope["path"])
+            internal = InternalError("an unexpected error occurred; it was logged")
+            code = internal.code
+            status = status_for(internal)
+            payload = _JSON.encode(error_body(internal)).encode()
+        headers.append((b"content-length", b"%d" % len(payload)))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+        if self.logger.isEnabledFor(logging.DEBUG if status < 400 else logging.INFO):
+            log_request(self.logger, scope, status, started, code)
+
+
+class HostApp:
+    """The host's ASGI app: ``POST /v1/activate`` straight to its endpoint, the rest to
+    Starlette (which has the same endpoint, so it also answers 405 for other methods)."""
+
+    def __init__(self, activate: ActivateEndpoint, fallback: ASGIApp) -> None:
+        self.activate = activate
+        self.fallback = fallback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == "/v1/activate"
+            and scope["method"] == "POST"
+        ):
+            await self.activate(scope, receive, send)
+        else:
+            await self.fallback(scope, receive, send)
 
 
 def create_app(
@@ -88,16 +240,7 @@ def create_app(
 ) -> ASGIApp:
     """The host's ASGI app. The caller starts and stops ``service`` (it opens the store)."""
     limiter = RateLimiter(rate_limit, burst if burst is not None else 2 * rate_limit)
-
-    async def activate(request: Request) -> Response:
-        try:
-            address = client_address(request)
-            limiter.check(address, monotonic())
-            body = await read_json(request)
-            return JSONResponse(await service.activate(body, address))
-        except VolactError as error:
-            request.scope[_CODE_KEY] = error.code
-            raise
+    activate = ActivateEndpoint(service, limiter, monotonic)
 
     async def health(request: Request) -> Response:
         try:
@@ -109,9 +252,10 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Route("/v1/activate", guarded(activate), methods=["POST"]),
+            # A plain ASGI endpoint: Starlette checks the method, then calls it; it logs itself.
+            Route("/v1/activate", activate, methods=["POST"]),
             Route("/v1/health", guarded(health), methods=["GET"]),
         ],
         exception_handlers=exception_handlers(),
     )
-    return AccessLog(app)
+    return HostApp(activate, AccessLog(app))

@@ -52,7 +52,7 @@ from volact.core.host_machine import (
 )
 from volact.core.policy import CLOCK_SKEW_TOLERANCE, COUNT_WINDOW, GroupPolicy
 from volact.core.protocol import ActivationRequest, parse_activation_request
-from volact.core.tickets import HostCertificate, issue_ticket, verify_certificate
+from volact.core.tickets import TICKET_KIND, HostCertificate, verify_certificate
 from volact.host.identity import HostFiles, HostSettings
 from volact.store.base import (
     EVENT_RETENTION_ROWS,
@@ -306,11 +306,12 @@ class HostService:
         )
         if decision.ticket is None:
             raise self._refusal(decision, request, now)
-        # Signed only now: the write that this ticket reports is committed.
-        ticket = issue_ticket(self.signer, decision.ticket)
+        # Signed only now: the write that this ticket reports is committed. The token alone is
+        # answered, so this signs the payload as issue_ticket does without copying the Ticket.
+        token = crypto.sign(self.signer, TICKET_KIND, decision.ticket.payload())
         return {
             "ok": True,
-            "ticket": ticket.token,
+            "ticket": token,
             "host_certificate": self.certificate_status.token,
             "count": decision.count,
             "threshold": decision.threshold,

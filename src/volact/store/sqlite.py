@@ -4,11 +4,20 @@ How a write goes (SPEC §9, "a request is answered only after its write is commi
 
 1. :meth:`SQLiteStore.activate` (and every other write) puts a job on a queue and awaits a future.
 2. The one writer thread takes the first queued job, then drains whatever else is queued (up to
-   ``batch_limit`` jobs) and runs them all in ONE ``BEGIN IMMEDIATE`` transaction, each inside a
-   savepoint so that a job that raises is undone alone.
+   ``batch_limit`` jobs) and runs them all in ONE ``BEGIN IMMEDIATE`` transaction, in order.
 3. It adds the batch's statistics in one statement, COMMITs once, and only then resolves the
    futures. Under load many requests share one commit (one fsync); alone, a request waits for
    its own.
+
+Activations are the hot path, so consecutive ones in a batch (a *run*) are done in bulk rather
+than one statement at a time (:meth:`SQLiteStore._run_activations`): one query reads the rows of
+every client in the run, one query per group (and clock second) reads its count, each
+``decide`` is called in order on a view that includes the run's earlier writes (a CMID asking
+twice sees its first request; each newly counted client raises the count by one, up to the
+cap), and then one ``executemany`` writes the clients and one the events. Each decision sees
+exactly what it would have seen had the requests run one by one. A ``decide`` that raises fails
+its own request only, and nothing of it is written. Any other write (an event, a block) runs as
+its own job inside a savepoint, so a job that raises is undone alone.
 
 Durability: the database is in WAL mode with ``synchronous=FULL``. With ``NORMAL``, a WAL commit is
 safe from a crash of the process (``kill -9``) but the last commits can be lost to a power cut,
@@ -59,10 +68,16 @@ Job = Callable[[sqlite3.Connection, Counter[str]], T]
 DEFAULT_BATCH_LIMIT = 512
 BUSY_TIMEOUT_MS = 10_000
 
-SELECT_CLIENT = (
-    "SELECT fingerprint, blocked, first_seen, last_seen FROM clients "
-    "WHERE cmid = ? AND group_id = ?"
-)
+
+def select_clients(size: int) -> str:
+    """The query for the rows of ``size`` CMIDs of one group (parameters: the CMIDs, the group)."""
+    return (
+        "SELECT cmid, fingerprint, blocked, first_seen, last_seen FROM clients "
+        f"WHERE cmid IN ({', '.join('?' * size)}) AND group_id = ?"
+    )
+
+
+SELECT_CLIENT = select_clients(1)
 COUNT_LIMITED = (
     "SELECT COUNT(*) FROM (SELECT 1 FROM clients "
     "WHERE group_id = ? AND blocked = 0 AND last_seen >= ? LIMIT ?) AS counted"
@@ -119,26 +134,58 @@ def storage_error(exc: BaseException, path: str) -> StorageError:
     return StorageError(f"the database {path} cannot be used: {reason}", {"cause": text})
 
 
-class _Job:
-    """One queued write: the work, the caller's loop and future, and what came of it."""
+class _Queued:
+    """One queued write: the caller's loop and future, and what came of it."""
 
-    __slots__ = ("counters", "error", "future", "loop", "result", "run")
+    __slots__ = ("error", "future", "loop", "result")
 
-    def __init__(
-        self, run: Job[Any], loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]
-    ) -> None:
-        self.run = run
+    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]) -> None:
         self.loop = loop
         self.future = future
         self.result: Any = None
         self.error: BaseException | None = None
+
+
+class _Job(_Queued):
+    """Any write: a function run in the writer thread inside the batch's transaction."""
+
+    __slots__ = ("counters", "run")
+
+    def __init__(
+        self, run: Job[Any], loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]
+    ) -> None:
+        super().__init__(loop, future)
+        self.run = run
         self.counters: Counter[str] = Counter()
+
+
+class _Activation(_Queued):
+    """One :meth:`SQLiteStore.activate`, done in bulk with its neighbours in the batch."""
+
+    __slots__ = ("cmid", "count_limit", "decide", "group", "now")
+
+    def __init__(
+        self,
+        group: str,
+        cmid: str,
+        now: int,
+        decide: Decide,
+        count_limit: int | None,
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[Any],
+    ) -> None:
+        super().__init__(loop, future)
+        self.group = group
+        self.cmid = cmid
+        self.now = now
+        self.decide = decide
+        self.count_limit = count_limit
 
 
 _STOP = object()
 
 
-def _resolve(jobs: list[_Job]) -> None:
+def _resolve(jobs: list[_Queued]) -> None:
     """Runs on the caller's event loop: hand each caller its result or error."""
     for job in jobs:
         if job.future.done():  # the caller was cancelled; the write stands regardless
@@ -177,6 +224,43 @@ def _event_rows(events: tuple[Event, ...] | list[Event]) -> list[tuple[Any, ...]
     ]
 
 
+def _read_clients(
+    conn: sqlite3.Connection, run: list[_Activation]
+) -> dict[tuple[str, str], ClientRow]:
+    """The stored rows of the clients a run of activations asks about: one query per group.
+
+    The number of placeholders is rounded up to a power of two (repeating a CMID), so that a
+    handful of prepared statements serve every batch size.
+    """
+    by_group: dict[str, list[str]] = {}
+    for job in run:
+        by_group.setdefault(job.group, []).append(job.cmid)
+    rows: dict[tuple[str, str], ClientRow] = {}
+    for group, cmids in by_group.items():
+        size = 1 << (len(cmids) - 1).bit_length()
+        padded = [*cmids, *[cmids[0]] * (size - len(cmids)), group]
+        for cmid, fingerprint, blocked, first_seen, last_seen in conn.execute(
+            select_clients(size), padded
+        ):
+            rows[cmid, group] = ClientRow(
+                cmid, group, fingerprint, bool(blocked), first_seen, last_seen
+            )
+    return rows
+
+
+def _count(conn: sqlite3.Connection, job: _Activation) -> int:
+    cutoff = job.now - COUNT_WINDOW
+    if job.count_limit is None:
+        row = conn.execute(COUNT_EXACT, (job.group, cutoff)).fetchone()
+    else:
+        row = conn.execute(COUNT_LIMITED, (job.group, cutoff, job.count_limit)).fetchone()
+    return int(row[0])
+
+
+def _counted(row: ClientRow | None, now: int) -> int:
+    return 1 if row is not None and row.counted_at(now) else 0
+
+
 class SQLiteStore:
     """Implements :class:`~volact.store.base.Store` on one SQLite file."""
 
@@ -186,7 +270,7 @@ class SQLiteStore:
             raise ValueError("SQLiteStore needs a file path (use memory:// for a memory store)")
         self.url = f"sqlite:///{self.path}"
         self.batch_limit = batch_limit
-        self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Queued | object] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
@@ -293,7 +377,7 @@ class SQLiteStore:
                 first = self._queue.get()
                 if first is _STOP:
                     break
-                assert isinstance(first, _Job)
+                assert isinstance(first, _Queued)
                 batch = [first]
                 while len(batch) < self.batch_limit:
                     try:
@@ -303,7 +387,7 @@ class SQLiteStore:
                     if item is _STOP:
                         stopping = True
                         break
-                    assert isinstance(item, _Job)
+                    assert isinstance(item, _Queued)
                     batch.append(item)
                 try:
                     self._run_batch(conn, batch)
@@ -314,7 +398,7 @@ class SQLiteStore:
             # A job queued after close() must not wait forever.
             self._fail_queued()
 
-    def _abandon(self, conn: sqlite3.Connection, batch: list[_Job], exc: Exception) -> None:
+    def _abandon(self, conn: sqlite3.Connection, batch: list[_Queued], exc: Exception) -> None:
         with contextlib.suppress(sqlite3.Error):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -322,11 +406,7 @@ class SQLiteStore:
         for job in batch:
             job.result = None
             job.error = InternalError(f"the store's writer failed: {type(exc).__name__}")
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
-        for job in batch:
-            by_loop.setdefault(job.loop, []).append(job)
-        for loop, jobs in by_loop.items():
-            _post(loop, jobs)
+        _post_all(batch)
 
     def _fail_queued(self) -> None:
         while True:
@@ -334,16 +414,24 @@ class SQLiteStore:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if isinstance(item, _Job):
+            if isinstance(item, _Queued):
                 item.error = StorageError("the store was closed before this write ran")
                 _post(item.loop, [item])
 
-    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Queued]) -> None:
         self.batches += 1
         try:
             conn.execute("BEGIN IMMEDIATE")
             totals: Counter[str] = Counter()
+            run: list[_Activation] = []
             for job in batch:
+                if isinstance(job, _Activation):
+                    run.append(job)
+                    continue
+                if run:
+                    self._run_activations(conn, run, totals)
+                    run = []
+                assert isinstance(job, _Job)
                 conn.execute("SAVEPOINT job")
                 try:
                     job.result = job.run(conn, job.counters)
@@ -355,6 +443,8 @@ class SQLiteStore:
                 else:
                     totals.update(job.counters)
                 conn.execute("RELEASE job")
+            if run:
+                self._run_activations(conn, run, totals)
             if totals:
                 conn.executemany(BUMP_STATISTIC, totals.items())
             conn.execute("COMMIT")
@@ -367,19 +457,92 @@ class SQLiteStore:
             for job in batch:
                 job.result = None
                 job.error = storage_error(exc, self.path)
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
-        for job in batch:
-            by_loop.setdefault(job.loop, []).append(job)
-        for loop, jobs in by_loop.items():
-            _post(loop, jobs)
+        _post_all(batch)
 
-    async def _submit(self, run: Job[T]) -> T:
+    def _run_activations(
+        self, conn: sqlite3.Connection, run: list[_Activation], totals: Counter[str]
+    ) -> None:
+        """Consecutive activations of one batch, in bulk (see the module docstring).
+
+        ``start`` holds the rows as the run found them and ``current`` the rows the run has
+        written so far (in memory until the ``executemany`` at the end). ``counts`` holds, per
+        (group, now, count_limit), the count the run found (capped by the SQL) plus the clients
+        the run's writes made counted; the view's count is that, capped again, so it equals what
+        the count query would have returned after the earlier writes.
+        """
+        start = _read_clients(conn, run)
+        current: dict[tuple[str, str], ClientRow] = {}
+        counts: dict[tuple[str, int, int | None], int] = {}
+        client_rows: list[tuple[Any, ...]] = []
+        event_rows: list[tuple[Any, ...]] = []
+        for job in run:
+            key = (job.cmid, job.group)
+            client = current.get(key) or start.get(key)
+            count_key = (job.group, job.now, job.count_limit)
+            count = counts.get(count_key)
+            if count is None:
+                count = _count(conn, job) + sum(
+                    _counted(row, job.now) - _counted(start.get(written), job.now)
+                    for written, row in current.items()
+                    if written[1] == job.group
+                )
+                counts[count_key] = count
+            if job.count_limit is not None:
+                count = min(count, job.count_limit)
+            try:
+                decision = job.decide(GroupView(count, client))
+                write = decision.write
+                if write is not None and (write.cmid, write.group) != key:
+                    raise InternalError("a decision wrote another client than it was asked about")
+            except Exception as exc:  # decide failed: this request alone, nothing written
+                job.error = exc
+                continue
+            if write is not None:
+                row = ClientRow(
+                    write.cmid,
+                    write.group,
+                    write.fingerprint,
+                    client.blocked if client else False,
+                    client.first_seen if client else write.seen_at,
+                    max(client.last_seen, write.seen_at) if client else write.seen_at,
+                )
+                current[key] = row
+                for group, now, limit in counts:
+                    if group == job.group:
+                        counts[group, now, limit] += _counted(row, now) - _counted(client, now)
+                client_rows.append(
+                    (
+                        write.cmid,
+                        write.group,
+                        write.product,
+                        write.fingerprint,
+                        write.machine,
+                        write.state,
+                        write.seen_at,
+                        write.seen_at,
+                        write.valid_until,
+                    )
+                )
+            event_rows.extend(_event_rows(decision.events))
+            totals.update(stat_deltas(decision))
+            job.result = decision
+        if client_rows:
+            conn.executemany(UPSERT_CLIENT, client_rows)
+        if event_rows:
+            conn.executemany(INSERT_EVENT, event_rows)
+
+    def _new_future(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]:
+        """The caller's loop and a future for a write about to be queued."""
         if self._closed:
             raise StorageError(f"the store {self.url} is not open")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
+        return loop, loop.create_future()
+
+    async def _submit(self, run: Job[T]) -> T:
+        loop, future = self._new_future()
         self._queue.put(_Job(run, loop, future))
-        return await future
+        result: T = await future
+        return result
 
     # --- reads on their own connection ----------------------------------------------------
 
@@ -409,39 +572,10 @@ class SQLiteStore:
         *,
         count_limit: int | None = None,
     ) -> Decision:
-        cutoff = now - COUNT_WINDOW
-
-        def run(conn: sqlite3.Connection, counters: Counter[str]) -> Decision:
-            row = conn.execute(SELECT_CLIENT, (cmid, group)).fetchone()
-            client = None
-            if row is not None:
-                client = ClientRow(cmid, group, row[0], bool(row[1]), row[2], row[3])
-            if count_limit is None:
-                count = conn.execute(COUNT_EXACT, (group, cutoff)).fetchone()[0]
-            else:
-                count = conn.execute(COUNT_LIMITED, (group, cutoff, count_limit)).fetchone()[0]
-            decision = decide(GroupView(count, client))
-            write = decision.write
-            if write is not None:
-                conn.execute(
-                    UPSERT_CLIENT,
-                    (
-                        write.cmid,
-                        write.group,
-                        write.product,
-                        write.fingerprint,
-                        write.machine,
-                        write.state,
-                        write.seen_at,
-                        write.seen_at,
-                        write.valid_until,
-                    ),
-                )
-            conn.executemany(INSERT_EVENT, _event_rows(decision.events))
-            counters.update(stat_deltas(decision))
-            return decision
-
-        return await self._submit(run)
+        loop, future = self._new_future()
+        self._queue.put(_Activation(group, cmid, now, decide, count_limit, loop, future))
+        decision: Decision = await future
+        return decision
 
     async def record(self, decision: Decision) -> None:
         rows = _event_rows(decision.events)
@@ -560,7 +694,15 @@ def _fail(future: asyncio.Future[None], error: BaseException) -> None:
         future.set_exception(error)
 
 
-def _post(loop: asyncio.AbstractEventLoop, jobs: list[_Job]) -> None:
+def _post_all(batch: list[_Queued]) -> None:
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Queued]] = {}
+    for job in batch:
+        by_loop.setdefault(job.loop, []).append(job)
+    for loop, jobs in by_loop.items():
+        _post(loop, jobs)
+
+
+def _post(loop: asyncio.AbstractEventLoop, jobs: list[_Queued]) -> None:
     # RuntimeError: the caller's loop is closed, so nobody is waiting any more.
     with contextlib.suppress(RuntimeError):
         loop.call_soon_threadsafe(_resolve, jobs)
