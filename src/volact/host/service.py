@@ -67,6 +67,8 @@ T = TypeVar("T")
 # Until a host is certified it knows no policy; clients retry at the default retry interval.
 DEFAULT_RETRY_INTERVAL = GroupPolicy().retry_interval
 MAINTENANCE_INTERVAL = 3600.0
+# How often a running host looks for a certificate installed by `volact host activate`.
+CERTIFICATE_CHECK_INTERVAL = 10.0
 
 
 @dataclass(frozen=True)
@@ -149,9 +151,21 @@ class HostService:
         self.event_retention = event_retention
         self.event_rows = event_rows
         self.maintenance_interval = maintenance_interval
-        self.certificate_status = check_certificate(settings, signer.public_key, certificate_token)
-        certificate = self.certificate_status.certificate
-        self.context = HostContext(
+        self._apply_certificate(settings, certificate_token)
+        # Set by from_files: where to look for a certificate installed while the host runs.
+        self._files: HostFiles | None = None
+        self._rejected_token: str | None = None
+        self.certificate_check_interval = CERTIFICATE_CHECK_INTERVAL
+        self._watch: asyncio.Task[None] | None = None
+        self._maintenance: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+        self._started = False
+
+    def _apply_certificate(self, settings: HostSettings, certificate_token: str | None) -> None:
+        """Check a certificate and make it the one requests are answered with."""
+        status = check_certificate(settings, self.signer.public_key, certificate_token)
+        certificate = status.certificate
+        context = HostContext(
             settings.vendor_id or "",
             certificate,
             settings.renewal_interval,
@@ -159,18 +173,66 @@ class HostService:
         )
         # The admin's intervals are checked against the vendor's bounds now, so a misconfigured
         # host fails at start with a clear message instead of on every request.
-        self._policies: dict[str, GroupPolicy] = {}
+        policies: dict[str, GroupPolicy] = {}
         for group in sorted(certificate.groups) if certificate else []:
             try:
-                self._policies[group] = self.context.policy(group)
+                policies[group] = context.policy(group)
             except BadRequest as exc:
                 raise BadRequest(
                     f"host.json: {exc.message} (the vendor's bounds for group {group!r})",
                     exc.details,
                 ) from None
-        self._maintenance: asyncio.Task[None] | None = None
-        self._pending: set[asyncio.Task[None]] = set()
-        self._started = False
+        # Swapped together, on the event loop, between requests.
+        self.settings = settings
+        self.certificate_status = status
+        self.context = context
+        self._policies = policies
+
+    async def check_for_new_certificate(self) -> bool:
+        """Take up a certificate installed (``volact host activate``) while the host runs.
+
+        Returns True when the certificate changed. A new certificate that does not check out
+        (or a host.json that no longer reads) is logged and the current one is kept.
+        """
+        if self._files is None:
+            return False
+        files = self._files
+        try:
+            token: str | None = await asyncio.to_thread(files.certificate_token)
+        except HostNotActivated:
+            token = None
+        if token in (self.certificate_status.token, self._rejected_token):
+            return False
+        try:
+            settings = await asyncio.to_thread(files.settings)
+            candidate = check_certificate(settings, self.signer.public_key, token)
+            now = self.clock()
+            if candidate.explain(now) and not self.certificate_status.explain(now):
+                raise BadRequest(candidate.explain(now))
+            self._apply_certificate(settings, token)
+        except VolactError as exc:
+            # Only once per unusable file: remember it as seen.
+            log.error("a new host certificate was found but not taken up: %s", exc.message)
+            self._rejected_token = token
+            return False
+        now = self.clock()
+        reason = self.certificate_status.explain(now)
+        details: dict[str, Any] = {"activated": not reason}
+        if reason:
+            details["reason"] = reason
+        if self.certificate_status.certificate is not None:
+            details["cert_id"] = self.certificate_status.certificate.cert_id
+        log.info("host certificate taken up while running", extra={"activated": not reason})
+        await self._record_event(Event("certificate_loaded", now, details=details))
+        return True
+
+    async def _watch_certificate(self) -> None:
+        while True:
+            await asyncio.sleep(self.certificate_check_interval)
+            try:
+                await self.check_for_new_certificate()
+            except Exception:
+                log.exception("checking for a new host certificate failed")
 
     @classmethod
     def from_files(
@@ -183,7 +245,9 @@ class HostService:
             token: str | None = files.certificate_token()
         except HostNotActivated:
             token = None
-        return cls(settings, store, signer, token, clock, **options)
+        service = cls(settings, store, signer, token, clock, **options)
+        service._files = files
+        return service
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -203,6 +267,8 @@ class HostService:
         await self.store.record_event(Event("host_started", now, details=details))
         if self.maintenance_interval > 0:
             self._maintenance = asyncio.create_task(self._maintain(), name="volact-maintenance")
+        if self._files is not None and self.certificate_check_interval > 0:
+            self._watch = asyncio.create_task(self._watch_certificate(), name="volact-cert")
 
     def note_event(self, event: Event) -> None:
         """Record ``event`` soon, from synchronous code on the event loop (e.g. a DNS publisher's
@@ -221,11 +287,12 @@ class HostService:
         """Stop maintenance, store pending events, finish queued writes and close the store."""
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
-        if self._maintenance is not None:
-            self._maintenance.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._maintenance
-            self._maintenance = None
+        for task in (self._maintenance, self._watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._maintenance = self._watch = None
         if self._started:
             self._started = False
             await self.store.close()
