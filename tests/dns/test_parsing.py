@@ -165,3 +165,9 @@ def test_the_sdk_modules_do_not_import_dnspython_until_dns_is_used() -> None:
         "assert not [m for m in sys.modules if m == 'dns' or m.startswith('dns.')]\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("text", [":::bad", "a b", "-x", "x..y", "ho$t", "[zz]:53"])
+def test_split_host_port_refuses_what_is_not_a_host(text: str) -> None:
+    with pytest.raises(BadRequest, match="not a host name or IP address"):
+        split_host_port(text, 7688)

@@ -158,6 +158,13 @@ def _dnspython_key(key: TSIGKey) -> Any:
 # --- servers and host:port ------------------------------------------------------------------
 
 
+# A DNS host name or an IPv4 address: dot-separated labels of letters, digits, '-' and '_'.
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+    r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$"
+)
+
+
 def split_host_port(text: str, default_port: int) -> tuple[str, int]:
     """Split ``host``, ``host:port``, ``[v6]``, ``[v6]:port`` or a bare IPv6 address.
 
@@ -180,6 +187,15 @@ def split_host_port(text: str, default_port: int) -> tuple[str, int]:
         host = raw  # a name, an IPv4 address or a bare IPv6 address (several colons)
     if not host:
         raise BadRequest(f"{text!r}: no host given", {"field": "host"})
+    if ":" in host or raw.startswith("["):
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise BadRequest(
+                f"{text!r}: not a host name or IP address", {"field": "host"}
+            ) from None
+    elif not _HOST_NAME.match(host):
+        raise BadRequest(f"{text!r}: not a host name or IP address", {"field": "host"})
     if port_text is None:
         return host, default_port
     if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
