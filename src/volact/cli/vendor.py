@@ -1,7 +1,9 @@
 """`volact vendor …`: the vendor's root key, groups, products, keys, fulfilment and service.
 
 Every command takes ``--dir`` (else ``VOLACT_VENDOR_DIR``, else ``/var/lib/volact/vendor`` when
-writable, else the user's data directory). Key commands print the key alone on stdout; commands
+writable, else the user's data directory) and ``--db URL`` (else ``VOLACT_VENDOR_DB``, else the
+directory's ``vendor.db``; ``postgresql://…`` puts the store in PostgreSQL, and the directory
+then holds only the root private keys). Key commands print the key alone on stdout; commands
 that print data take ``--json``. Heavy modules are imported inside the commands so that
 ``volact --help`` stays fast.
 """
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from volact.vendor.operations import Vendor
 
 VENDOR_DIR_ENV = "VOLACT_VENDOR_DIR"
+VENDOR_DB_ENV = "VOLACT_VENDOR_DB"
+_DB_META = "volact.vendor.db"
 SYSTEM_VENDOR_DIR = Path("/var/lib/volact/vendor")
 MAX_REQUEST_FILE_BYTES = 4 * 1024 * 1024
 
@@ -133,7 +137,21 @@ class Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in cl
 DURATION = Duration()
 
 
+def _remember_db(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    ctx.meta[_DB_META] = value or None
+
+
 def dir_option(function: F) -> F:
+    """``--dir DIR`` (a parameter of the command) and ``--db URL`` (read by :func:`database`)."""
+    function = click.option(
+        "--db",
+        metavar="URL",
+        envvar=VENDOR_DB_ENV,
+        expose_value=False,
+        callback=_remember_db,
+        help=f"The vendor database: sqlite:///PATH or postgresql://USER@HOST/DB (default: "
+        f"${VENDOR_DB_ENV}, else DIR/vendor.db). DIR still holds the root private keys.",
+    )(function)
     return click.option(
         "--dir",
         "directory",
@@ -141,6 +159,12 @@ def dir_option(function: F) -> F:
         help=f"The vendor directory (default: ${VENDOR_DIR_ENV}, else {SYSTEM_VENDOR_DIR} when "
         "writable, else the user's data directory).",
     )(function)
+
+
+def database() -> str | None:
+    """The ``--db`` URL of the running command, if one was given."""
+    value = click.get_current_context().meta.get(_DB_META)
+    return str(value) if value else None
 
 
 def json_option(function: F) -> F:
@@ -151,7 +175,7 @@ def json_option(function: F) -> F:
 def opened(directory: str | None) -> Iterator[Vendor]:
     from volact.vendor.operations import Vendor
 
-    vendor = Vendor.open(resolve_dir(directory, VENDOR_DIR_ENV, "vendor"))
+    vendor = Vendor.open(resolve_dir(directory, VENDOR_DIR_ENV, "vendor"), db=database())
     try:
         yield vendor
     finally:
@@ -195,7 +219,7 @@ def init(vendor_id: str | None, name: str | None, directory: str | None, as_json
     from volact.vendor.operations import Vendor
 
     path = resolve_dir(directory, VENDOR_DIR_ENV, "vendor")
-    with Vendor.init(path, vendor_id=vendor_id, vendor_name=name) as created:
+    with Vendor.init(path, db=database(), vendor_id=vendor_id, vendor_name=name) as created:
         record, _ = created.active_root_key()
         if as_json:
             print_json(
@@ -738,7 +762,7 @@ def serve(port: int, bind: str, rate: float, burst: float, directory: str | None
 
     runner.configure_logging()
     path = resolve_dir(directory, VENDOR_DIR_ENV, "vendor")
-    with Vendor.open(path) as v:
+    with Vendor.open(path, db=database()) as v:
         v.active_root_key()  # Fail now, not on the first request, if the key file is missing.
         app = create_app(v, rate_limiter=web.RateLimiter(rate, burst))
         try:

@@ -9,6 +9,9 @@ Layout (the directory is created with mode 0700)::
 
 The private keys live in files rather than in the database so that a vendor can keep them on
 separate storage (or back them up separately) and so that no SQL dump ever contains one.
+
+With ``--db postgresql://…`` the store is in PostgreSQL and the directory holds only
+``root-keys/``; every vendor process sharing the database needs its own copy of it.
 """
 
 from __future__ import annotations
@@ -49,14 +52,34 @@ class VendorDir:
                 "(or pass --dir / set VOLACT_VENDOR_DIR)"
             )
 
-    def create(self) -> None:
-        """Create the directory and ``root-keys/`` with mode 0700, and an empty 0600 database."""
+    def require_root_keys(self) -> None:
+        """Raise :class:`NotFound` unless ``root-keys/`` exists (a vendor on PostgreSQL)."""
+        if not self.root_keys_dir.is_dir():
+            raise NotFound(
+                f"no {ROOT_KEYS_DIR}/ in the vendor directory {self.directory}; copy it from the "
+                "vendor directory where `volact vendor init` ran (or pass --dir)"
+            )
+
+    def create(self, database: Path | None = None) -> None:
+        """Create the directory and ``root-keys/`` with mode 0700, and an empty 0600 SQLite
+        database (``database``, default ``vendor.db`` here)."""
+        database = self.database if database is None else database
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.root_keys_dir.mkdir(mode=0o700, exist_ok=True)
             # Create the database file 0600 before SQLite opens it: it holds secret keys.
-            fd = os.open(self.database, os.O_WRONLY | os.O_CREAT, 0o600)
+            fd = os.open(database, os.O_WRONLY | os.O_CREAT, 0o600)
             os.close(fd)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the vendor directory {self.directory}: {exc}"
+            ) from None
+
+    def create_keys_only(self) -> None:
+        """Create the directory and ``root-keys/`` (mode 0700) for a vendor on PostgreSQL."""
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.root_keys_dir.mkdir(mode=0o700, exist_ok=True)
         except OSError as exc:
             raise StorageError(
                 f"cannot create the vendor directory {self.directory}: {exc}"

@@ -2,8 +2,9 @@
 
 :class:`Vendor` is what the ``volact vendor`` commands and the vendor service call. The rules
 live in :mod:`volact.vendor.issuance` (pure) and the file formats in :mod:`volact.vendor.offline`;
-this module reads and writes the store around them, one ``BEGIN IMMEDIATE`` transaction per
-decision, and signs with the active root key. Nothing here knows HTTP.
+this module reads and writes the store around them, one write transaction (SQLite
+``BEGIN IMMEDIATE``, or PostgreSQL's advisory lock) per decision, and signs with
+the active root key. Nothing here knows HTTP.
 """
 
 from __future__ import annotations
@@ -45,7 +46,15 @@ from volact.core.protocol import ActivationRequest
 from volact.core.tickets import issue_certificate, issue_ticket
 from volact.vendor import issuance, offline
 from volact.vendor.files import VendorDir
-from volact.vendor.store import GroupRecord, KeyRecord, ProductRecord, RootKeyRecord, VendorStore
+from volact.vendor.store import (
+    GroupRecord,
+    KeyRecord,
+    ProductRecord,
+    RootKeyRecord,
+    VendorStore,
+    is_postgres_url,
+    sqlite_path,
+)
 
 Clock = Callable[[], int]
 RandomBytes = Callable[[int], bytes]
@@ -122,17 +131,32 @@ class Vendor:
         cls,
         path: Path | str,
         *,
+        db: str | None = None,
         clock: Clock = system_clock,
         random_bytes: RandomBytes = os.urandom,
     ) -> Vendor:
-        """Open an initialised vendor directory (``not_found`` if it was never initialised)."""
+        """Open an initialised vendor (``not_found`` if it was never initialised).
+
+        ``db``: the store's URL (``sqlite:///PATH`` or ``postgresql://…``); by default the
+        directory's ``vendor.db``. The directory always holds the root private keys.
+        """
         directory = VendorDir(path)
-        directory.require()
-        store = VendorStore(directory.database)
+        if db is None:
+            directory.require()
+            location: Path | str = directory.database
+        elif is_postgres_url(db):
+            directory.require_root_keys()
+            location = db
+        else:
+            location = sqlite_path(db)
+            if not location.exists():
+                raise NotFound(f"no vendor database {location}; run `volact vendor init --db`")
+            directory.require_root_keys()
+        store = VendorStore(location)
         if not store.initialised():
             store.close()
             raise NotFound(
-                f"the vendor directory {path} is not initialised; run `volact vendor init`"
+                f"the vendor database {store.label} is not initialised; run `volact vendor init`"
             )
         return cls(directory, store, clock=clock, random_bytes=random_bytes)
 
@@ -141,6 +165,7 @@ class Vendor:
         cls,
         path: Path | str,
         *,
+        db: str | None = None,
         vendor_id: str | None = None,
         vendor_name: str | None = None,
         clock: Clock = system_clock,
@@ -149,12 +174,14 @@ class Vendor:
         """Create a vendor directory: the store, the vendor's identity and a first root key.
 
         The vendor id defaults to the name made into an id, else ``vendor-<8 hex digits>``. It
-        is part of every GVLK, so it can never change.
+        is part of every GVLK, so it can never change. ``db`` as for :meth:`open`.
         """
         directory = VendorDir(path)
-        if directory.exists():
+        postgres = db is not None and is_postgres_url(db)
+        database = directory.database if db is None or postgres else sqlite_path(db)
+        if not postgres and database.exists():
             raise BadRequest(
-                f"{directory.directory} holds a vendor already; use another --dir to start anew"
+                f"{database} holds a vendor already; use another --dir or --db to start anew"
             )
         if vendor_id is None:
             vendor_id = _slug(vendor_name) if vendor_name else ""
@@ -163,13 +190,33 @@ class Vendor:
         validate.check_identifier(vendor_id, "vendor_id")
         name = vendor_name if vendor_name is not None else vendor_id
         validate.string({"vendor_name": name}, "vendor_name", max_len=200)
-        directory.create()
-        vendor = cls(
-            directory, VendorStore(directory.database), clock=clock, random_bytes=random_bytes
-        )
-        with vendor.lock, vendor.store.transaction():
-            vendor.store.set_identity(vendor_id, name, clock())
-            vendor._add_root_key()
+        if postgres:
+            assert db is not None
+            store = VendorStore(db)
+            if store.initialised():
+                store.close()
+                raise BadRequest(
+                    f"the database {store.label} holds a vendor already; use another "
+                    "database or schema to start anew"
+                )
+            try:
+                directory.create_keys_only()
+            except BaseException:
+                store.close()
+                raise
+        else:
+            directory.create(database)
+            store = VendorStore(database)
+        vendor = cls(directory, store, clock=clock, random_bytes=random_bytes)
+        try:
+            with vendor.lock, vendor.store.transaction():
+                if vendor.store.initialised():  # Another process won the race.
+                    raise BadRequest(f"the database {store.label} holds a vendor already")
+                vendor.store.set_identity(vendor_id, name, clock())
+                vendor._add_root_key()
+        except BaseException:
+            vendor.close()
+            raise
         return vendor
 
     def close(self) -> None:
