@@ -189,7 +189,7 @@ class ActivateEndpoint:
             self.limiter.check(address, self.monotonic())
             body = await read_json_body(scope, receive)
             status = 200
-            payload = _JSON.encode(await self.service.activate(body, address)).encode()
+            payload = await self.service.activate_json(body, address)
         except VolactError as error:
             code = error.code
             status = status_for(error)

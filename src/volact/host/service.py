@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -62,6 +63,8 @@ from volact.store.base import (
 )
 
 log = logging.getLogger("volact.host")
+# The bytes of the host's answers: the same as Starlette's JSONResponse.
+_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 T = TypeVar("T")
 
 # Until a host is certified it knows no policy; clients retry at the default retry interval.
@@ -185,6 +188,7 @@ class HostService:
         # Swapped together, on the event loop, between requests.
         self.settings = settings
         self.certificate_status = status
+        self._certificate_json = b'"host_certificate":%s,' % _JSON.encode(status.token).encode()
         self.context = context
         self._policies = policies
 
@@ -345,6 +349,29 @@ class HostService:
 
     async def activate(self, body: Any, client_address: str) -> dict[str, Any]:
         """Answer one ``POST /v1/activate`` body (decoded JSON). Raises a VolactError to refuse."""
+        token, decision = await self._activate(body, client_address)
+        return {
+            "ok": True,
+            "ticket": token,
+            "host_certificate": self.certificate_status.token,
+            "count": decision.count,
+            "threshold": decision.threshold,
+        }
+
+    async def activate_json(self, body: Any, client_address: str) -> bytes:
+        """:meth:`activate`, answered as the JSON bytes of its answer (compact, in the same key
+        order). The host sends these: the certificate's part is serialised once, not per request,
+        and the ticket needs no escaping (a PASETO token is ASCII letters, digits, ``-_.``)."""
+        token, decision = await self._activate(body, client_address)
+        return b'{"ok":true,"ticket":"%s",%s"count":%d,"threshold":%d}' % (
+            token.encode("ascii"),
+            self._certificate_json,
+            decision.count,
+            decision.threshold,
+        )
+
+    async def _activate(self, body: Any, client_address: str) -> tuple[str, Decision]:
+        """The signed ticket and the decision of an activation; raises a VolactError to refuse."""
         request = parse_activation_request(body)
         now = self.clock()
         extra = {"state": str(request.state), "address": client_address}
@@ -376,13 +403,7 @@ class HostService:
         # Signed only now: the write that this ticket reports is committed. The token alone is
         # answered, so this signs the payload as issue_ticket does without copying the Ticket.
         token = crypto.sign(self.signer, TICKET_KIND, decision.ticket.payload())
-        return {
-            "ok": True,
-            "ticket": token,
-            "host_certificate": self.certificate_status.token,
-            "count": decision.count,
-            "threshold": decision.threshold,
-        }
+        return token, decision
 
     async def _store(self, pending: Awaitable[T]) -> T:
         """Await a store call; a storage failure is logged whole and answered plainly."""
