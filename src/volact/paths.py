@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import platformdirs
-
 ENV_VARS = {
     "vendor": "VOLACT_VENDOR_DIR",
     "host": "VOLACT_HOST_DIR",
@@ -40,6 +38,8 @@ def default_dir(area: str) -> Path:
     system = SYSTEM_ROOT / area
     if _writable(system):
         return system
+    import platformdirs  # Only here: `volact client status` must start fast.
+
     return Path(platformdirs.user_data_dir("volact")) / area
 
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import click
 
+from volact import paths
 from volact.cli.vendor import (
     json_option,
     print_json,
     read_input_file,
-    resolve_dir,
     when,
     write_output,
 )
@@ -38,7 +38,7 @@ def _host_dir_option(function: Any) -> Any:
 
 
 def _host_dir(directory: str | None) -> Path:
-    return resolve_dir(directory, HOST_DIR_ENV, "host")
+    return paths.resolve_dir("host", directory)
 
 
 @click.command("init")

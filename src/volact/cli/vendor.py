@@ -11,7 +11,6 @@ that print data take ``--json``. Heavy modules are imported inside the commands 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,7 +20,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from volact import paths
 from volact.core.errors import BadRequest, StorageError
+from volact.fileio import read_bytes
 
 if TYPE_CHECKING:
     from volact.vendor.operations import Vendor
@@ -38,50 +39,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 # --- shared helpers ----------------------------------------------------------------------------
 
 
-def _writable(path: Path) -> bool:
-    """Whether ``path`` exists and is writable, or could be created by this user."""
-    probe = path
-    while not probe.exists():
-        if probe.parent == probe:
-            return False
-        probe = probe.parent
-    return os.access(probe, os.W_OK | os.X_OK)
-
-
-def resolve_dir(given: str | None, env_name: str, leaf: str) -> Path:
-    """``--dir``, else the environment variable, else ``/var/lib/volact/<leaf>`` when writable,
-    else the user's data directory (platformdirs)."""
-    if given:
-        return Path(given)
-    from_env = os.environ.get(env_name)
-    if from_env:
-        return Path(from_env)
-    system = Path("/var/lib/volact") / leaf
-    if _writable(system):
-        return system
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("volact")) / leaf
-
-
 def read_input_file(path: str, limit: int = MAX_REQUEST_FILE_BYTES) -> bytes:
     """A file given on the command line (``-`` is stdin), refused above ``limit`` bytes."""
+    if path != "-":
+        return read_bytes(Path(path), what="file", limit=limit)
     try:
-        if path == "-":
-            data = sys.stdin.buffer.read(limit + 1)
-        else:
-            with open(path, "rb") as handle:
-                data = handle.read(limit + 1)
-    except FileNotFoundError:
-        from volact.core.errors import NotFound
-
-        raise NotFound(f"no file {path}") from None
-    except IsADirectoryError:
-        raise BadRequest(f"{path} is a directory, not a file") from None
+        data = sys.stdin.buffer.read(limit + 1)
     except OSError as exc:
-        raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise StorageError(f"cannot read standard input: {exc.strerror or exc}") from None
     if len(data) > limit:
-        raise BadRequest(f"{path} is larger than {limit} bytes; it is not a volact request file")
+        raise BadRequest(f"the input is larger than {limit} bytes; it is not a volact request file")
     return data
 
 
@@ -175,7 +142,7 @@ def json_option(function: F) -> F:
 def opened(directory: str | None) -> Iterator[Vendor]:
     from volact.vendor.operations import Vendor
 
-    vendor = Vendor.open(resolve_dir(directory, VENDOR_DIR_ENV, "vendor"), db=database())
+    vendor = Vendor.open(paths.resolve_dir("vendor", directory), db=database())
     try:
         yield vendor
     finally:
@@ -218,7 +185,7 @@ def init(vendor_id: str | None, name: str | None, directory: str | None, as_json
     """
     from volact.vendor.operations import Vendor
 
-    path = resolve_dir(directory, VENDOR_DIR_ENV, "vendor")
+    path = paths.resolve_dir("vendor", directory)
     with Vendor.init(path, db=database(), vendor_id=vendor_id, vendor_name=name) as created:
         record, _ = created.active_root_key()
         if as_json:
@@ -761,7 +728,7 @@ def serve(port: int, bind: str, rate: float, burst: float, directory: str | None
     from volact.vendor.service import create_app
 
     runner.configure_logging()
-    path = resolve_dir(directory, VENDOR_DIR_ENV, "vendor")
+    path = paths.resolve_dir("vendor", directory)
     with Vendor.open(path, db=database()) as v:
         v.active_root_key()  # Fail now, not on the first request, if the key file is missing.
         app = create_app(v, rate_limiter=web.RateLimiter(rate, burst))

@@ -165,19 +165,10 @@ def _discard_activation(record: machine.ClientRecord, now: int) -> machine.Clien
 
 
 def resolve_state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """``explicit``, else ``VOLACT_STATE_DIR``, else the default (:mod:`volact.paths`).
-
-    The first two are handled here so that the common cases do not import platformdirs
-    (``volact client status`` must start fast).
-    """
-    if explicit:
-        return Path(explicit).expanduser()
-    value = os.environ.get("VOLACT_STATE_DIR")
-    if value:
-        return Path(value).expanduser()
+    """``explicit``, else ``VOLACT_STATE_DIR``, else the default (:mod:`volact.paths`)."""
     from volact.paths import resolve_dir
 
-    return resolve_dir("client", None)
+    return resolve_dir("client", explicit)
 
 
 def installed_products(state_dir: str | os.PathLike[str] | None = None) -> list[str]:
