@@ -23,7 +23,8 @@ Rules every store follows (the memory, SQLite and PostgreSQL stores alike):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -176,3 +177,29 @@ class Store(Protocol):
 
     async def prune_events(self, before: int, keep: int = EVENT_RETENTION_ROWS) -> int:
         """Delete events older than ``before`` and all but the newest ``keep``; returns how many."""
+
+
+def events_query(
+    *, limit: int, since: int | None, kind: str | None, mark: str
+) -> tuple[str, list[Any]]:
+    """The SQL (placeholders written as ``mark``: ``?`` or ``%s``) and parameters that list
+    events newest first, for the SQL stores."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    if since is not None:
+        conditions.append(f"at >= {mark}")
+        params.append(since)
+    if kind is not None:
+        conditions.append(f"kind = {mark}")
+        params.append(kind)
+    where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+    sql = (
+        f"SELECT id, kind, at, cmid, group_id, details FROM events {where}"
+        f"ORDER BY id DESC LIMIT {mark}"
+    )
+    return sql, [*params, limit]
+
+
+def event_record(row: Sequence[Any]) -> EventRecord:
+    """An :class:`EventRecord` from a row of :func:`events_query`."""
+    return EventRecord(int(row[0]), row[1], int(row[2]), row[3], row[4], json.loads(row[5]))

@@ -79,6 +79,8 @@ from volact.store.base import (
     Decide,
     EventRecord,
     Stats,
+    event_record,
+    events_query,
     stat_deltas,
 )
 
@@ -865,24 +867,8 @@ class PostgresStore:
     async def events(
         self, *, limit: int = 100, since: int | None = None, kind: str | None = None
     ) -> list[EventRecord]:
-        conditions: list[str] = []
-        params: list[Any] = []
-        if since is not None:
-            conditions.append("at >= %s")
-            params.append(since)
-        if kind is not None:
-            conditions.append("kind = %s")
-            params.append(kind)
-        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-        rows = await self._fetch(
-            f"SELECT id, kind, at, cmid, group_id, details FROM events {where} "
-            "ORDER BY id DESC LIMIT %s",
-            [*params, limit],
-        )
-        return [
-            EventRecord(int(row[0]), row[1], int(row[2]), row[3], row[4], json.loads(row[5]))
-            for row in rows
-        ]
+        sql, params = events_query(limit=limit, since=since, kind=kind, mark="%s")
+        return [event_record(row) for row in await self._fetch(sql, params)]
 
     async def stats(self) -> Stats:
         rows = await self._fetch(

@@ -56,6 +56,8 @@ from volact.store.base import (
     Decide,
     EventRecord,
     Stats,
+    event_record,
+    events_query,
     stat_deltas,
 )
 
@@ -651,23 +653,9 @@ class SQLiteStore:
     async def events(
         self, *, limit: int = 100, since: int | None = None, kind: str | None = None
     ) -> list[EventRecord]:
-        conditions: list[str] = []
-        params: list[Any] = []
-        if since is not None:
-            conditions.append("at >= ?")
-            params.append(since)
-        if kind is not None:
-            conditions.append("kind = ?")
-            params.append(kind)
-        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-        sql = (
-            f"SELECT id, kind, at, cmid, group_id, details FROM events {where} "
-            "ORDER BY id DESC LIMIT ?"
-        )
-        rows = await self._read(lambda conn: conn.execute(sql, [*params, limit]).fetchall())
-        return [
-            EventRecord(row[0], row[1], row[2], row[3], row[4], json.loads(row[5])) for row in rows
-        ]
+        sql, params = events_query(limit=limit, since=since, kind=kind, mark="?")
+        rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
+        return [event_record(row) for row in rows]
 
     async def stats(self) -> Stats:
         rows = await self._read(
