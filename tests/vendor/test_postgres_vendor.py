@@ -242,3 +242,18 @@ def test_vendor_serve_on_postgres_certifies_a_host(
     # The certification is in the shared database.
     with Vendor.open(vendor_dir, db=db_url) as vendor:
         assert vendor.find_key(key_text).used == 1
+
+
+def test_a_lost_connection_fails_one_request_then_reconnects(vendor_dir: Path, db_url: str) -> None:
+    with Vendor.open(vendor_dir, db=db_url) as vendor:
+        assert [p.product_id for p in vendor.products()] == [PRODUCT]
+        pid = vendor.store._conn.info.backend_pid
+        with admin_connection() as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(VolactError) as info:
+            vendor.products()
+        assert info.value.code == "storage_error"
+        # The next request connects again, reads and writes work.
+        assert [p.product_id for p in vendor.products()] == [PRODUCT]
+        assert vendor.issue_gvlk(PRODUCT).serial
+        assert vendor.store._conn.info.backend_pid != pid

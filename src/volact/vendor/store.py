@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,8 @@ from typing import Any
 
 from volact.core.errors import BadRequest, NotFound, StorageError
 from volact.core.policy import GroupPolicy
+
+log = logging.getLogger("volact.vendor")
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -277,6 +280,7 @@ class VendorStore:
             kwargs["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
         if "application_name" not in params:
             kwargs["application_name"] = "volact-vendor"
+        self._connect_args = (url, kwargs)
         try:
             # Autocommit: reads run on their own; writes run between the explicit BEGIN and
             # COMMIT of transaction(), as with SQLite's isolation_level=None.
@@ -299,6 +303,22 @@ class VendorStore:
         except BaseException:
             self._conn.close()
             raise
+
+    def _reconnect_if_broken(self) -> None:
+        """After a lost PostgreSQL connection (a server restart, a killed backend), the request
+        that met it failed with storage_error; the next one connects again."""
+        if not self.postgres or not (self._conn.broken or self._conn.closed):
+            return
+        import psycopg
+
+        url, kwargs = self._connect_args
+        try:
+            self._conn = psycopg.connect(url, **kwargs)
+        except psycopg.Error as exc:
+            raise StorageError(
+                f"the vendor database {self.label} cannot be reached: {self._clean(exc)}"
+            ) from None
+        log.info("reconnected to the vendor database %s", self.label)
 
     def _clean(self, exc: BaseException) -> str:
         text = _one_line(str(exc))
@@ -407,6 +427,7 @@ class VendorStore:
         """A write transaction (SQLite ``BEGIN IMMEDIATE``; PostgreSQL ``BEGIN`` and the
         store's advisory lock): all or nothing, and one writer at a time."""
         _, any_error = self._errors()
+        self._reconnect_if_broken()
         try:
             self._begin()
         except any_error as exc:
@@ -424,6 +445,8 @@ class VendorStore:
 
     def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         integrity_error, any_error = self._errors()
+        if not self.in_transaction:
+            self._reconnect_if_broken()
         try:
             return self._conn.execute(self._statement(sql), params)
         except integrity_error as exc:
