@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from volact.core.errors import BadRequest, StorageError, UnsupportedVersion
-from volact.core.host_machine import Event
+from volact.core.host_machine import Decision, Event, GroupView, decide
 from volact.store import MemoryStore, SQLiteStore, open_store, redact_url
 from volact.store import migrations as schema
 from volact.store.sqlite import COUNT_LIMITED, SELECT_CLIENT
 
-from .helpers import GROUP, T0, activate, cmid, request
+from .helpers import CONTEXT, GROUP, T0, activate, cmid, request
 
 
 def tables(path: Path) -> set[str]:
@@ -218,3 +219,26 @@ async def test_a_writer_bug_fails_its_batch_and_the_writer_goes_on(
         assert [row.cmid for row in await store.clients()] == [cmid(1)]
     finally:
         await store.close()
+
+
+async def test_seal_runs_in_the_writer_thread_after_the_commit(tmp_path: Path) -> None:
+    """The host signs tickets in ``seal``: with SQLite that is the writer thread, off the event
+    loop, and the row it reports is already readable from another connection."""
+    path = tmp_path / "host.db"
+    store = SQLiteStore(path)
+    seen: list[tuple[str, int]] = []
+
+    def seal(decision: Decision) -> None:
+        with sqlite3.connect(path) as other:
+            (rows,) = other.execute("SELECT COUNT(*) FROM clients").fetchone()
+        seen.append((threading.current_thread().name, rows))
+
+    def decision_for(view: GroupView) -> Decision:
+        return decide(request(1), GROUP, view, CONTEXT, T0)
+
+    await store.open()
+    try:
+        await store.activate(GROUP, cmid(1), T0, decision_for, seal=seal)
+    finally:
+        await store.close()
+    assert seen == [("volact-sqlite-writer", 1)]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
 from volact.core.errors import NotFound
-from volact.core.host_machine import Event, GroupView, Outcome
+from volact.core.host_machine import Decision, Event, GroupView, Outcome, decide
 from volact.core.policy import COUNT_WINDOW
 from volact.store.base import Store
 from volact.store.memory import MemoryStore
@@ -233,6 +234,38 @@ async def test_the_count_survives_close_and_reopen(make_store: StoreFactory) -> 
         assert len(await second.events(limit=100)) == 6
     finally:
         await second.close()
+
+
+async def test_seal_runs_after_the_commit_and_its_failure_fails_that_call_alone(
+    store: Store,
+) -> None:
+    """Rule 7: ``seal`` sees the committed decision; a seal that raises fails its own call, the
+    write stands, and the other calls of the same batch are answered as usual."""
+    sealed: list[tuple[str, int]] = []
+
+    def decision_for(n: int) -> Callable[[GroupView], Decision]:
+        return lambda view: decide(request(n), GROUP, view, CONTEXT, T0)
+
+    def seal(decision: Decision) -> None:
+        assert decision.write is not None
+        if decision.write.cmid == cmid(2):
+            raise RuntimeError("the signer broke")
+        sealed.append((decision.write.cmid, decision.count))
+
+    results = await asyncio.gather(
+        *(
+            store.activate(GROUP, cmid(n), T0, decision_for(n), count_limit=10, seal=seal)
+            for n in range(5)
+        ),
+        return_exceptions=True,
+    )
+    assert isinstance(results[2], RuntimeError)
+    assert [r.count for r in results if isinstance(r, Decision)] == [1, 2, 4, 5]
+    assert sorted(sealed) == sorted((cmid(n), n + 1) for n in (0, 1, 3, 4))
+    # The failed seal's write was committed before it ran, and stays.
+    assert await store.counts(T0) == {GROUP: 5}
+    assert cmid(2) in {row.cmid for row in await store.clients()}
+    assert (await store.stats()).total == 5
 
 
 async def test_context_is_the_one_used_by_the_helpers() -> None:

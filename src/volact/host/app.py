@@ -53,6 +53,7 @@ from volact.web import (
     client_address,
     exception_handlers,
     guarded,
+    parse_json,
     status_for,
 )
 
@@ -158,10 +159,7 @@ async def read_json_body(scope: Scope, receive: Receive, limit: int = MAX_BODY_B
     raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     if not raw:
         raise BadRequest("the body is empty; send a JSON object")
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError, UnicodeDecodeError):
-        raise BadRequest("the body is not valid JSON") from None
+    return parse_json(raw)
 
 
 class ActivateEndpoint:

@@ -9,8 +9,9 @@ One request (``POST /v1/activate``) goes:
    :meth:`~volact.store.base.Store.record` and raised as its error code.
 3. :meth:`~volact.store.base.Store.activate` — read, :func:`~volact.core.host_machine.decide`,
    write, commit, in one transaction.
-4. Only after the commit is the ticket signed and the answer returned; a refusal (below the
-   threshold, blocked) is raised with details the client can act on.
+4. Only after the commit is the ticket signed (by the store's ``seal`` hook, in the thread
+   that committed) and the answer returned; a refusal (below the threshold, blocked) is raised
+   with details the client can act on.
 
 The service knows no HTTP: the app (:mod:`volact.host.app`) maps error codes to statuses.
 
@@ -389,6 +390,17 @@ class HostService:
         def decision_for(view: GroupView) -> Decision:
             return _annotated(decide(request, group, view, context, now), extra)
 
+        # Signed after the commit, where the store committed (the SQLite writer thread): the
+        # ticket reports a write that is durable, and the signature runs beside the event loop.
+        # The token alone is answered, so this signs the payload as issue_ticket does without
+        # copying the Ticket.
+        signer = self.signer
+        sealed: list[str] = []
+
+        def seal(decision: Decision) -> None:
+            if decision.ticket is not None:
+                sealed.append(crypto.sign(signer, TICKET_KIND, decision.ticket.payload()))
+
         decision = await self._store(
             self.store.activate(
                 group,
@@ -396,14 +408,12 @@ class HostService:
                 now,
                 decision_for,
                 count_limit=count_limit_for(policy.threshold),
+                seal=seal,
             )
         )
         if decision.ticket is None:
             raise self._refusal(decision, request, now)
-        # Signed only now: the write that this ticket reports is committed. The token alone is
-        # answered, so this signs the payload as issue_ticket does without copying the Ticket.
-        token = crypto.sign(self.signer, TICKET_KIND, decision.ticket.payload())
-        return token, decision
+        return sealed[0], decision
 
     async def _store(self, pending: Awaitable[T]) -> T:
         """Await a store call; a storage failure is logged whole and answered plainly."""

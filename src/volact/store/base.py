@@ -19,6 +19,11 @@ Rules every store follows (the memory, SQLite and PostgreSQL stores alike):
    taken from the ``state`` detail of the decision's ``activation_request`` event when present.
 6. Storage failures (disk full, read-only or missing directory, unreachable database) raise
    :class:`~volact.core.errors.StorageError` with a plain message, and leave nothing half-written.
+7. :meth:`Store.activate` calls ``seal`` (when given) with its decision after the commit and
+   before it returns, in the thread that committed: the SQLite store's writer thread, the event
+   loop for the others. The host signs its tickets there, so with SQLite the signature (which
+   releases the interpreter lock) runs beside the event loop instead of on it. If ``seal``
+   raises, that call alone fails with its exception; the committed write stands.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ EVENT_RETENTION_SECONDS = 90 * 86400
 EVENT_RETENTION_ROWS = 100_000
 
 Decide = Callable[[GroupView], Decision]
+Seal = Callable[[Decision], None]
 
 
 @dataclass(frozen=True)
@@ -141,8 +147,10 @@ class Store(Protocol):
         decide: Decide,
         *,
         count_limit: int | None = None,
+        seal: Seal | None = None,
     ) -> Decision:
-        """Read, decide, write, commit — one transaction (rule 2). Returns ``decide``'s result."""
+        """Read, decide, write, commit — one transaction (rule 2) — then ``seal`` the decision
+        (rule 7). Returns ``decide``'s result."""
 
     async def record(self, decision: Decision) -> None:
         """Store the events and statistics of a decision that needs no client write."""

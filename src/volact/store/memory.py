@@ -23,6 +23,7 @@ from volact.store.base import (
     ClientRecord,
     Decide,
     EventRecord,
+    Seal,
     Stats,
     stat_deltas,
 )
@@ -138,6 +139,7 @@ class MemoryStore:
         decide: Decide,
         *,
         count_limit: int | None = None,
+        seal: Seal | None = None,
     ) -> Decision:
         clients = self._groups.get(group)
         row: ClientRow | None = None
@@ -156,6 +158,8 @@ class MemoryStore:
             count = clients.count(now, count_limit)
         decision = decide(GroupView(count, row))
         self._apply(decision)
+        if seal is not None:
+            seal(decision)
         return decision
 
     async def record(self, decision: Decision) -> None:

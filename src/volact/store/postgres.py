@@ -78,6 +78,7 @@ from volact.store.base import (
     ClientRecord,
     Decide,
     EventRecord,
+    Seal,
     Stats,
     event_record,
     events_query,
@@ -790,8 +791,11 @@ class PostgresStore:
         decide: Decide,
         *,
         count_limit: int | None = None,
+        seal: Seal | None = None,
     ) -> Decision:
         decision: Decision = await self._submit(_Activation(group, cmid, now, decide, count_limit))
+        if seal is not None:
+            seal(decision)
         return decision
 
     async def record(self, decision: Decision) -> None:

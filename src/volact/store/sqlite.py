@@ -5,9 +5,10 @@ How a write goes (SPEC §9, "a request is answered only after its write is commi
 1. :meth:`SQLiteStore.activate` (and every other write) puts a job on a queue and awaits a future.
 2. The one writer thread takes the first queued job, then drains whatever else is queued (up to
    ``batch_limit`` jobs) and runs them all in ONE ``BEGIN IMMEDIATE`` transaction, in order.
-3. It adds the batch's statistics in one statement, COMMITs once, and only then resolves the
-   futures. Under load many requests share one commit (one fsync); alone, a request waits for
-   its own.
+3. It adds the batch's statistics in one statement, COMMITs once, calls each activation's
+   ``seal`` (the host signs its tickets there, beside the event loop: Ed25519 in cryptography
+   releases the interpreter lock), and only then resolves the futures. Under load many
+   requests share one commit (one fsync); alone, a request waits for its own.
 
 Activations are the hot path, so consecutive ones in a batch (a *run*) are done in bulk rather
 than one statement at a time (:meth:`SQLiteStore._run_activations`): one query reads the rows of
@@ -46,6 +47,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
+
 from volact.core.errors import InternalError, NotFound, StorageError, UnsupportedVersion
 from volact.core.host_machine import ClientRow, Decision, Event, GroupView
 from volact.core.policy import COUNT_WINDOW
@@ -55,6 +58,7 @@ from volact.store.base import (
     ClientRecord,
     Decide,
     EventRecord,
+    Seal,
     Stats,
     event_record,
     events_query,
@@ -164,7 +168,7 @@ class _Job(_Queued):
 class _Activation(_Queued):
     """One :meth:`SQLiteStore.activate`, done in bulk with its neighbours in the batch."""
 
-    __slots__ = ("cmid", "count_limit", "decide", "group", "now")
+    __slots__ = ("cmid", "count_limit", "decide", "group", "now", "seal")
 
     def __init__(
         self,
@@ -173,6 +177,7 @@ class _Activation(_Queued):
         now: int,
         decide: Decide,
         count_limit: int | None,
+        seal: Seal | None,
         loop: asyncio.AbstractEventLoop,
         future: asyncio.Future[Any],
     ) -> None:
@@ -182,6 +187,7 @@ class _Activation(_Queued):
         self.now = now
         self.decide = decide
         self.count_limit = count_limit
+        self.seal = seal
 
 
 _STOP = object()
@@ -219,11 +225,31 @@ def _client_record(row: tuple[Any, ...]) -> ClientRecord:
     )
 
 
+def _details_json(details: dict[str, Any]) -> str:
+    """An event's details as JSON text: orjson (a host writes an event per request), or the
+    standard library for what orjson refuses (text with lone surrogates, huge integers)."""
+    try:
+        return orjson.dumps(details).decode()
+    except TypeError:
+        return json.dumps(details)
+
+
 def _event_rows(events: tuple[Event, ...] | list[Event]) -> list[tuple[Any, ...]]:
     return [
-        (event.at, event.kind, event.cmid, event.group, json.dumps(event.details))
+        (event.at, event.kind, event.cmid, event.group, _details_json(event.details))
         for event in events
     ]
+
+
+def _seal(batch: list[_Queued]) -> None:
+    """After the commit, in the writer thread: seal each activation that asked for it."""
+    for job in batch:
+        if isinstance(job, _Activation) and job.seal is not None and job.error is None:
+            try:
+                job.seal(job.result)
+            except Exception as exc:  # this request alone; its committed write stands
+                job.result = None
+                job.error = exc
 
 
 def _read_clients(
@@ -459,6 +485,8 @@ class SQLiteStore:
             for job in batch:
                 job.result = None
                 job.error = storage_error(exc, self.path)
+        else:
+            _seal(batch)
         _post_all(batch)
 
     def _run_activations(
@@ -573,9 +601,10 @@ class SQLiteStore:
         decide: Decide,
         *,
         count_limit: int | None = None,
+        seal: Seal | None = None,
     ) -> Decision:
         loop, future = self._new_future()
-        self._queue.put(_Activation(group, cmid, now, decide, count_limit, loop, future))
+        self._queue.put(_Activation(group, cmid, now, decide, count_limit, seal, loop, future))
         decision: Decision = await future
         return decision
 
