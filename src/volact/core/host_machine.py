@@ -26,6 +26,7 @@ transaction committed.
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,6 +160,16 @@ class Decision:
         return OUTCOME_CODES[self.outcome]
 
 
+@functools.lru_cache(maxsize=1024)
+def _group_of_key(key: str, vendor_id: str, product: str, groups: tuple[str, ...]) -> str:
+    """The certified group that a GVLK of ``product`` belongs to, or InvalidKey.
+
+    Remembered (a function of its arguments only): every client of a product sends the same
+    GVLK, so a host answers the same question over and over. Refusals are not remembered.
+    """
+    return keys.gvlk_group_matches(keys.parse_key(key), vendor_id, product, groups)
+
+
 def route(request: ActivationRequest, context: HostContext, now: int) -> Route:
     """Rules 1–3: checks that need no store."""
     certificate = context.certificate
@@ -171,8 +182,9 @@ def route(request: ActivationRequest, context: HostContext, now: int) -> Route:
             else "this host's certificate is outside its validity",
         )
     try:
-        key = keys.parse_key(request.key)
-        group = keys.gvlk_group_matches(key, context.vendor_id, request.product, certificate.groups)
+        group = _group_of_key(
+            request.key, context.vendor_id, request.product, tuple(certificate.groups)
+        )
     except InvalidKey as exc:
         # Only a good GVLK of this vendor's product whose group is not certified here is "not
         # hosted"; every other mismatch (channel, vendor, product, typo) is an invalid key.

@@ -9,9 +9,9 @@ One request (``POST /v1/activate``) goes:
    :meth:`~volact.store.base.Store.record` and raised as its error code.
 3. :meth:`~volact.store.base.Store.activate` — read, :func:`~volact.core.host_machine.decide`,
    write, commit, in one transaction.
-4. Only after the commit is the ticket signed (by the store's ``seal`` hook, in the thread
-   that committed) and the answer returned; a refusal (below the threshold, blocked) is raised
-   with details the client can act on.
+4. Only after the commit is the ticket signed (by the store's ``seal`` hook; the SQLite store
+   signs a whole batch's tickets at once) and the answer returned; a refusal (below the
+   threshold, blocked) is raised with details the client can act on.
 
 The service knows no HTTP: the app (:mod:`volact.host.app`) maps error codes to statuses.
 
@@ -390,9 +390,8 @@ class HostService:
         def decision_for(view: GroupView) -> Decision:
             return _annotated(decide(request, group, view, context, now), extra)
 
-        # Signed after the commit, where the store committed (the SQLite writer thread): the
-        # ticket reports a write that is durable, and the signature runs beside the event loop.
-        # The token alone is answered, so this signs the payload as issue_ticket does without
+        # Signed after the commit, so the ticket reports a durable write (Store rule 7). The
+        # token alone is answered, so this signs the payload as issue_ticket does without
         # copying the Ticket.
         signer = self.signer
         sealed: list[str] = []

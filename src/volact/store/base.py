@@ -20,10 +20,11 @@ Rules every store follows (the memory, SQLite and PostgreSQL stores alike):
 6. Storage failures (disk full, read-only or missing directory, unreachable database) raise
    :class:`~volact.core.errors.StorageError` with a plain message, and leave nothing half-written.
 7. :meth:`Store.activate` calls ``seal`` (when given) with its decision after the commit and
-   before it returns, in the thread that committed: the SQLite store's writer thread, the event
-   loop for the others. The host signs its tickets there, so with SQLite the signature (which
-   releases the interpreter lock) runs beside the event loop instead of on it. If ``seal``
-   raises, that call alone fails with its exception; the committed write stands.
+   before it returns. The host signs its tickets there. The SQLite store calls it on the
+   caller's event loop for every activation of a batch in one go, before any of them is
+   answered, so its writer thread runs on while the signatures (which release the interpreter
+   lock) are made. If ``seal`` raises, that call alone fails with its exception; the committed
+   write stands.
 """
 
 from __future__ import annotations

@@ -5,10 +5,13 @@ How a write goes (SPEC §9, "a request is answered only after its write is commi
 1. :meth:`SQLiteStore.activate` (and every other write) puts a job on a queue and awaits a future.
 2. The one writer thread takes the first queued job, then drains whatever else is queued (up to
    ``batch_limit`` jobs) and runs them all in ONE ``BEGIN IMMEDIATE`` transaction, in order.
-3. It adds the batch's statistics in one statement, COMMITs once, calls each activation's
-   ``seal`` (the host signs its tickets there, beside the event loop: Ed25519 in cryptography
-   releases the interpreter lock), and only then resolves the futures. Under load many
-   requests share one commit (one fsync); alone, a request waits for its own.
+3. It adds the batch's statistics in one statement, COMMITs once, and only then hands the batch
+   back to the callers' event loop, where one callback calls each activation's ``seal`` (the
+   host signs its tickets there) and then resolves the futures. Under load many requests share
+   one commit (one fsync); alone, a request waits for its own. While a signature runs, the
+   event loop has let go of the interpreter lock (Ed25519 in cryptography runs without it), so
+   the writer thread gets on with the next batch; signing in the writer thread, or in a thread
+   of its own, measured slower (docs/benchmarks.md).
 
 Activations are the hot path, so consecutive ones in a batch (a *run*) are done in bulk rather
 than one statement at a time (:meth:`SQLiteStore._run_activations`): one query reads the rows of
@@ -194,7 +197,9 @@ _STOP = object()
 
 
 def _resolve(jobs: list[_Queued]) -> None:
-    """Runs on the caller's event loop: hand each caller its result or error."""
+    """Runs on the caller's event loop: seal the batch's activations, then hand each caller
+    its result or error."""
+    _seal(jobs)
     for job in jobs:
         if job.future.done():  # the caller was cancelled; the write stands regardless
             continue
@@ -242,7 +247,7 @@ def _event_rows(events: tuple[Event, ...] | list[Event]) -> list[tuple[Any, ...]
 
 
 def _seal(batch: list[_Queued]) -> None:
-    """After the commit, in the writer thread: seal each activation that asked for it."""
+    """After the commit, on the callers' event loop: seal each activation that asked for it."""
     for job in batch:
         if isinstance(job, _Activation) and job.seal is not None and job.error is None:
             try:
@@ -485,8 +490,6 @@ class SQLiteStore:
             for job in batch:
                 job.result = None
                 job.error = storage_error(exc, self.path)
-        else:
-            _seal(batch)
         _post_all(batch)
 
     def _run_activations(
