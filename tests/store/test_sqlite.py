@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
 import sqlite3
 import threading
 from collections import Counter
@@ -243,3 +245,43 @@ async def test_seal_runs_on_the_event_loop_after_the_commit(tmp_path: Path) -> N
         await store.close()
     assert seen == [(threading.current_thread().name, 1)]
     assert seen[0][0] != "volact-sqlite-writer"
+
+
+async def test_the_checkpointer_copies_commits_into_the_database_file(tmp_path: Path) -> None:
+    """The background checkpointer copies committed pages from the WAL into host.db (SQLite
+    alone would wait for 1,000 pages): a copy of host.db without its WAL holds the clients."""
+
+    path = tmp_path / "host.db"
+    store = SQLiteStore(path, checkpoint_interval=0.02)
+    await store.open()
+    try:
+        await asyncio.gather(*(activate(store, request(n)) for n in range(20)))
+        assert path.with_name("host.db-wal").stat().st_size > 0
+        found = None
+        for attempt in range(500):  # a bounded wait for a background thread, not a timing test
+            await asyncio.sleep(0.02)
+            copy = tmp_path / f"copy-{attempt}.db"
+            shutil.copyfile(path, copy)
+            try:
+                with contextlib.closing(sqlite3.connect(copy)) as conn:
+                    found = conn.execute("SELECT COUNT(*) FROM clients").fetchone()[0]
+            except sqlite3.DatabaseError:  # caught mid-copy, or before the first checkpoint
+                continue
+            if found == 20:
+                break
+        assert found == 20
+        assert store.checkpoints >= 1
+    finally:
+        await store.close()
+
+
+async def test_no_checkpointer_when_the_interval_is_zero(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "host.db", checkpoint_interval=0)
+    await store.open()
+    try:
+        await activate(store, request(1))
+        assert store._checkpointer is None
+        assert {t.name for t in threading.enumerate()}.isdisjoint({"volact-sqlite-checkpoint"})
+    finally:
+        await store.close()
+    assert store.checkpoints == 0
