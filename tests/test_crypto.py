@@ -17,14 +17,29 @@ VECTORS = json.loads(
 @pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
 def test_signing_matches_the_paseto_standard_vectors(vector: dict[str, Any]) -> None:
     """Ed25519 is deterministic: our v4.public Sign must give the standard's token exactly."""
-    private = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(vector["secret-key-seed"]))
+    key = crypto.SigningKey(
+        Ed25519PrivateKey.from_private_bytes(bytes.fromhex(vector["secret-key-seed"]))
+    )
+    assert key.public_key.paserk == "k4.public." + crypto._b64encode(
+        bytes.fromhex(vector["public-key"])
+    )
     token = crypto.sign_message(
-        private,
+        key,
         vector["payload"].encode(),
         vector["footer"].encode(),
         vector["implicit-assertion"].encode(),
     )
     assert token == vector["token"]
+
+
+def test_libsodium_and_openssl_make_the_same_signatures() -> None:
+    """Signatures come from libsodium, keys from cryptography (OpenSSL): Ed25519 is
+    deterministic, so both must give the same 64 bytes for every key and message."""
+    for size in (0, 1, 64, 450, 5000):
+        key = crypto.SigningKey.generate()
+        data = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+        assert crypto.ed25519_sign(key, data) == key._private.sign(data)
+        key.public_key._public.verify(crypto.ed25519_sign(key, data), data)
 
 
 def test_sign_and_verify_round_trip() -> None:
