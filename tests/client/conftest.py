@@ -13,7 +13,6 @@ import os
 import queue
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -260,12 +259,6 @@ class FakeTime:
 
     def env(self) -> dict[str, str]:
         return faketime_env(file=self.path)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class ServedProcess:

@@ -12,9 +12,10 @@ import pytest
 
 from tests.dns.bind import BindServer, Zone, running_bind
 from tests.factories import Vendor
+from tests.ports import free_port
 from volact.core.policy import GroupPolicy
 
-from .conftest import Machine, ServedProcess, free_port, make_host_dir, serve_host
+from .conftest import Machine, ServedProcess, make_host_dir, serve_host
 
 pytestmark = [pytest.mark.slow, pytest.mark.dns]
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.factories import T0, Vendor
+from tests.ports import free_port
 from volact.client.status import iso, to_datetime
 from volact.core.durations import DAY, HOUR
 from volact.core.policy import GroupPolicy
@@ -20,7 +21,6 @@ from .conftest import (
     FakeTime,
     Machine,
     ServedProcess,
-    free_port,
     make_host_dir,
     one_line_error,
     serve_host,

@@ -24,7 +24,6 @@ import base64
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -38,6 +37,7 @@ import dns.query
 import dns.rcode
 import dns.update
 
+from tests import ports
 from volact.net.dns import DNSServer, TSIGKey, format_tsig_key, parse_tsig_key_file
 
 NAMED = "/usr/sbin/named"
@@ -141,17 +141,7 @@ def make_key_file(path: Path, name: str = KEY_NAME) -> TSIGKey:
 
 def free_port() -> int:
     """A port free on 127.0.0.1 for both TCP and UDP (named listens on both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = int(tcp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port for named on 127.0.0.1")
+    return ports.free_port(udp=True)
 
 
 def _zone_file(zone: Zone) -> str:

@@ -23,11 +23,11 @@ from tests.client.conftest import (
     Machine,
     ServedProcess,
     clean_env,
-    free_port,
     make_host_dir,
 )
 from tests.dns.bind import BindServer, running_bind
 from tests.factories import Vendor
+from tests.ports import free_port
 from volact.core.policy import GroupPolicy
 from volact.core.srv import SRVRecord
 from volact.net.dns import query_srv

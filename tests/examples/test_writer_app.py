@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.client.conftest import FakeTime, ServedProcess, free_port, make_host_dir, serve_host
+from tests.client.conftest import FakeTime, ServedProcess, make_host_dir, serve_host
 from tests.factories import T0, Vendor
+from tests.ports import free_port
 from volact.core.durations import DAY
 from volact.core.policy import GroupPolicy
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
@@ -16,6 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.ports import free_port
 from tests.store.helpers import CERTIFICATE, CONTEXT, DAY, GROUP, T0, activate, cmid, request
 from volact.core.errors import BadRequest, NotFound, StorageError, UnsupportedVersion
 from volact.core.host_machine import Decision, GroupView, Outcome, decide
@@ -43,12 +43,6 @@ def one_line(error: BaseException) -> str:
     assert isinstance(error, StorageError)
     assert "\n" not in error.message and "Traceback" not in error.message
     return error.message
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def decide_on(

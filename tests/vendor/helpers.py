@@ -7,7 +7,6 @@ import contextlib
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from tests.ports import free_port
 from volact.cli import main
 from volact.core.protocol import ActivationRequest
 from volact.core.states import State
@@ -87,12 +87,6 @@ def assert_one_line_error(done: subprocess.CompletedProcess[str], code: str) -> 
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(f"{code}: "), done.stderr
     return lines[0]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

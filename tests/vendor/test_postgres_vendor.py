@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.ports import free_port
 from tests.scaleout.postgres import admin_connection, fresh_schema
 from tests.vendor.helpers import (
     GROUP,
@@ -24,7 +25,6 @@ from tests.vendor.helpers import (
     STARTUP_TIMEOUT,
     VOLACT,
     assert_one_line_error,
-    free_port,
     invoke,
     mak_request,
     make_host,
