@@ -281,3 +281,24 @@ def test_framing_tricks_against_a_real_host(
     assert response.json()["error"]["details"]["count"] == 2
     assert httpx.get(f"{served.url}/v1/health", timeout=10).json()["ok"] is True
     assert served.stop() == 0
+
+
+async def test_bodies_that_are_not_rfc_8259_json_are_not_json(
+    client: httpx.AsyncClient, service: HostService, clock: Clock
+) -> None:
+    """The host reads bodies as strict RFC 8259 JSON in UTF-8 (docs/protocol.md)."""
+    good = json.dumps(body(0, clock.now)).encode()
+    before = await snapshot(service.store)
+    for raw in (
+        b"\xef\xbb\xbf" + good,  # a UTF-8 byte-order mark
+        good.replace(b'"machine": "', b'"machine": "\\ud800'),  # a lone surrogate
+        good.replace(b'"v": 1', b'"v": NaN'),
+        b"[" * 1025 + b"]" * 1025,  # deeper than 1,024 levels
+    ):
+        response = await client.post("/v1/activate", content=raw, headers=JSON)
+        assert response.status_code == 400, raw[:40]
+        assert response.json()["error"]["message"] == "the body is not valid JSON", raw[:40]
+    assert await snapshot(service.store) == before
+    # The same body without the oddity is read and decided (counted, below the threshold).
+    answer = await client.post("/v1/activate", content=good, headers=JSON)
+    assert answer.json()["error"]["code"] == "count_insufficient"
