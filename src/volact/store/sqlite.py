@@ -9,8 +9,8 @@ How a write goes (SPEC §9, "a request is answered only after its write is commi
    back to the callers' event loop, where one callback calls each activation's ``seal`` (the
    host signs its tickets there) and then resolves the futures. Under load many requests share
    one commit (one fsync); alone, a request waits for its own. While a signature runs, the
-   event loop has let go of the interpreter lock (Ed25519 in cryptography runs without it), so
-   the writer thread gets on with the next batch; signing in the writer thread, or in a thread
+   event loop has let go of the interpreter lock (libsodium signs without it), so the writer
+   thread gets on with the next batch; signing in the writer thread, or in a thread
    of its own, measured slower (docs/benchmarks.md).
 
 Activations are the hot path, so consecutive ones in a batch (a *run*) are done in bulk rather
