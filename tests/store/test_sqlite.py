@@ -231,7 +231,7 @@ async def test_seal_runs_on_the_event_loop_after_the_commit(tmp_path: Path) -> N
     seen: list[tuple[str, int]] = []
 
     def seal(decision: Decision) -> None:
-        with sqlite3.connect(path) as other:
+        with contextlib.closing(sqlite3.connect(path)) as other:
             (rows,) = other.execute("SELECT COUNT(*) FROM clients").fetchone()
         seen.append((threading.current_thread().name, rows))
 
@@ -250,7 +250,6 @@ async def test_seal_runs_on_the_event_loop_after_the_commit(tmp_path: Path) -> N
 async def test_the_checkpointer_copies_commits_into_the_database_file(tmp_path: Path) -> None:
     """The background checkpointer copies committed pages from the WAL into host.db (SQLite
     alone would wait for 1,000 pages): a copy of host.db without its WAL holds the clients."""
-
     path = tmp_path / "host.db"
     store = SQLiteStore(path, checkpoint_interval=0.02)
     await store.open()
