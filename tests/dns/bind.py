@@ -139,11 +139,6 @@ def make_key_file(path: Path, name: str = KEY_NAME) -> TSIGKey:
     return parse_tsig_key_file(text)
 
 
-def free_port() -> int:
-    """A port free on 127.0.0.1 for both TCP and UDP (named listens on both)."""
-    return ports.free_port(udp=True)
-
-
 def _zone_file(zone: Zone) -> str:
     head = [
         f"$ORIGIN {zone.name}.",
@@ -209,7 +204,7 @@ def start_bind(directory: Path, zones: tuple[Zone, ...] = DEFAULT_ZONES) -> Bind
         (directory / f"{zone.name}.zone").write_text(_zone_file(zone))
     last_log = ""
     for _ in range(3):  # Another process may take the free port before named binds it.
-        port = free_port()
+        port = ports.free_port(udp=True)  # named listens on both
         conf = directory / "named.conf"
         conf.write_text(_named_conf(directory, port, key_file, zones))
         log = directory / "named.log"
