@@ -121,16 +121,16 @@ class ClientGone(Exception):
     """The client disconnected before its request was read."""
 
 
-async def read_json_body(scope: Scope, receive: Receive, limit: int = MAX_BODY_BYTES) -> Any:
-    """The JSON body of a request, by the rules of :func:`volact.web.read_json`, in plain ASGI.
+def check_body_headers(headers: list[tuple[bytes, bytes]], limit: int = MAX_BODY_BYTES) -> bool:
+    """Check a request's Content-Length and Content-Type (ASGI header pairs, names lower-case).
 
-    Never buffers more than ``limit`` bytes, whatever the Content-Length says. Raises
-    :class:`~volact.web.PayloadTooLarge` or :class:`BadRequest`, and :class:`ClientGone` if the
-    client went away before sending its whole body.
+    Returns whether the request declared its length. Raises :class:`~volact.web.PayloadTooLarge`
+    or :class:`BadRequest` by the rules of :func:`volact.web.read_json`: the first of repeated
+    headers counts, as in Starlette.
     """
     declared: bytes | None = None
     content_type: bytes | None = None
-    for name, value in scope["headers"]:  # the first of repeated headers counts, as in Starlette
+    for name, value in headers:
         if name == b"content-length" and declared is None:
             declared = value
         elif name == b"content-type" and content_type is None:
@@ -143,6 +143,24 @@ async def read_json_body(scope: Scope, receive: Receive, limit: int = MAX_BODY_B
     if content_type is not None and content_type != b"application/json":
         if content_type.split(b";")[0].strip().lower() not in (b"application/json", b""):
             raise BadRequest("the body must be application/json")
+    return declared is not None
+
+
+def json_body(raw: bytes) -> Any:
+    """A whole request body as JSON (:func:`volact.web.parse_json`); an empty body is refused."""
+    if not raw:
+        raise BadRequest("the body is empty; send a JSON object")
+    return parse_json(raw)
+
+
+async def read_json_body(scope: Scope, receive: Receive, limit: int = MAX_BODY_BYTES) -> Any:
+    """The JSON body of a request, by the rules of :func:`volact.web.read_json`, in plain ASGI.
+
+    Never buffers more than ``limit`` bytes, whatever the Content-Length says. Raises
+    :class:`~volact.web.PayloadTooLarge` or :class:`BadRequest`, and :class:`ClientGone` if the
+    client went away before sending its whole body.
+    """
+    check_body_headers(scope["headers"], limit)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -156,14 +174,22 @@ async def read_json_body(scope: Scope, receive: Receive, limit: int = MAX_BODY_B
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
-    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    if not raw:
-        raise BadRequest("the body is empty; send a JSON object")
-    return parse_json(raw)
+    return json_body(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+
+# An answer: status, headers, body, and the error code (None for a success).
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes, str | None]
+
+ACTIVATE_PATH = "/v1/activate"
 
 
 class ActivateEndpoint:
-    """``POST /v1/activate`` as a plain ASGI app: rate limit, read, activate, answer, log."""
+    """``POST /v1/activate``: rate limit, read, activate, answer, log.
+
+    Called as a plain ASGI app, or (by the host's HTTP protocol, :mod:`volact.host.server`)
+    with a body its parser has already read: :meth:`takes` says which requests may skip ASGI,
+    :meth:`answer_body` answers them. Both give the same answers.
+    """
 
     def __init__(
         self,
@@ -179,33 +205,66 @@ class ActivateEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        code: str | None = None
-        headers = [_JSON_TYPE]
+        client = scope.get("client")
+        address = client[0] if client else "unknown"
         try:
-            client = scope.get("client")
-            address = client[0] if client else "unknown"
             self.limiter.check(address, self.monotonic())
             body = await read_json_body(scope, receive)
-            status = 200
-            payload = await self.service.activate_json(body, address)
-        except VolactError as error:
-            code = error.code
-            status = status_for(error)
-            payload = _JSON.encode(error_body(error)).encode()
-            if isinstance(error, RateLimited):
-                retry = str(error.details.get("retry_after", 1)).encode()
-                headers.append((b"retry-after", retry))
         except ClientGone:
             return
-        except Exception:
-            log.exception("unexpected error in %s %s", scope["method"], scope["path"])
-            internal = InternalError("an unexpected error occurred; it was logged")
-            code = internal.code
-            status = status_for(internal)
-            payload = _JSON.encode(error_body(internal)).encode()
-        headers.append((b"content-length", b"%d" % len(payload)))
+        except Exception as error:
+            answer = self.refusal(error)
+        else:
+            answer = await self.activate(body, address)
+        status, headers, payload, code = answer
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+        self.log(scope, status, started, code)
+
+    @staticmethod
+    def takes(headers: list[tuple[bytes, bytes]]) -> bool:
+        """Whether a request with these headers can be answered from its body alone: a declared
+        length within the limit, no transfer coding, a JSON (or no) content type. Anything else
+        goes through ASGI, which answers it (often with an error) by the same rules."""
+        for name, _ in headers:
+            if name == b"transfer-encoding":
+                return False
+        try:
+            return check_body_headers(headers)
+        except VolactError:
+            return False
+
+    async def answer_body(self, raw: bytes, address: str) -> Answer:
+        """The answer to a request whose whole body has been read (``takes`` its headers)."""
+        try:
+            self.limiter.check(address, self.monotonic())
+            body = json_body(raw)
+        except Exception as error:
+            return self.refusal(error)
+        return await self.activate(body, address)
+
+    async def activate(self, body: Any, address: str) -> Answer:
+        try:
+            payload = await self.service.activate_json(body, address)
+        except Exception as error:
+            return self.refusal(error)
+        return 200, [_JSON_TYPE, (b"content-length", b"%d" % len(payload))], payload, None
+
+    @staticmethod
+    def refusal(error: Exception) -> Answer:
+        """The answer to an error: a VolactError as itself, anything else (a bug) logged and
+        answered as ``internal``."""
+        if not isinstance(error, VolactError):
+            log.error("unexpected error in POST %s", ACTIVATE_PATH, exc_info=error)
+            error = InternalError("an unexpected error occurred; it was logged")
+        payload = _JSON.encode(error_body(error)).encode()
+        headers = [_JSON_TYPE]
+        if isinstance(error, RateLimited):
+            headers.append((b"retry-after", str(error.details.get("retry_after", 1)).encode()))
+        headers.append((b"content-length", b"%d" % len(payload)))
+        return status_for(error), headers, payload, error.code
+
+    def log(self, scope: Scope, status: int, started: float, code: str | None) -> None:
         if self.logger.isEnabledFor(logging.DEBUG if status < 400 else logging.INFO):
             log_request(self.logger, scope, status, started, code)
 
@@ -219,11 +278,7 @@ class HostApp:
         self.fallback = fallback
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["path"] == "/v1/activate"
-            and scope["method"] == "POST"
-        ):
+        if scope["type"] == "http" and scope["path"] == ACTIVATE_PATH and scope["method"] == "POST":
             await self.activate(scope, receive, send)
         else:
             await self.fallback(scope, receive, send)
@@ -251,7 +306,7 @@ def create_app(
     app = Starlette(
         routes=[
             # A plain ASGI endpoint: Starlette checks the method, then calls it; it logs itself.
-            Route("/v1/activate", activate, methods=["POST"]),
+            Route(ACTIVATE_PATH, activate, methods=["POST"]),
             Route("/v1/health", guarded(health), methods=["GET"]),
         ],
         exception_handlers=exception_handlers(),

@@ -1,0 +1,277 @@
+"""``POST /v1/activate`` answered by the host's HTTP protocol without ASGI (volact.host.server).
+
+A real uvicorn server on a real socket, in-process, spoken to in raw HTTP/1.1, so that
+keep-alive, pipelining, ``Connection: close``, HTTP/1.0, disconnects and shutdown are what a
+client sees. Each test also records which requests took the direct path, so a test cannot pass
+by quietly going through ASGI instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from volact.core.policy import GroupPolicy
+from volact.host.app import HostApp, create_app
+from volact.host.server import bind_socket, listening_url, uvicorn_config
+from volact.host.service import HostService
+from volact.store import SQLiteStore
+
+from .helpers import GROUP, body, make_host
+
+Answer = tuple[int, dict[str, str], dict[str, Any]]
+
+
+@dataclass
+class Served:
+    """A host served in-process: its address, service, and the bodies answered directly."""
+
+    host: str
+    port: int
+    service: HostService
+    server: uvicorn.Server
+    direct: list[bytes] = field(default_factory=list)
+    hold: asyncio.Event | None = None
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection(self.host, self.port)
+
+
+def request(data: bytes, *, head: bytes = b"", path: bytes = b"/v1/activate") -> bytes:
+    return (
+        b"POST " + path + b" HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n" % len(data) + head + b"\r\n" + data
+    )
+
+
+def activation(n: int, now: int, **changes: Any) -> bytes:
+    return json.dumps(body(n, now, **changes)).encode()
+
+
+async def read_answer(reader: asyncio.StreamReader) -> Answer:
+    """One HTTP/1.1 answer: status, headers (names lower-case), JSON body."""
+    status_line = await asyncio.wait_for(reader.readline(), 10)
+    assert status_line.startswith(b"HTTP/1.1 "), status_line
+    headers: dict[str, str] = {}
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode().partition(":")
+        assert name.lower() not in headers, f"{name} twice"
+        headers[name.lower()] = value.strip()
+    payload = await reader.readexactly(int(headers["content-length"]))
+    return int(status_line.split()[1]), headers, json.loads(payload)
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    now = int(time.time())
+    host = make_host(tmp_path / "host", now, groups={GROUP: GroupPolicy(threshold=2)})
+    service = HostService.from_files(
+        host.files, SQLiteStore(host.directory / "host.db"), lambda: int(time.time())
+    )
+    app = create_app(service, rate_limit=5, burst=5)
+    assert isinstance(app, HostApp)
+    endpoint = app.activate
+    answer_body = endpoint.answer_body
+    sock = bind_socket("127.0.0.1", 0)
+    address, port = sock.getsockname()[:2]
+    server = uvicorn.Server(uvicorn_config(app, graceful_timeout=5))
+    running = Served(address, port, service, server)
+
+    async def recording(raw: bytes, client: str) -> Any:
+        running.direct.append(raw)
+        running.entered.set()
+        if running.hold is not None:
+            await running.hold.wait()
+        return await answer_body(raw, client)
+
+    endpoint.answer_body = recording  # type: ignore[method-assign]
+    assert listening_url(sock) == f"http://127.0.0.1:{port}"
+    async with service:
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started:
+            await asyncio.sleep(0.01)
+        try:
+            yield running
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, 20)
+            sock.close()
+
+
+async def test_keep_alive_answers_are_direct_and_complete(served: Served) -> None:
+    now = int(time.time())
+    reader, writer = await served.connect()
+    writer.write(request(activation(1, now)))
+    status, headers, first = await read_answer(reader)
+    assert (status, first["error"]["code"]) == (409, "count_insufficient")
+    assert first["error"]["details"]["count"] == 1
+    assert headers["content-type"] == "application/json"
+    assert "date" in headers and "connection" not in headers
+    writer.write(request(activation(2, now)))
+    status, headers, second = await read_answer(reader)
+    assert status == 200 and second["ok"] is True and second["count"] == 2
+    assert second["host_certificate"] and second["ticket"].startswith("v4.public.")
+    # Bad bodies are answered on the same path, in the one shape, and the connection stays.
+    writer.write(request(b"{not json"))
+    status, _, bad = await read_answer(reader)
+    assert (status, bad["error"]["message"]) == (400, "the body is not valid JSON")
+    writer.write(request(b""))
+    status, _, empty = await read_answer(reader)
+    assert (status, empty["error"]["code"]) == (400, "bad_request")
+    assert len(served.direct) == 4
+    writer.close()
+    clients = await served.service.store.clients()
+    assert len(clients) == 2
+
+
+async def test_pipelined_requests_are_answered_in_order(served: Served) -> None:
+    now = int(time.time())
+    reader, writer = await served.connect()
+    health = b"GET /v1/health HTTP/1.1\r\nHost: h\r\n\r\n"
+    writer.write(
+        request(activation(1, now))
+        + health
+        + request(activation(2, now))
+        + request(activation(3, now))
+        + request(b"[]")
+    )
+    answers = [await read_answer(reader) for _ in range(5)]
+    assert [status for status, _, _ in answers] == [409, 200, 200, 200, 400]
+    assert answers[0][2]["error"]["details"]["count"] == 1
+    assert answers[1][2]["activated"] is True and "ticket" not in answers[1][2]
+    assert [answers[2][2]["count"], answers[3][2]["count"]] == [2, 3]
+    assert answers[4][2]["error"]["code"] == "bad_request"
+    # The first went directly; the rest arrived while it was being answered (through ASGI).
+    assert served.direct[0] == activation(1, now)
+    writer.close()
+    assert len(await served.service.store.clients()) == 3
+
+
+async def test_connection_close_and_http_1_0_are_honoured(served: Served) -> None:
+    now = int(time.time())
+    reader, writer = await served.connect()
+    writer.write(request(activation(1, now), head=b"Connection: close\r\n"))
+    status, headers, _ = await read_answer(reader)
+    assert (status, headers["connection"]) == (409, "close")
+    assert await asyncio.wait_for(reader.read(), 10) == b""  # the host closed it
+    writer.close()
+
+    reader, writer = await served.connect()
+    data = activation(2, now)
+    writer.write(b"POST /v1/activate HTTP/1.0\r\nContent-Length: %d\r\n\r\n%s" % (len(data), data))
+    status, headers, answer = await read_answer(reader)
+    assert (status, answer["count"], headers["connection"]) == (200, 2, "close")
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
+    assert len(served.direct) == 2
+
+
+async def test_a_client_that_leaves_early_is_still_recorded(served: Served) -> None:
+    now = int(time.time())
+    served.hold = asyncio.Event()
+    reader, writer = await served.connect()
+    writer.write(request(activation(1, now)))
+    await asyncio.wait_for(served.entered.wait(), 10)
+    writer.close()
+    await writer.wait_closed()
+    await asyncio.sleep(0.05)  # the host sees the connection go
+    served.hold.set()
+    for _ in range(200):
+        if await served.service.store.clients():
+            break
+        await asyncio.sleep(0.01)
+    assert [client.cmid for client in await served.service.store.clients()] == [
+        body(1, now)["cmid"]
+    ]
+    # The host goes on serving.
+    reader, writer = await served.connect()
+    writer.write(request(activation(2, now)))
+    status, _, answer = await read_answer(reader)
+    assert (status, answer["count"]) == (200, 2)
+    writer.close()
+
+
+async def test_rate_limited_direct_requests_say_when_to_retry(served: Served) -> None:
+    now = int(time.time())
+    reader, writer = await served.connect()
+    statuses = []
+    for n in range(7):
+        writer.write(request(activation(n, now)))
+        status, headers, answer = await read_answer(reader)
+        statuses.append(status)
+    assert statuses[:5] == [409, 200, 200, 200, 200]
+    assert statuses[5:] == [429, 429]
+    assert answer["error"]["code"] == "rate_limited"
+    assert int(headers["retry-after"]) >= 1
+    assert len(served.direct) == 7
+    writer.close()
+    assert len(await served.service.store.clients()) == 5
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "message"),
+    [
+        (
+            b"POST /v1/activate HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"2\r\n[]\r\n0\r\n\r\n",
+            400,
+            "",
+        ),
+        (
+            b"POST /v1/activate HTTP/1.1\r\nHost: h\r\nContent-Length: 99999\r\n\r\n",
+            413,
+            "the body is larger than 16384 bytes",
+        ),
+        (
+            b"POST /v1/activate HTTP/1.1\r\nHost: h\r\nContent-Type: text/plain\r\n"
+            b"Content-Length: 2\r\n\r\n[]",
+            400,
+            "the body must be application/json",
+        ),
+        (
+            b"POST /v1/activate HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
+            b"Content-Length: 2\r\n\r\n[]",
+            400,
+            "",
+        ),
+        (b"POST /v1/activate?x=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n[]", 400, ""),
+    ],
+    ids=["chunked", "too-long", "content-type", "expect-100", "query"],
+)
+async def test_other_framings_go_through_asgi_with_the_same_rules(
+    served: Served, raw: bytes, status: int, message: str
+) -> None:
+    reader, writer = await served.connect()
+    writer.write(raw)
+    if b"100-continue" in raw:
+        assert await asyncio.wait_for(reader.readline(), 10) == b"HTTP/1.1 100 Continue\r\n"
+        assert await reader.readline() == b"\r\n"
+    got, _, answer = await read_answer(reader)
+    assert got == status and answer["ok"] is False
+    assert answer["error"]["message"] == message or not message
+    assert served.direct == []
+    writer.close()
+
+
+async def test_shutdown_lets_a_direct_answer_finish_and_closes(served: Served) -> None:
+    now = int(time.time())
+    served.hold = asyncio.Event()
+    reader, writer = await served.connect()
+    writer.write(request(activation(1, now)))
+    await asyncio.wait_for(served.entered.wait(), 10)
+    served.server.should_exit = True
+    await asyncio.sleep(0.2)  # uvicorn stops listening and asks connections to finish
+    served.hold.set()
+    status, headers, _ = await read_answer(reader)
+    assert (status, headers["connection"]) == (409, "close")
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
