@@ -5,7 +5,8 @@ compared only in the same run, taking turns: round 1 runs A then B, round 2 runs
 so on. Each run starts a fresh certified host from that tree (``PYTHONPATH=TREE``, the rest of
 the environment as ``host_throughput.py`` uses it), warms it for 2 s and drives it with wrk (one
 thread, 64 connections, every request a new client) for ``--duration`` seconds. It prints
-requests/s per run, then the median per tree and the per-round ratio to the first tree.
+requests/s, p50 and p99 per run, then the medians per tree and the per-round throughput ratio to
+the first tree.
 
 Make a tree of an older commit with ``git worktree add /tmp/old COMMIT``, then::
 
@@ -22,13 +23,21 @@ import os
 import statistics
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from common import GVLK, PRODUCT, WRK_SCRIPT, host_server, make_host_dir
 
 
-def drive(url: str, seconds: float, seed: int) -> float:
-    """Requests/s that wrk reached against ``url`` in ``seconds``."""
+@dataclass(frozen=True)
+class Run:
+    rate: float  # requests/s
+    p50_ms: float
+    p99_ms: float
+
+
+def drive(url: str, seconds: float, seed: int) -> Run:
+    """What wrk measured against ``url`` in ``seconds``."""
     done = subprocess.run(
         [
             "wrk",
@@ -51,7 +60,12 @@ def drive(url: str, seconds: float, seed: int) -> float:
     for line in done.stdout.splitlines():
         if line.startswith("VOLACT_WRK "):
             figures = json.loads(line.removeprefix("VOLACT_WRK "))
-            return float(figures["requests"]) / (figures["duration_us"] / 1e6)
+            latency = figures["latency_us"]
+            return Run(
+                float(figures["requests"]) / (figures["duration_us"] / 1e6),
+                latency["p50"] / 1000,
+                latency["p99"] / 1000,
+            )
     raise RuntimeError(f"wrk printed no VOLACT_WRK line:\n{done.stdout}\n{done.stderr}")
 
 
@@ -65,7 +79,7 @@ def main() -> None:
     for tree in trees:
         if not (tree / "volact" / "__init__.py").is_file():
             parser.error(f"{tree} is not a src directory of volact")
-    results: dict[Path, list[float]] = {tree: [] for tree in trees}
+    results: dict[Path, list[Run]] = {tree: [] for tree in trees}
     with tempfile.TemporaryDirectory(prefix="volact-ab-") as scratch:
         work = Path(scratch)
         for round_number in range(args.rounds):
@@ -75,17 +89,25 @@ def main() -> None:
                 os.environ["PYTHONPATH"] = str(tree)  # read by the host process we start
                 with host_server(directory, work / "host.log") as server:
                     drive(server.url, 2.0, seed=1_000 + round_number)
-                    rate = drive(server.url, args.duration, seed=round_number * 10 + index)
-                results[tree].append(rate)
-                print(f"round {round_number + 1}  {tree}: {rate:,.0f} req/s", flush=True)
-    first = results[trees[0]]
+                    run = drive(server.url, args.duration, seed=round_number * 10 + index)
+                results[tree].append(run)
+                print(
+                    f"round {round_number + 1}  {tree}: {run.rate:,.0f} req/s, "
+                    f"p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms",
+                    flush=True,
+                )
+    first = [run.rate for run in results[trees[0]]]
     print()
     for tree in trees:
-        rates = results[tree]
+        runs = results[tree]
+        rates = [run.rate for run in runs]
         ratios = ", ".join(f"{b / a:.2f}" for a, b in zip(first, rates, strict=True))
         print(
-            f"{tree}: median {statistics.median(rates):,.0f} req/s "
-            f"(rounds: {', '.join(f'{r:,.0f}' for r in rates)}; against the first: {ratios})"
+            f"{tree}: median {statistics.median(rates):,.0f} req/s, "
+            f"p50 {statistics.median(run.p50_ms for run in runs):.2f} ms, "
+            f"p99 {statistics.median(run.p99_ms for run in runs):.2f} ms "
+            f"(rounds: {', '.join(f'{r:,.0f}' for r in rates)}; against the first: {ratios}; "
+            f"p99s: {', '.join(f'{run.p99_ms:.1f}' for run in runs)})"
         )
 
 

@@ -8,7 +8,9 @@ import shutil
 import sqlite3
 import threading
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -223,17 +225,18 @@ async def test_a_writer_bug_fails_its_batch_and_the_writer_goes_on(
         await store.close()
 
 
-async def test_seal_runs_on_the_event_loop_after_the_commit(tmp_path: Path) -> None:
+async def test_seal_runs_on_the_event_loop_and_the_answer_waits_for_the_commit(
+    tmp_path: Path,
+) -> None:
     """The host signs tickets in ``seal``: with SQLite that is on the caller's event loop (not
-    the writer thread), and the row it reports is already readable from another connection."""
+    the writer thread), and by the time ``activate`` returns, its row is committed (readable
+    from another connection)."""
     path = tmp_path / "host.db"
     store = SQLiteStore(path)
-    seen: list[tuple[str, int]] = []
+    seen: list[str] = []
 
     def seal(decision: Decision) -> None:
-        with contextlib.closing(sqlite3.connect(path)) as other:
-            (rows,) = other.execute("SELECT COUNT(*) FROM clients").fetchone()
-        seen.append((threading.current_thread().name, rows))
+        seen.append(threading.current_thread().name)
 
     def decision_for(view: GroupView) -> Decision:
         return decide(request(1), GROUP, view, CONTEXT, T0)
@@ -241,10 +244,69 @@ async def test_seal_runs_on_the_event_loop_after_the_commit(tmp_path: Path) -> N
     await store.open()
     try:
         await store.activate(GROUP, cmid(1), T0, decision_for, seal=seal)
+        with contextlib.closing(sqlite3.connect(path)) as other:
+            (rows,) = other.execute("SELECT COUNT(*) FROM clients").fetchone()
     finally:
         await store.close()
-    assert seen == [(threading.current_thread().name, 1)]
-    assert seen[0][0] != "volact-sqlite-writer"
+    assert rows == 1
+    assert seen == [threading.current_thread().name]
+    assert seen[0] != "volact-sqlite-writer"
+
+
+class _CommitFails(sqlite3.Connection):
+    """A real SQLite connection whose COMMIT fails while ``failing`` is set (an injected I/O
+    error at the last moment, after the batch's tickets were handed out to be sealed)."""
+
+    failing = False
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql == "COMMIT" and _CommitFails.failing:
+            raise sqlite3.OperationalError("disk I/O error")
+        return super().execute(sql, *args)
+
+
+async def test_a_failed_commit_answers_nothing_it_sealed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite seals while the batch commits. If the COMMIT then fails, every caller of the batch
+    gets the storage error, not what was sealed, and nothing of the batch is stored."""
+    from volact.store import sqlite as sqlite_store
+
+    def connect(path: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, factory=_CommitFails
+        )
+        conn.execute(f"PRAGMA busy_timeout = {sqlite_store.BUSY_TIMEOUT_MS}")
+        return conn
+
+    monkeypatch.setattr(sqlite_store, "_connect", connect)
+    sealed: list[str] = []
+
+    def seal(decision: Decision) -> None:
+        assert decision.write is not None
+        sealed.append(decision.write.cmid)
+
+    def decision_for(n: int) -> Callable[[GroupView], Decision]:
+        return lambda view: decide(request(n), GROUP, view, CONTEXT, T0)
+
+    store = SQLiteStore(tmp_path / "host.db")
+    await store.open()
+    monkeypatch.setattr(_CommitFails, "failing", True)
+    try:
+        results = await asyncio.gather(
+            *(store.activate(GROUP, cmid(n), T0, decision_for(n), seal=seal) for n in range(3)),
+            return_exceptions=True,
+        )
+        assert sorted(sealed) == sorted(cmid(n) for n in range(3))  # sealed, never answered
+        assert all(isinstance(result, StorageError) for result in results), results
+        assert await store.clients() == []
+        assert (await store.stats()).total == 0
+        monkeypatch.setattr(_CommitFails, "failing", False)
+        decision = await store.activate(GROUP, cmid(9), T0, decision_for(9), seal=seal)
+        assert decision.count == 1
+        assert [row.cmid for row in await store.clients()] == [cmid(9)]
+    finally:
+        await store.close()
 
 
 async def test_the_checkpointer_copies_commits_into_the_database_file(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """The SQLite writer does runs of activations in bulk; it must decide exactly as one by one.
 
 The reference is the memory store, awaited request by request. The SQLite store gets the same
-operations all queued at once, so its writer cuts them into batches of whatever sizes the
-timing gives, with repeated CMIDs, blocks and several clocks inside one batch.
+operations in order, a chunk in each pass of the event loop (the store queues each pass's writes
+together), so its writer takes them in batches of one or more chunks, whatever the timing gives,
+with repeated CMIDs, blocks and several clocks inside one batch.
 """
 
 from __future__ import annotations
@@ -33,7 +34,12 @@ def operations(seed: int, size: int = 300) -> list[Operation]:
     return made
 
 
-async def apply(store: Store, operation: Operation) -> tuple[str, int, str | None] | str:
+async def apply(
+    store: Store, operation: Operation, passes: int = 0
+) -> tuple[str, int, str | None] | str:
+    """Apply ``operation`` after ``passes`` passes of the event loop."""
+    for _ in range(passes):
+        await asyncio.sleep(0)
     kind, n, now, fingerprint = operation
     if kind == "activate":
         decision = await activate(store, request(n, now, fingerprint=fingerprint), now)
@@ -45,8 +51,10 @@ async def apply(store: Store, operation: Operation) -> tuple[str, int, str | Non
     return f"changed {changed}"
 
 
-@pytest.mark.parametrize("seed", range(4))
-async def test_batched_activations_decide_as_one_by_one(tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize(("seed", "chunk"), [(0, 300), (1, 7), (2, 40), (3, 64)])
+async def test_batched_activations_decide_as_one_by_one(
+    tmp_path: Path, seed: int, chunk: int
+) -> None:
     ops = operations(seed)
     reference = MemoryStore()
     await reference.open()
@@ -55,8 +63,10 @@ async def test_batched_activations_decide_as_one_by_one(tmp_path: Path, seed: in
     store = SQLiteStore(tmp_path / "host.db")
     await store.open()
     try:
-        got = await asyncio.gather(*(apply(store, operation) for operation in ops))
-        assert store.batches < len(ops)  # the run really was batched
+        got = await asyncio.gather(
+            *(apply(store, operation, index // chunk) for index, operation in enumerate(ops))
+        )
+        assert store.batches <= -(-len(ops) // chunk) < len(ops)  # the run really was batched
         assert got == expected
         for now in (T0, T0 + 31 * DAY):
             assert await store.counts(now) == await reference.counts(now)
@@ -90,5 +100,22 @@ async def test_a_decide_that_raises_fails_its_request_alone(tmp_path: Path) -> N
         assert [r.count for r in results if isinstance(r, Decision)] == [1, 2, 3]
         assert sorted(c.cmid for c in await store.clients()) == sorted(cmid(n) for n in range(3))
         assert (await store.stats()).total == 3
+    finally:
+        await store.close()
+
+
+async def test_the_writes_of_one_pass_of_the_event_loop_are_one_batch(tmp_path: Path) -> None:
+    """Requests read in one pass of the event loop share one transaction and one commit, however
+    soon the writer thread wakes up: it is handed them together."""
+    store = SQLiteStore(tmp_path / "host.db")
+    await store.open()
+    try:
+        before = store.batches
+        decisions = await asyncio.gather(*(activate(store, request(n)) for n in range(50)))
+        assert store.batches == before + 1
+        # Each sees the ones before it (the count is capped at twice the threshold, plus one).
+        assert [decision.count for decision in decisions[:11]] == list(range(1, 12))
+        await asyncio.gather(activate(store, request(60)), store.block(cmid(0), T0))
+        assert store.batches == before + 2
     finally:
         await store.close()

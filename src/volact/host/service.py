@@ -9,9 +9,10 @@ One request (``POST /v1/activate``) goes:
    :meth:`~volact.store.base.Store.record` and raised as its error code.
 3. :meth:`~volact.store.base.Store.activate` — read, :func:`~volact.core.host_machine.decide`,
    write, commit, in one transaction.
-4. Only after the commit is the ticket signed (by the store's ``seal`` hook; the SQLite store
-   signs a whole batch's tickets at once) and the answer returned; a refusal (below the
-   threshold, blocked) is raised with details the client can act on.
+4. The ticket is signed by the store's ``seal`` hook (the SQLite store signs a whole batch's
+   tickets at once, while the batch is being committed) and answered only once the commit has
+   returned; a refusal (below the threshold, blocked) is raised with details the client can act
+   on.
 
 The service knows no HTTP: the app (:mod:`volact.host.app`) maps error codes to statuses.
 
@@ -390,9 +391,9 @@ class HostService:
         def decision_for(view: GroupView) -> Decision:
             return _annotated(decide(request, group, view, context, now), extra)
 
-        # Signed after the commit, so the ticket reports a durable write (Store rule 7). The
-        # token alone is answered, so this signs the payload as issue_ticket does without
-        # copying the Ticket.
+        # The token leaves only once store.activate has returned, after the commit (Store rule
+        # 7), so an answered ticket reports a durable write. The token alone is answered, so
+        # this signs the payload as issue_ticket does without copying the Ticket.
         signer = self.signer
         sealed: list[str] = []
 

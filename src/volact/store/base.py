@@ -19,12 +19,14 @@ Rules every store follows (the memory, SQLite and PostgreSQL stores alike):
    taken from the ``state`` detail of the decision's ``activation_request`` event when present.
 6. Storage failures (disk full, read-only or missing directory, unreachable database) raise
    :class:`~volact.core.errors.StorageError` with a plain message, and leave nothing half-written.
-7. :meth:`Store.activate` calls ``seal`` (when given) with its decision after the commit and
-   before it returns. The host signs its tickets there. The SQLite store calls it on the
-   caller's event loop for every activation of a batch in one go, before any of them is
-   answered, so its writer thread runs on while the signatures (which release the interpreter
-   lock) are made. If ``seal`` raises, that call alone fails with its exception; the committed
-   write stands.
+7. :meth:`Store.activate` calls ``seal`` (when given) with its decision, on the caller's event
+   loop, before it returns; the host signs its tickets there. ``seal`` may run before the commit
+   is durable, so what it makes must not leave the process until ``activate`` has returned: if
+   the commit fails, ``activate`` raises and the sealed result is never answered. The SQLite
+   store calls it for every activation of a batch in one go while its writer thread commits the
+   batch, so the signatures (which release the interpreter lock) overlap the fsync; the memory
+   and PostgreSQL stores call it after their commit. If ``seal`` raises, that call alone fails
+   with its exception; the write stands.
 """
 
 from __future__ import annotations

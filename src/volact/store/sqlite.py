@@ -2,16 +2,24 @@
 
 How a write goes (SPEC §9, "a request is answered only after its write is committed"):
 
-1. :meth:`SQLiteStore.activate` (and every other write) puts a job on a queue and awaits a future.
-2. The one writer thread takes the first queued job, then drains whatever else is queued (up to
-   ``batch_limit`` jobs) and runs them all in ONE ``BEGIN IMMEDIATE`` transaction, in order.
-3. It adds the batch's statistics in one statement, COMMITs once, and only then hands the batch
-   back to the callers' event loop, where one callback calls each activation's ``seal`` (the
-   host signs its tickets there) and then resolves the futures. Under load many requests share
-   one commit (one fsync); alone, a request waits for its own. While a signature runs, the
-   event loop has let go of the interpreter lock (libsodium signs without it), so the writer
-   thread gets on with the next batch; signing in the writer thread, or in a thread
-   of its own, measured slower (docs/benchmarks.md).
+1. :meth:`SQLiteStore.activate` (and every other write) adds a job to the event loop's pending
+   list and awaits a future. The list goes to the writer's queue once per pass of the event loop
+   (a ``call_soon`` callback), so the requests that one pass has read form one batch instead of
+   being split wherever the writer thread happened to wake up (a request that just missed a
+   batch waited for two; that was most of the closed-loop p99).
+2. The one writer thread takes what is queued (up to about ``batch_limit`` jobs) and runs it all
+   in ONE ``BEGIN IMMEDIATE`` transaction, in order, and adds the batch's statistics in one
+   statement.
+3. Before it COMMITs, it hands the batch's decisions to the callers' event loop, where one
+   callback calls each activation's ``seal`` (the host signs its tickets there), while the
+   commit's write and fsync go on in the writer thread: both let go of Python's interpreter
+   lock, so the signatures and the fsync overlap. Once the COMMIT has returned, a second
+   callback resolves the futures. No caller gets an answer before its write is committed; if
+   the COMMIT fails, every caller of the batch gets the storage error and what ``seal`` made is
+   dropped unanswered. Under load many requests share one commit (one fsync); alone, a request
+   waits for its own. Signing in the writer thread, or in a thread of its own, measured slower
+   (docs/benchmarks.md): each thread must win the interpreter lock back after every
+   signature.
 
 Activations are the hot path, so consecutive ones in a batch (a *run*) are done in bulk rather
 than one statement at a time (:meth:`SQLiteStore._run_activations`): one query reads the rows of
@@ -77,8 +85,10 @@ Job = Callable[[sqlite3.Connection, Counter[str]], T]
 DEFAULT_BATCH_LIMIT = 512
 BUSY_TIMEOUT_MS = 10_000
 # How often the background checkpointer copies the WAL into the database (see
-# SQLiteStore._checkpoint_loop); 0 leaves checkpoints to SQLite alone.
-CHECKPOINT_INTERVAL = 0.1
+# SQLiteStore._checkpoint_loop); 0 leaves checkpoints to SQLite alone. Small, frequent
+# checkpoints disturb the writer's commits less than large ones: at 0.1 s the closed-loop p99
+# was 11.4 ms, at 0.01 s 9.4 ms (docs/benchmarks.md).
+CHECKPOINT_INTERVAL = 0.01
 
 
 def select_clients(size: int) -> str:
@@ -172,9 +182,14 @@ class _Job(_Queued):
 
 
 class _Activation(_Queued):
-    """One :meth:`SQLiteStore.activate`, done in bulk with its neighbours in the batch."""
+    """One :meth:`SQLiteStore.activate`, done in bulk with its neighbours in the batch.
 
-    __slots__ = ("cmid", "count_limit", "decide", "group", "now", "seal")
+    ``seal_error`` is what ``seal`` raised. It is kept apart from ``error`` because the two are
+    set by different threads at the same time: ``seal`` runs on the event loop while the writer
+    thread is still committing (and may fail).
+    """
+
+    __slots__ = ("cmid", "count_limit", "decide", "group", "now", "seal", "seal_error")
 
     def __init__(
         self,
@@ -194,20 +209,23 @@ class _Activation(_Queued):
         self.decide = decide
         self.count_limit = count_limit
         self.seal = seal
+        self.seal_error: BaseException | None = None
 
 
 _STOP = object()
 
 
 def _resolve(jobs: list[_Queued]) -> None:
-    """Runs on the caller's event loop: seal the batch's activations, then hand each caller
-    its result or error."""
-    _seal(jobs)
+    """Runs on the caller's event loop once the batch is committed (or failed): hand each
+    caller its result or error. A sealed activation's ``_seal`` callback ran before this one."""
     for job in jobs:
         if job.future.done():  # the caller was cancelled; the write stands regardless
             continue
-        if job.error is not None:
-            job.future.set_exception(job.error)
+        error = job.error
+        if error is None and isinstance(job, _Activation):
+            error = job.seal_error
+        if error is not None:
+            job.future.set_exception(error)
         else:
             job.future.set_result(job.result)
 
@@ -249,15 +267,13 @@ def _event_rows(events: tuple[Event, ...] | list[Event]) -> list[tuple[Any, ...]
     ]
 
 
-def _seal(batch: list[_Queued]) -> None:
-    """After the commit, on the callers' event loop: seal each activation that asked for it."""
-    for job in batch:
-        if isinstance(job, _Activation) and job.seal is not None and job.error is None:
-            try:
-                job.seal(job.result)
-            except Exception as exc:  # this request alone; its committed write stands
-                job.result = None
-                job.error = exc
+def _seal(sealing: list[tuple[_Activation, Seal, Decision]]) -> None:
+    """On the callers' event loop, while the writer commits: seal each decided activation."""
+    for job, seal, decision in sealing:
+        try:
+            seal(decision)
+        except Exception as exc:  # this request alone; its write is committed regardless
+            job.seal_error = exc
 
 
 def _read_clients(
@@ -317,7 +333,10 @@ class SQLiteStore:
         self._stop_checkpoints = threading.Event()
         self.checkpoints = 0
         """How many background checkpoints ran (a diagnostic, like ``batches``)."""
-        self._queue: queue.SimpleQueue[_Queued | object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[_Queued] | object] = queue.SimpleQueue()
+        # Writes made during the current pass of the event loop, queued together at its end.
+        self._pending: list[_Queued] = []
+        self._pending_loop: asyncio.AbstractEventLoop | None = None
         self._writer: threading.Thread | None = None
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
@@ -354,6 +373,7 @@ class SQLiteStore:
         if self._checkpointer is not None:
             await asyncio.to_thread(self._checkpointer.join)
             self._checkpointer = None
+        self._flush()
         self._queue.put(_STOP)
         writer = self._writer
         if writer is not None:
@@ -464,8 +484,9 @@ class SQLiteStore:
                 first = self._queue.get()
                 if first is _STOP:
                     break
-                assert isinstance(first, _Queued)
-                batch = [first]
+                assert isinstance(first, list)
+                batch: list[_Queued] = first
+                # Whole flushes only, so a batch may pass the limit by less than one flush.
                 while len(batch) < self.batch_limit:
                     try:
                         item = self._queue.get_nowait()
@@ -474,8 +495,8 @@ class SQLiteStore:
                     if item is _STOP:
                         stopping = True
                         break
-                    assert isinstance(item, _Queued)
-                    batch.append(item)
+                    assert isinstance(item, list)
+                    batch = batch + item
                 try:
                     self._run_batch(conn, batch)
                 except Exception as exc:  # a bug in the writer itself: fail the batch, go on
@@ -501,9 +522,10 @@ class SQLiteStore:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if isinstance(item, _Queued):
-                item.error = StorageError("the store was closed before this write ran")
-                _post(item.loop, [item])
+            if isinstance(item, list):
+                for job in item:
+                    job.error = StorageError("the store was closed before this write ran")
+                _post_all(item)
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Queued]) -> None:
         self.batches += 1
@@ -534,6 +556,7 @@ class SQLiteStore:
                 self._run_activations(conn, run, totals)
             if totals:
                 conn.executemany(BUMP_STATISTIC, totals.items())
+            _post_seals(batch)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             try:
@@ -626,9 +649,24 @@ class SQLiteStore:
         loop = asyncio.get_running_loop()
         return loop, loop.create_future()
 
+    def _enqueue(self, job: _Queued) -> None:
+        """Add a write to this pass of the event loop's batch (see the module docstring)."""
+        if self._pending_loop is not job.loop:
+            self._flush()  # another loop's writes (tests use several) go first, as they came
+            self._pending_loop = job.loop
+            job.loop.call_soon(self._flush)
+        self._pending.append(job)
+
+    def _flush(self) -> None:
+        """Hand the writes of this pass of the event loop to the writer, in the order made."""
+        pending, self._pending = self._pending, []
+        self._pending_loop = None
+        if pending:
+            self._queue.put(pending)
+
     async def _submit(self, run: Job[T]) -> T:
         loop, future = self._new_future()
-        self._queue.put(_Job(run, loop, future))
+        self._enqueue(_Job(run, loop, future))
         result: T = await future
         return result
 
@@ -662,7 +700,7 @@ class SQLiteStore:
         seal: Seal | None = None,
     ) -> Decision:
         loop, future = self._new_future()
-        self._queue.put(_Activation(group, cmid, now, decide, count_limit, seal, loop, future))
+        self._enqueue(_Activation(group, cmid, now, decide, count_limit, seal, loop, future))
         decision: Decision = await future
         return decision
 
@@ -767,6 +805,17 @@ def _succeed(future: asyncio.Future[None]) -> None:
 def _fail(future: asyncio.Future[None], error: BaseException) -> None:
     if not future.done():
         future.set_exception(error)
+
+
+def _post_seals(batch: list[_Queued]) -> None:
+    """Hand the decided activations that asked to be sealed to their event loops."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Activation, Seal, Decision]]] = {}
+    for job in batch:
+        if isinstance(job, _Activation) and job.seal is not None and job.error is None:
+            by_loop.setdefault(job.loop, []).append((job, job.seal, job.result))
+    for loop, sealing in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(_seal, sealing)
 
 
 def _post_all(batch: list[_Queued]) -> None:
