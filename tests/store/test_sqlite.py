@@ -313,7 +313,7 @@ async def test_the_checkpointer_copies_commits_into_the_database_file(tmp_path: 
     """The background checkpointer copies committed pages from the WAL into host.db (SQLite
     alone would wait for 1,000 pages): a copy of host.db without its WAL holds the clients."""
     path = tmp_path / "host.db"
-    store = SQLiteStore(path, checkpoint_interval=0.02)
+    store = SQLiteStore(path)
     await store.open()
     try:
         await asyncio.gather(*(activate(store, request(n)) for n in range(20)))
@@ -336,8 +336,8 @@ async def test_the_checkpointer_copies_commits_into_the_database_file(tmp_path: 
         await store.close()
 
 
-async def test_no_checkpointer_when_the_interval_is_zero(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "host.db", checkpoint_interval=0)
+async def test_no_checkpointer_when_background_checkpoints_are_off(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "host.db", background_checkpoints=False)
     await store.open()
     try:
         await activate(store, request(1))
