@@ -309,14 +309,19 @@ async def test_a_failed_commit_answers_nothing_it_sealed(
         await store.close()
 
 
-async def test_the_checkpointer_copies_commits_into_the_database_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("clients", [40, 5])
+async def test_the_checkpointer_copies_commits_into_the_database_file(
+    tmp_path: Path, clients: int
+) -> None:
     """The background checkpointer copies committed pages from the WAL into host.db (SQLite
-    alone would wait for 1,000 pages): a copy of host.db without its WAL holds the clients."""
+    alone would wait for 1,000 pages): a copy of host.db without its WAL holds the clients.
+    40 writes ask for a checkpoint at once; 5 are too few, and are copied once the store has
+    been idle for a while."""
     path = tmp_path / "host.db"
     store = SQLiteStore(path)
     await store.open()
     try:
-        await asyncio.gather(*(activate(store, request(n)) for n in range(20)))
+        await asyncio.gather(*(activate(store, request(n)) for n in range(clients)))
         assert path.with_name("host.db-wal").stat().st_size > 0
         found = None
         for attempt in range(500):  # a bounded wait for a background thread, not a timing test
@@ -328,9 +333,9 @@ async def test_the_checkpointer_copies_commits_into_the_database_file(tmp_path: 
                     found = conn.execute("SELECT COUNT(*) FROM clients").fetchone()[0]
             except sqlite3.DatabaseError:  # caught mid-copy, or before the first checkpoint
                 continue
-            if found == 20:
+            if found == clients:
                 break
-        assert found == 20
+        assert found == clients
         assert store.checkpoints >= 1
     finally:
         await store.close()

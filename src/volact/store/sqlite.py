@@ -84,8 +84,10 @@ Job = Callable[[sqlite3.Connection, Counter[str]], T]
 
 DEFAULT_BATCH_LIMIT = 512
 BUSY_TIMEOUT_MS = 10_000
-# The background checkpointer (SQLiteStore._checkpoint_loop) starts a checkpoint right after a
-# commit; if commits came while it was busy and then none, it catches up after this long.
+# The background checkpointer (SQLiteStore._checkpoint_loop) starts a checkpoint at the end of
+# the commit that brings the writes committed since the last one to CHECKPOINT_AFTER_WRITES; if
+# fewer came and then none, it copies them after IDLE_CHECKPOINT_INTERVAL seconds.
+CHECKPOINT_AFTER_WRITES = 32
 IDLE_CHECKPOINT_INTERVAL = 1.0
 
 
@@ -329,7 +331,9 @@ class SQLiteStore:
         self.background_checkpoints = background_checkpoints
         self._checkpointer: threading.Thread | None = None
         self._stop_checkpoints = threading.Event()
-        self._committed = threading.Event()  # set by the writer after every COMMIT
+        # Set by the writer at the end of a commit when a checkpoint is due.
+        self._checkpoint_due = threading.Event()
+        self._uncheckpointed = 0  # writes committed since the last checkpoint was asked for
         self.checkpoints = 0
         """How many background checkpoints ran (a diagnostic, like ``batches``)."""
         self._queue: queue.SimpleQueue[list[_Queued] | object] = queue.SimpleQueue()
@@ -369,7 +373,7 @@ class SQLiteStore:
             return
         self._closed = True
         self._stop_checkpoints.set()
-        self._committed.set()  # wakes the checkpointer up to stop
+        self._checkpoint_due.set()  # wakes the checkpointer up to stop
         if self._checkpointer is not None:
             await asyncio.to_thread(self._checkpointer.join)
             self._checkpointer = None
@@ -407,19 +411,22 @@ class SQLiteStore:
         blocks. SQLite's own checkpoint still runs at 1,000 pages (it alone can start the WAL
         over while writes go on), but it then finds nearly every page copied already.
 
-        Each checkpoint starts just after a commit, while the writer prepares its next batch,
-        and copies about one batch: a commit whose sync meets a checkpoint's takes longer (p90
-        3.5 against 1.2 ms here), and starting at a commit makes that rare. Checkpoints every
-        0.1 s (the first version) and every 0.01 s gave a closed-loop p99 of 11.4 and 10.3 ms,
-        this 8.6 ms (docs/benchmarks.md). Commits that came while a checkpoint ran are copied
-        by the next one, or after ``IDLE_CHECKPOINT_INTERVAL`` if no commit follows. A failure
-        is logged and tried again later; nothing is lost (the WAL still holds every commit).
+        A commit whose sync meets a checkpoint's takes longer (p90 3.5 against 1.2 ms here).
+        So each checkpoint starts just after a commit, while the writer prepares its next
+        batch, and copies a little: the writes since the last one, at least
+        ``CHECKPOINT_AFTER_WRITES`` of them (under load, one batch). Checkpoints every 0.1 s
+        (the first version), every 0.01 s and after every commit gave a closed-loop p99 of
+        11.4, 10.3 and 8.7 ms, this 8.5 ms; after every commit also doubled the syncs at low
+        load, and the open-loop p50 with them (docs/benchmarks.md). Writes that came while a
+        checkpoint ran, or too few to ask for one, are copied by the next one, or after
+        ``IDLE_CHECKPOINT_INTERVAL`` if nothing more comes. A failure is logged and tried again
+        later; nothing is lost (the WAL still holds every commit).
         """
         conn: sqlite3.Connection | None = None
         seen = -1
         try:
             while not self._stop_checkpoints.is_set():
-                signalled = self._committed.wait(IDLE_CHECKPOINT_INTERVAL)
+                signalled = self._checkpoint_due.wait(IDLE_CHECKPOINT_INTERVAL)
                 if self._stop_checkpoints.is_set():
                     break
                 if not signalled and self.batches == seen:
@@ -433,7 +440,7 @@ class SQLiteStore:
                 except sqlite3.Error as exc:
                     log.warning("a WAL checkpoint failed (tried again later): %s", exc)
                 # Cleared only now, so that the next checkpoint starts at a commit's end.
-                self._committed.clear()
+                self._checkpoint_due.clear()
         finally:
             if conn is not None:
                 conn.close()
@@ -569,7 +576,10 @@ class SQLiteStore:
                 conn.executemany(BUMP_STATISTIC, totals.items())
             _post_seals(batch)
             conn.execute("COMMIT")
-            self._committed.set()
+            self._uncheckpointed += len(batch)
+            if self._uncheckpointed >= CHECKPOINT_AFTER_WRITES:
+                self._uncheckpointed = 0
+                self._checkpoint_due.set()
         except sqlite3.Error as exc:
             try:
                 if conn.in_transaction:
