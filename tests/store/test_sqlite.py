@@ -309,13 +309,13 @@ async def test_a_failed_commit_answers_nothing_it_sealed(
         await store.close()
 
 
-@pytest.mark.parametrize("clients", [40, 5])
+@pytest.mark.parametrize("clients", [150, 5])
 async def test_the_checkpointer_copies_commits_into_the_database_file(
     tmp_path: Path, clients: int
 ) -> None:
     """The background checkpointer copies committed pages from the WAL into host.db (SQLite
     alone would wait for 1,000 pages): a copy of host.db without its WAL holds the clients.
-    40 writes ask for a checkpoint at once; 5 are too few, and are copied once the store has
+    150 writes ask for a checkpoint at once; 5 are too few, and are copied once the store has
     been idle for a while."""
     path = tmp_path / "host.db"
     store = SQLiteStore(path)
