@@ -236,11 +236,9 @@ async def test_the_count_survives_close_and_reopen(make_store: StoreFactory) -> 
         await second.close()
 
 
-async def test_seal_runs_after_the_commit_and_its_failure_fails_that_call_alone(
-    store: Store,
-) -> None:
-    """Rule 7: ``seal`` sees the committed decision; a seal that raises fails its own call, the
-    write stands, and the other calls of the same batch are answered as usual."""
+async def test_a_seal_that_raises_fails_that_call_alone(store: Store) -> None:
+    """Rule 7: ``seal`` sees each decision; a seal that raises fails its own call, the write
+    stands, and the other calls of the same batch are answered as usual."""
     sealed: list[tuple[str, int]] = []
 
     def decision_for(n: int) -> Callable[[GroupView], Decision]:
@@ -262,7 +260,7 @@ async def test_seal_runs_after_the_commit_and_its_failure_fails_that_call_alone(
     assert isinstance(results[2], RuntimeError)
     assert [r.count for r in results if isinstance(r, Decision)] == [1, 2, 4, 5]
     assert sorted(sealed) == sorted((cmid(n), n + 1) for n in (0, 1, 3, 4))
-    # The failed seal's write was committed before it ran, and stays.
+    # The failed seal's write is committed all the same, and stays.
     assert await store.counts(T0) == {GROUP: 5}
     assert cmid(2) in {row.cmid for row in await store.clients()}
     assert (await store.stats()).total == 5

@@ -674,7 +674,10 @@ class SQLiteStore:
         return loop, loop.create_future()
 
     def _enqueue(self, job: _Queued) -> None:
-        """Add a write to this pass of the event loop's batch (see the module docstring)."""
+        """Add a write to this pass of the event loop's batch (see the module docstring).
+
+        Called on the event loop's thread, like every write method: a store serves callers
+        on one thread (several loops one after another, as tests do, are fine)."""
         if self._pending_loop is not job.loop:
             self._flush()  # another loop's writes (tests use several) go first, as they came
             self._pending_loop = job.loop
