@@ -267,11 +267,15 @@ def _event_rows(events: tuple[Event, ...] | list[Event]) -> list[tuple[Any, ...]
     ]
 
 
-def _seal(sealing: list[tuple[_Activation, Seal, Decision]]) -> None:
-    """On the callers' event loop, while the writer commits: seal each decided activation."""
-    for job, seal, decision in sealing:
+def _seal(sealing: list[tuple[_Activation, Decision]]) -> None:
+    """On the callers' event loop, while the writer commits: seal each decided activation.
+
+    The decision is the one taken when the batch was handed over: if the COMMIT fails, the
+    writer thread clears ``job.result`` meanwhile."""
+    for job, decision in sealing:
+        assert job.seal is not None
         try:
-            seal(decision)
+            job.seal(decision)
         except Exception as exc:  # this request alone; its write stands
             job.seal_error = exc
 
@@ -837,7 +841,7 @@ def _fail(future: asyncio.Future[None], error: BaseException) -> None:
 def _post_seals(batch: list[_Queued]) -> None:
     """Hand the decided activations that asked to be sealed to their event loops."""
     sealing = [
-        (job, job.seal, job.result)
+        (job, job.result)
         for job in batch
         if isinstance(job, _Activation) and job.seal is not None and job.error is None
     ]
