@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.vendor.helpers import (
+from tests.authority.helpers import (
     PRODUCT,
     Server,
     World,

@@ -443,8 +443,8 @@ def diagnose(
 def merge_requests(files: tuple[str, ...], output: str | None) -> None:
     """MAK offline, for the admin: merge machines' request files (and batches) into one batch
     file for the vendor; every machine then installs the one response file."""
+    from volact.client.mak import merge_mak_request_files
     from volact.fileio import read_bytes, write_atomic
-    from volact.vendor.client_api import merge_mak_request_files
 
     sources = [read_bytes(Path(name), what="request file", limit=4 * 1024 * 1024) for name in files]
     batch = merge_mak_request_files(sources)

@@ -55,12 +55,12 @@ def init(host_key: str, vendor_url: str | None, directory: str | None, as_json: 
 
     On a host set up before, the host id and signing key are kept and the key is replaced.
     """
+    from volact.host import certification
     from volact.host.identity import HostFiles
-    from volact.vendor import client_api
 
     path = _host_dir(directory)
-    settings, created = client_api.init_host(HostFiles(path), host_key, vendor_url=vendor_url)
-    serial = client_api.host_key_serial(settings.host_key)
+    settings, created = certification.init_host(HostFiles(path), host_key, vendor_url=vendor_url)
+    serial = certification.host_key_serial(settings.host_key)
     note = "host initialised" if created else "host key replaced; host id and signing key kept"
     if as_json:
         print_json({"host_id": settings.host_id, "key_serial": serial, "directory": str(path)})
@@ -122,8 +122,8 @@ def activate(
               (the vendor runs `volact vendor fulfil request.json > response.json`)
               volact host activate --offline-response response.json
     """
+    from volact.host import certification
     from volact.host.identity import HostFiles
-    from volact.vendor import client_api
 
     chosen = [
         name
@@ -139,7 +139,7 @@ def activate(
     files = HostFiles(_host_dir(directory))
     now = int(time.time())
     if offline_request:
-        request = client_api.write_host_request_file(files, now=now)
+        request = certification.write_host_request_file(files, now=now)
         write_output(request.to_file(), offline_request)
         if as_json:
             if offline_request != "-":
@@ -154,7 +154,7 @@ def activate(
         return
     if offline_response:
         data = read_input_file(offline_response, MAX_RESPONSE_FILE_BYTES)
-        certificate = client_api.install_host_response(files, data, now=now)
+        certificate = certification.install_host_response(files, data, now=now)
         _report(certificate, as_json)
         return
     url = vendor_url or files.settings().vendor_url
@@ -163,7 +163,7 @@ def activate(
             "no vendor URL: pass --vendor URL (it is remembered), or certify offline with "
             "--offline-request FILE"
         )
-    certificate = client_api.certify_host_online(files, url, now=now)
+    certificate = certification.certify_host_online(files, url, now=now)
     _report(certificate, as_json)
 
 

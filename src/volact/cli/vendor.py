@@ -25,7 +25,7 @@ from volact.core.errors import BadRequest, StorageError
 from volact.fileio import read_bytes
 
 if TYPE_CHECKING:
-    from volact.vendor.operations import Vendor
+    from volact.authority.operations import Vendor
 
 VENDOR_DIR_ENV = "VOLACT_VENDOR_DIR"
 VENDOR_DB_ENV = "VOLACT_VENDOR_DB"
@@ -140,7 +140,7 @@ def json_option(function: F) -> F:
 
 @contextmanager
 def opened(directory: str | None) -> Iterator[Vendor]:
-    from volact.vendor.operations import Vendor
+    from volact.authority.operations import Vendor
 
     vendor = Vendor.open(paths.resolve_dir("vendor", directory), db=database())
     try:
@@ -183,7 +183,7 @@ def init(vendor_id: str | None, name: str | None, directory: str | None, as_json
     The root private key is written with mode 0600 and never printed; the vendor id and the
     root key's id are.
     """
-    from volact.vendor.operations import Vendor
+    from volact.authority.operations import Vendor
 
     path = paths.resolve_dir("vendor", directory)
     with Vendor.init(path, db=database(), vendor_id=vendor_id, vendor_name=name) as created:
@@ -586,7 +586,7 @@ def key_mak(
     as_json: bool,
 ) -> None:
     """Issue a MAK (secret) that activates COUNT machines of PRODUCT."""
-    from volact.vendor.issuance import parse_mak_validity
+    from volact.authority.issuance import parse_mak_validity
 
     seconds = parse_mak_validity(validity)
     with opened(directory) as v:
@@ -723,9 +723,9 @@ def serve(port: int, bind: str, rate: float, burst: float, directory: str | None
     Logs are JSON lines on stderr; SIGTERM stops it cleanly.
     """
     from volact import web
-    from volact.vendor import runner
-    from volact.vendor.operations import Vendor
-    from volact.vendor.service import create_app
+    from volact.authority import runner
+    from volact.authority.operations import Vendor
+    from volact.authority.service import create_app
 
     runner.configure_logging()
     path = paths.resolve_dir("vendor", directory)

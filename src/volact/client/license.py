@@ -51,7 +51,7 @@ from volact.core.errors import (
     VolactError,
     error_from_code,
 )
-from volact.core.protocol import ActivationRequest
+from volact.core.protocol import ACTIVATE_PATH, ActivationRequest
 from volact.core.states import State
 from volact.core.tickets import Activation, verify_activation
 
@@ -65,7 +65,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Attempt", "DNSLookups", "Diagnosis", "License", "installed_products", "update_settings"]
 
-ACTIVATE_PATH = "/v1/activate"
 DESCRIPTOR_FORMAT = "volact-product-descriptor"
 Clock = Callable[[], int]
 
@@ -728,9 +727,9 @@ class License:
         return url
 
     def _activate_mak(self, url: str, request: ActivationRequest) -> Activation:
-        from volact.vendor.client_api import activate_mak_online
+        from volact.client.mak import activate_mak_online
 
-        return activate_mak_online(url, request, self.descriptor)
+        return activate_mak_online(url, request, self.descriptor, transport=self._transport)
 
     def _discover(
         self, stored: ProductState, eager: bool
@@ -900,7 +899,7 @@ class License:
         fulfil``), and :meth:`install_offline_response` installs the answer here. Only the
         latest request's answer is accepted (its nonce must come back).
         """
-        from volact.vendor.client_api import mak_request_file
+        from volact.client.mak import mak_request_file
 
         now = self.clock()
         with self._lock:
@@ -925,7 +924,7 @@ class License:
         when no request is pending, the vendor's error for a refused machine, or
         ``invalid_ticket`` for a ticket that does not verify.
         """
-        from volact.vendor.client_api import read_mak_response
+        from volact.client.mak import read_mak_response
 
         now = self.clock()
         with self._lock:

@@ -15,6 +15,12 @@ from volact.core.errors import BadRequest, UnsupportedVersion
 from volact.core.states import State
 
 PROTOCOL_VERSION = 1
+
+# Every URL path of the host and the vendor service (both sides import these).
+ACTIVATE_PATH = "/v1/activate"
+HEALTH_PATH = "/v1/health"
+HOST_ACTIVATIONS_PATH = "/v1/host-activations"
+MAK_ACTIVATIONS_PATH = "/v1/mak-activations"
 DEFAULT_PORT = 7688
 MAX_BODY_BYTES = 16 * 1024
 NONCE_BYTES = (16, 64)

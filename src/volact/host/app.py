@@ -45,7 +45,7 @@ from volact.core.errors import (
     VolactError,
     error_body,
 )
-from volact.core.protocol import MAX_BODY_BYTES
+from volact.core.protocol import ACTIVATE_PATH, HEALTH_PATH, MAX_BODY_BYTES
 from volact.host.service import HostService
 from volact.web import (
     PayloadTooLarge,
@@ -180,8 +180,6 @@ async def read_json_body(scope: Scope, receive: Receive, limit: int = MAX_BODY_B
 # An answer: status, headers, body, and the error code (None for a success).
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes, str | None]
 
-ACTIVATE_PATH = "/v1/activate"
-
 
 class ActivateEndpoint:
     """``POST /v1/activate``: rate limit, read, activate, answer, log.
@@ -307,7 +305,7 @@ def create_app(
         routes=[
             # A plain ASGI endpoint: Starlette checks the method, then calls it; it logs itself.
             Route(ACTIVATE_PATH, activate, methods=["POST"]),
-            Route("/v1/health", guarded(health), methods=["GET"]),
+            Route(HEALTH_PATH, guarded(health), methods=["GET"]),
         ],
         exception_handlers=exception_handlers(),
     )

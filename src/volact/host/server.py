@@ -42,7 +42,8 @@ from typing import Any, TextIO
 import uvicorn
 
 from volact.core.errors import BadRequest, error_body
-from volact.host.app import ACTIVATE_PATH, DEFAULT_RATE_LIMIT, ActivateEndpoint, HostApp, create_app
+from volact.core.protocol import ACTIVATE_PATH
+from volact.host.app import DEFAULT_RATE_LIMIT, ActivateEndpoint, HostApp, create_app
 from volact.host.identity import HostFiles
 from volact.host.service import HostService
 from volact.store import open_store

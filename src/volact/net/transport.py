@@ -15,12 +15,17 @@ import asyncio
 import json
 from typing import Any, Protocol
 
-import httpx
-
-from volact.core.errors import HostUnreachable, VolactError, error_from_code
+from volact.core.errors import BadRequest, HostUnreachable, VolactError, error_from_code
 
 MAX_RESPONSE_BYTES = 64 * 1024
 DEFAULT_TIMEOUT = 10.0
+
+
+def service_url(base_url: str, path: str) -> str:
+    """``path`` under a service's base URL (the vendor service's, as configured)."""
+    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+        raise BadRequest(f"the vendor URL {base_url!r} must start with http:// or https://")
+    return base_url.rstrip("/") + path
 
 
 class Transport(Protocol):
@@ -29,8 +34,10 @@ class Transport(Protocol):
         ...
 
 
-def _interpret(url: str, status: int, content: bytes) -> dict[str, Any]:
-    if len(content) > MAX_RESPONSE_BYTES:
+def _interpret(
+    url: str, status: int, content: bytes, limit: int = MAX_RESPONSE_BYTES
+) -> dict[str, Any]:
+    if len(content) > limit:
         raise HostUnreachable(f"{url} sent an oversized answer", {"url": url})
     try:
         data = json.loads(content)
@@ -58,10 +65,15 @@ def _interpret(url: str, status: int, content: bytes) -> dict[str, Any]:
 class HTTPTransport:
     """The real transport (httpx, no proxies from the environment, bounded time and size)."""
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self, timeout: float = DEFAULT_TIMEOUT, max_response_bytes: int = MAX_RESPONSE_BYTES
+    ) -> None:
         self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
 
     def post_json(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        import httpx  # Imported here: apps that only read their status never pay for it.
+
         try:
             with httpx.Client(timeout=self.timeout, trust_env=False) as client:
                 with client.stream("POST", url, json=body) as response:
@@ -69,10 +81,12 @@ class HTTPTransport:
                     size = 0
                     for chunk in response.iter_bytes():
                         size += len(chunk)
-                        if size > MAX_RESPONSE_BYTES:
+                        if size > self.max_response_bytes:
                             raise HostUnreachable(f"{url} sent an oversized answer", {"url": url})
                         chunks.append(chunk)
-                    return _interpret(url, response.status_code, b"".join(chunks))
+                    return _interpret(
+                        url, response.status_code, b"".join(chunks), self.max_response_bytes
+                    )
         except VolactError:
             raise
         except httpx.HTTPError as exc:
@@ -92,7 +106,18 @@ class ASGITransportAdapter:
         return asyncio.run(self.post_json_async(url, body))
 
     async def post_json_async(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        import httpx
+
         transport = httpx.ASGITransport(app=self.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://volact.test") as client:
             response = await client.post(httpx.URL(url).path, json=body)
         return _interpret(url, response.status_code, response.content)
+
+
+VENDOR_TIMEOUT = 30.0
+MAX_VENDOR_ANSWER_BYTES = 1024 * 1024
+
+
+def vendor_transport() -> HTTPTransport:
+    """The real transport with the vendor service's limits (its answers carry root keys)."""
+    return HTTPTransport(timeout=VENDOR_TIMEOUT, max_response_bytes=MAX_VENDOR_ANSWER_BYTES)

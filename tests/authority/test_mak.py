@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.vendor.helpers import (
+from tests.authority.helpers import (
     PRODUCT,
     Server,
     World,
@@ -22,6 +22,9 @@ from tests.vendor.helpers import (
     make_world,
     run,
 )
+from volact.authority.operations import VIA_ONLINE
+from volact.client import mak
+from volact.core import offline
 from volact.core.errors import (
     BadRequest,
     InvalidKey,
@@ -31,8 +34,6 @@ from volact.core.errors import (
     TimeSkew,
 )
 from volact.core.tickets import verify_activation
-from volact.vendor import client_api, offline
-from volact.vendor.operations import VIA_ONLINE
 
 
 def test_mak_with_count_three_activates_three_machines_online(server: Server) -> None:
@@ -41,7 +42,7 @@ def test_mak_with_count_three_activates_three_machines_online(server: Server) ->
         descriptor = vendor.descriptor(PRODUCT)
     requests = [mak_request(key) for _ in range(4)]
     for request in requests[:3]:
-        activation = client_api.activate_mak_online(server.url, request, descriptor)
+        activation = mak.activate_mak_online(server.url, request, descriptor)
         assert activation.ticket.issuer == "vendor" and activation.ticket.valid_until is None
         assert activation.certificate is None
         verify_activation(
@@ -54,9 +55,9 @@ def test_mak_with_count_three_activates_three_machines_online(server: Server) ->
         )
     # The same machine again gets a fresh ticket without using a count.
     again = mak_request(key, cmid=requests[0].cmid, fingerprint=requests[0].fingerprint)
-    assert client_api.activate_mak_online(server.url, again, descriptor).ticket.count == 3
+    assert mak.activate_mak_online(server.url, again, descriptor).ticket.count == 3
     with pytest.raises(KeyExhausted, match="all of its 3 machines"):
-        client_api.activate_mak_online(server.url, requests[3], descriptor)
+        mak.activate_mak_online(server.url, requests[3], descriptor)
     with server.world.open() as vendor:
         record = vendor.find_key(key)
         assert record.used == 3
@@ -75,11 +76,11 @@ def test_online_mak_refusals(server: Server) -> None:
         paint_mak = vendor.issue_mak("paint-2026", count=1).key_text
     host_key = issue_host_key(server.world)
     with pytest.raises(InvalidKey, match="this is a host key, not a MAK"):
-        client_api.activate_mak_online(server.url, mak_request(host_key), descriptor)
+        mak.activate_mak_online(server.url, mak_request(host_key), descriptor)
     with pytest.raises(InvalidKey, match="is for product 'paint-2026'"):
-        client_api.activate_mak_online(server.url, mak_request(paint_mak), descriptor)
+        mak.activate_mak_online(server.url, mak_request(paint_mak), descriptor)
     with pytest.raises(TimeSkew):
-        client_api.activate_mak_online(
+        mak.activate_mak_online(
             server.url, mak_request(key, now=int(time.time()) - 86400), descriptor
         )
     unknown = mak_request(key)
@@ -115,12 +116,12 @@ def test_same_cmid_with_another_fingerprint_counts_as_another_machine(world: Wor
 def test_offline_single_machine_request(world: World, tmp_path: Path) -> None:
     key = issue_mak(world, count=2)
     request = mak_request(key, now=int(time.time()) - 10 * 86400)  # written days ago: no skew check
-    (tmp_path / "one.json").write_text(client_api.mak_request_file(request))
+    (tmp_path / "one.json").write_text(mak.mak_request_file(request))
     done = run("vendor", "fulfil", str(tmp_path / "one.json"), "--dir", str(world.path))
     assert "1 machine(s) activated, 0 refused" in done.stderr
     with world.open() as vendor:
         descriptor = vendor.descriptor(PRODUCT)
-    activation = client_api.read_mak_response(
+    activation = mak.read_mak_response(
         done.stdout,
         descriptor,
         cmid=request.cmid,
@@ -129,9 +130,7 @@ def test_offline_single_machine_request(world: World, tmp_path: Path) -> None:
     )
     assert activation.ticket.cmid == request.cmid
     # A single request that is refused is one line, not a response.
-    (tmp_path / "bad.json").write_text(
-        client_api.mak_request_file(mak_request(issue_host_key(world)))
-    )
+    (tmp_path / "bad.json").write_text(mak.mak_request_file(mak_request(issue_host_key(world))))
     bad = invoke(
         "vendor", "fulfil", str(tmp_path / "bad.json"), "--dir", str(world.path), check=False
     )
@@ -143,10 +142,10 @@ def test_offline_batch_through_a_proxy(world: World, tmp_path: Path) -> None:
     into one batch; the vendor answers all in one response; each machine takes its own."""
     key = issue_mak(world, count=4)
     machines = [mak_request(key) for _ in range(5)]
-    files = [client_api.mak_request_file(request) for request in machines]
-    duplicate = client_api.mak_request_file(machines[0])
+    files = [mak.mak_request_file(request) for request in machines]
+    duplicate = mak.mak_request_file(machines[0])
     earlier_batch = offline.mak_batch_file(machines[3:])
-    batch = client_api.merge_mak_request_files([*files[:3], duplicate, earlier_batch])
+    batch = mak.merge_mak_request_files([*files[:3], duplicate, earlier_batch])
     assert len(json.loads(batch)["requests"]) == 5
     (tmp_path / "batch.json").write_text(batch)
 
@@ -158,7 +157,7 @@ def test_offline_batch_through_a_proxy(world: World, tmp_path: Path) -> None:
         descriptor = vendor.descriptor(PRODUCT)
     response_text = (tmp_path / "response.json").read_text()
     for request in machines[:4]:
-        activation = client_api.read_mak_response(
+        activation = mak.read_mak_response(
             response_text,
             descriptor,
             cmid=request.cmid,
@@ -173,12 +172,12 @@ def test_offline_batch_through_a_proxy(world: World, tmp_path: Path) -> None:
             fingerprint=request.fingerprint,
         )
     with pytest.raises(KeyExhausted, match="the vendor refused this machine"):
-        client_api.read_mak_response(
+        mak.read_mak_response(
             response_text, descriptor, cmid=machines[4].cmid, fingerprint=machines[4].fingerprint
         )
     stranger = mak_request(key)
     with pytest.raises(NotFound):
-        client_api.read_mak_response(
+        mak.read_mak_response(
             response_text, descriptor, cmid=stranger.cmid, fingerprint=stranger.fingerprint
         )
     # Another machine's ticket is not this machine's, and another request's nonce is refused.
@@ -186,11 +185,11 @@ def test_offline_batch_through_a_proxy(world: World, tmp_path: Path) -> None:
     entries[0]["ticket"], entries[1]["ticket"] = entries[1]["ticket"], entries[0]["ticket"]
     swapped = json.dumps({**json.loads(response_text), "entries": entries})
     with pytest.raises(InvalidTicket, match="another machine"):
-        client_api.read_mak_response(
+        mak.read_mak_response(
             swapped, descriptor, cmid=machines[0].cmid, fingerprint=machines[0].fingerprint
         )
     with pytest.raises(InvalidTicket, match="nonce"):
-        client_api.read_mak_response(
+        mak.read_mak_response(
             response_text,
             descriptor,
             cmid=machines[0].cmid,
@@ -208,9 +207,7 @@ def test_batch_that_activates_nothing_is_an_error(world: World, tmp_path: Path) 
     key = issue_mak(world, count=1)
     with world.open() as vendor:
         vendor.activate_mak(mak_request(key), via=VIA_ONLINE)
-    batch = client_api.merge_mak_request_files(
-        [client_api.mak_request_file(mak_request(key)) for _ in range(2)]
-    )
+    batch = mak.merge_mak_request_files([mak.mak_request_file(mak_request(key)) for _ in range(2)])
     (tmp_path / "batch.json").write_text(batch)
     done = invoke(
         "vendor", "fulfil", str(tmp_path / "batch.json"), "--dir", str(world.path), check=False
@@ -236,14 +233,14 @@ def test_mak_ticket_does_not_verify_under_another_vendor(world: World, tmp_path:
 
 def test_merge_refuses_files_that_are_not_mak_requests(world: World) -> None:
     with pytest.raises(BadRequest, match="file 2: this file is a host activation request file"):
-        client_api.merge_mak_request_files(
+        mak.merge_mak_request_files(
             [
-                client_api.mak_request_file(mak_request(issue_mak(world, count=1))),
+                mak.mak_request_file(mak_request(issue_mak(world, count=1))),
                 '{"format": "volact-host-activation-request", "v": 1, "token": "x"}',
             ]
         )
     with pytest.raises(BadRequest, match="no request files"):
-        client_api.merge_mak_request_files([])
+        mak.merge_mak_request_files([])
 
 
 def test_concurrent_activations_never_exceed_the_count(server: Server, tmp_path: Path) -> None:
@@ -254,14 +251,12 @@ def test_concurrent_activations_never_exceed_the_count(server: Server, tmp_path:
     key = issue_mak(server.world, count=5)
     with server.world.open() as vendor:
         descriptor = vendor.descriptor(PRODUCT)
-    batch = client_api.merge_mak_request_files(
-        [client_api.mak_request_file(mak_request(key)) for _ in range(4)]
-    )
+    batch = mak.merge_mak_request_files([mak.mak_request_file(mak_request(key)) for _ in range(4)])
     (tmp_path / "batch.json").write_text(batch)
 
     def online(_: int) -> str:
         try:
-            client_api.activate_mak_online(server.url, mak_request(key), descriptor)
+            mak.activate_mak_online(server.url, mak_request(key), descriptor)
         except KeyExhausted:
             return "exhausted"
         return "ok"

@@ -30,11 +30,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from volact import web
+from volact.authority.operations import VIA_ONLINE, Vendor
+from volact.core import offline
 from volact.core.errors import VolactError
 from volact.core.keys import parse_key
-from volact.core.protocol import PROTOCOL_VERSION, parse_activation_request
-from volact.vendor import offline
-from volact.vendor.operations import VIA_ONLINE, Vendor
+from volact.core.protocol import (
+    HEALTH_PATH,
+    HOST_ACTIVATIONS_PATH,
+    MAK_ACTIVATIONS_PATH,
+    PROTOCOL_VERSION,
+    parse_activation_request,
+)
 
 log = logging.getLogger("volact.vendor")
 
@@ -131,8 +137,8 @@ def create_app(
         )
 
     routes = [
-        Route("/v1/health", web.guarded(health), methods=["GET"]),
-        Route("/v1/host-activations", web.guarded(host_activations), methods=["POST"]),
-        Route("/v1/mak-activations", web.guarded(mak_activations), methods=["POST"]),
+        Route(HEALTH_PATH, web.guarded(health), methods=["GET"]),
+        Route(HOST_ACTIVATIONS_PATH, web.guarded(host_activations), methods=["POST"]),
+        Route(MAK_ACTIVATIONS_PATH, web.guarded(mak_activations), methods=["POST"]),
     ]
     return Starlette(routes=routes, exception_handlers=web.exception_handlers())

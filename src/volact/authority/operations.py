@@ -1,7 +1,7 @@
 """The vendor's operations: the store, the root keys, a clock and a random source put together.
 
 :class:`Vendor` is what the ``volact vendor`` commands and the vendor service call. The rules
-live in :mod:`volact.vendor.issuance` (pure) and the file formats in :mod:`volact.vendor.offline`;
+live in :mod:`volact.authority.issuance` (pure) and the file formats in :mod:`volact.core.offline`;
 this module reads and writes the store around them, one write transaction (SQLite
 ``BEGIN IMMEDIATE``, or PostgreSQL's advisory lock) per decision, and signs with
 the active root key. Nothing here knows HTTP.
@@ -20,7 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from volact import crypto
-from volact.core import validate
+from volact.authority import issuance
+from volact.authority.files import VendorDir
+from volact.authority.store import (
+    GroupRecord,
+    KeyRecord,
+    ProductRecord,
+    RootKeyRecord,
+    VendorStore,
+    is_postgres_url,
+    sqlite_path,
+)
+from volact.core import offline, validate
 from volact.core.descriptor import DEFAULT_SRV_SERVICE, ProductDescriptor, sign_descriptor
 from volact.core.durations import format_duration
 from volact.core.errors import (
@@ -44,17 +55,6 @@ from volact.core.policy import (
 )
 from volact.core.protocol import ActivationRequest
 from volact.core.tickets import issue_certificate, issue_ticket
-from volact.vendor import issuance, offline
-from volact.vendor.files import VendorDir
-from volact.vendor.store import (
-    GroupRecord,
-    KeyRecord,
-    ProductRecord,
-    RootKeyRecord,
-    VendorStore,
-    is_postgres_url,
-    sqlite_path,
-)
 
 Clock = Callable[[], int]
 RandomBytes = Callable[[int], bytes]

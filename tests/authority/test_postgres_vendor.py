@@ -17,9 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.ports import free_port
-from tests.scaleout.postgres import admin_connection, fresh_schema
-from tests.vendor.helpers import (
+from tests.authority.helpers import (
     GROUP,
     PRODUCT,
     STARTUP_TIMEOUT,
@@ -31,11 +29,14 @@ from tests.vendor.helpers import (
     run,
     volact_env,
 )
+from tests.ports import free_port
+from tests.scaleout.postgres import admin_connection, fresh_schema
+from volact.authority.operations import VIA_ONLINE, Vendor
+from volact.authority.store import VendorStore
+from volact.core import offline
 from volact.core.errors import VolactError
+from volact.host import certification
 from volact.host.identity import HostFiles
-from volact.vendor import client_api, offline
-from volact.vendor.operations import VIA_ONLINE, Vendor
-from volact.vendor.store import VendorStore
 
 pytestmark = pytest.mark.postgres
 
@@ -57,7 +58,7 @@ def vendor_dir(tmp_path: Path, db_url: str) -> Path:
 
 def host_request(tmp_path: Path, key_text: str, name: str) -> offline.HostActivationRequest:
     files: HostFiles = make_host(tmp_path / name, key_text)
-    request = client_api.make_host_request(files, now=int(time.time()))
+    request = certification.make_host_request(files, now=int(time.time()))
     return offline.read_host_request(request.to_file())
 
 
@@ -107,7 +108,7 @@ def test_cli_flow_on_postgres(tmp_path: Path, db_url: str) -> None:
 
     request_file = tmp_path / "host.req"
     files = make_host(tmp_path / "host", key_text)
-    request = client_api.write_host_request_file(files, now=int(time.time()))
+    request = certification.write_host_request_file(files, now=int(time.time()))
     request_file.write_text(request.to_file())
     response = tmp_path / "host.resp"
     invoke("vendor", "fulfil", str(request_file), "-o", str(response), *common)

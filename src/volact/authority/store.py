@@ -1,7 +1,7 @@
 """The vendor store: one SQLite file (``vendor.db``) in the vendor directory, or PostgreSQL.
 
 It holds the vendor's identity, the list of root keys (the private keys are files, see
-:mod:`volact.vendor.files`), groups and their policy, products, every key issued, and every
+:mod:`volact.authority.files`), groups and their policy, products, every key issued, and every
 activation made with a key: each host certification and each machine a MAK activated.
 
 Writes happen inside :meth:`VendorStore.transaction` (``BEGIN IMMEDIATE``), so a count check and

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.vendor.helpers import Server, World, make_world, start_server, stop_server
+from tests.authority.helpers import Server, World, make_world, start_server, stop_server
 
 
 @pytest.fixture

@@ -19,12 +19,12 @@ from typing import Any
 import httpx
 
 from tests.ports import free_port
+from volact.authority.operations import Vendor
 from volact.cli import main
 from volact.core.protocol import ActivationRequest
 from volact.core.states import State
+from volact.host import certification
 from volact.host.identity import HostFiles
-from volact.vendor import client_api
-from volact.vendor.operations import Vendor
 
 VOLACT = [sys.executable, "-m", "volact"]
 PRODUCT = "writer-2026"
@@ -120,7 +120,7 @@ def issue_mak(world: World, count: int, validity: int | None = None) -> str:
 
 def make_host(path: Path, key_text: str) -> HostFiles:
     files = HostFiles(path)
-    client_api.init_host(files, key_text)
+    certification.init_host(files, key_text)
     return files
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.vendor.helpers import (
+from tests.authority.helpers import (
     GROUP,
     PRODUCT,
     Server,
@@ -25,6 +25,8 @@ from tests.vendor.helpers import (
     tamper_token,
 )
 from volact import crypto
+from volact.authority.operations import VIA_OFFLINE, Vendor
+from volact.core import offline
 from volact.core.errors import (
     BadRequest,
     HostNotActivated,
@@ -35,9 +37,8 @@ from volact.core.errors import (
 )
 from volact.core.policy import REACTIVATIONS_PER_HOST
 from volact.core.tickets import Ticket, issue_ticket, verify_activation, verify_certificate
+from volact.host import certification
 from volact.host.identity import HostFiles
-from volact.vendor import client_api, offline
-from volact.vendor.operations import VIA_OFFLINE, Vendor
 
 
 def _counts(world: World) -> tuple[int, list[int]]:
@@ -121,7 +122,7 @@ def test_offline_request_fulfil_response_in_processes(world: World, tmp_path: Pa
 
 def _request_text(world: World, tmp_path: Path, name: str = "host") -> tuple[HostFiles, str]:
     files = make_host(tmp_path / name, issue_host_key(world))
-    request = client_api.write_host_request_file(files, now=int(time.time()))
+    request = certification.write_host_request_file(files, now=int(time.time()))
     return files, request.to_file()
 
 
@@ -171,8 +172,8 @@ def _certified_pair(world: World, tmp_path: Path) -> tuple[HostFiles, str, str]:
     files, text = _request_text(world, tmp_path)
     with world.open() as vendor:
         first = vendor.fulfil(text).response
-    client_api.install_host_response(files, first, now=int(time.time()))
-    request = client_api.write_host_request_file(files, now=int(time.time()))
+    certification.install_host_response(files, first, now=int(time.time()))
+    request = certification.write_host_request_file(files, now=int(time.time()))
     with world.open() as vendor:
         second = vendor.fulfil(request.to_file()).response
     return files, first, second
@@ -230,7 +231,7 @@ def test_tampered_response_is_refused_and_changes_nothing(
     assert files.certificate_token() == installed
     assert files.settings() == settings
     # The genuine response is still accepted afterwards.
-    client_api.install_host_response(files, second, now=int(time.time()))
+    certification.install_host_response(files, second, now=int(time.time()))
     assert files.certificate_token() != installed
 
 
@@ -240,25 +241,25 @@ def test_response_made_for_another_host_is_refused(world: World, tmp_path: Path)
     with world.open() as vendor:
         response = vendor.fulfil(other_request).response
     with pytest.raises(BadRequest, match=r"made for host .* not for this host"):
-        client_api.install_host_response(mine, response, now=int(time.time()))
+        certification.install_host_response(mine, response, now=int(time.time()))
     with pytest.raises(HostNotActivated, match="not certified yet"):
         mine.certificate_token()
 
 
 def test_older_response_after_a_newer_one_is_refused(world: World, tmp_path: Path) -> None:
     files, text = _request_text(world, tmp_path)
-    newer = client_api.write_host_request_file(files, now=int(time.time()))
+    newer = certification.write_host_request_file(files, now=int(time.time()))
     with world.open() as vendor:
         old_response = vendor.fulfil(text).response
         vendor.clock = lambda: int(time.time()) + 60
         new_response = vendor.fulfil(newer.to_file()).response
-    client_api.install_host_response(files, new_response, now=int(time.time()))
+    certification.install_host_response(files, new_response, now=int(time.time()))
     with pytest.raises(ReplayedRequest, match="older certificate"):
-        client_api.install_host_response(files, old_response, now=int(time.time()))
+        certification.install_host_response(files, old_response, now=int(time.time()))
 
 
 def _certify(vendor: Vendor, files: HostFiles) -> None:
-    request = client_api.make_host_request(files, now=int(time.time()))
+    request = certification.make_host_request(files, now=int(time.time()))
     vendor.certify_host(offline.read_host_request(request.to_file()), via=VIA_OFFLINE)
 
 
@@ -274,7 +275,7 @@ def test_seventh_host_on_a_six_host_key_is_exhausted(world: World, tmp_path: Pat
         _certify(vendor, hosts[0])  # a known host may still re-certify
         assert vendor.find_key(key).used == 6
     # Through the command line too, as one line.
-    request = client_api.write_host_request_file(hosts[6], now=int(time.time()))
+    request = certification.write_host_request_file(hosts[6], now=int(time.time()))
     (tmp_path / "req.json").write_text(request.to_file())
     done = invoke(
         "vendor", "fulfil", str(tmp_path / "req.json"), "--dir", str(world.path), check=False
@@ -311,9 +312,9 @@ def test_wrong_keys_are_refused_by_the_vendor(world: World, tmp_path: Path) -> N
 def test_certificate_of_vendor_a_fails_under_vendor_b(world: World, tmp_path: Path) -> None:
     """A host certified by vendor A cannot activate vendor B's product of the same name."""
     files = make_host(tmp_path / "h", issue_host_key(world))
-    files_text = client_api.write_host_request_file(files, now=int(time.time())).to_file()
+    files_text = certification.write_host_request_file(files, now=int(time.time())).to_file()
     with world.open() as vendor_a:
-        client_api.install_host_response(
+        certification.install_host_response(
             files, vendor_a.fulfil(files_text).response, now=int(time.time())
         )
         descriptor_a = vendor_a.descriptor(PRODUCT)
@@ -355,21 +356,23 @@ def test_rotation_keeps_old_certificates_valid_and_signs_new_ones_with_the_new_k
     files, text = _request_text(world, tmp_path)
     with world.open() as vendor:
         old_root, _ = vendor.active_root_key()
-        client_api.install_host_response(files, vendor.fulfil(text).response, now=int(time.time()))
+        certification.install_host_response(
+            files, vendor.fulfil(text).response, now=int(time.time())
+        )
         old_certificate = files.certificate_token()
         new_root = vendor.add_root_key()
         # Step 1: listed but not signing, so hosts re-certified now still satisfy old apps.
         old_app = vendor.descriptor(PRODUCT)
-        standby_request = client_api.write_host_request_file(files, now=int(time.time()))
-        client_api.install_host_response(
+        standby_request = certification.write_host_request_file(files, now=int(time.time()))
+        certification.install_host_response(
             files, vendor.fulfil(standby_request.to_file()).response, now=int(time.time())
         )
         assert crypto.read_footer(files.certificate_token())["kid"] == old_root.key_id
         new_root = vendor.activate_root_key(new_root.key_id)
         descriptor = vendor.descriptor(PRODUCT)
         assert set(old_app.root_keys) == set(descriptor.root_keys)
-        request = client_api.write_host_request_file(files, now=int(time.time()))
-        client_api.install_host_response(
+        request = certification.write_host_request_file(files, now=int(time.time()))
+        certification.install_host_response(
             files, vendor.fulfil(request.to_file()).response, now=int(time.time())
         )
     assert crypto.read_footer(old_certificate)["kid"] == old_root.key_id

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.vendor.helpers import GROUP, PRODUCT, assert_one_line_error, invoke, run
+from tests.authority.helpers import GROUP, PRODUCT, assert_one_line_error, invoke, run
 from volact.core.descriptor import load_descriptor
 from volact.core.keys import ALPHABET, Channel, parse_key
 

@@ -12,10 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.vendor.helpers import make_world
+from tests.authority.helpers import make_world
+from volact.authority.operations import Vendor
+from volact.client import mak
+from volact.core import offline
 from volact.core.errors import VolactError
-from volact.vendor import client_api, offline
-from volact.vendor.operations import Vendor
 
 FORMATS = [
     offline.HOST_REQUEST_FORMAT,
@@ -68,7 +69,7 @@ def test_readers_raise_only_volact_errors(data: Any) -> None:
         offline.read_host_response,
         offline.read_mak_requests,
         offline.read_mak_response,
-        lambda source: client_api.merge_mak_request_files([source]),
+        lambda source: mak.merge_mak_request_files([source]),
     ]
     for reader in readers:
         for source in (text, data if isinstance(data, dict) else text):

@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.vendor.helpers import World, issue_host_key, make_host, start_server
+from tests.authority.helpers import World, issue_host_key, make_host, start_server
 from volact import web
-from volact.vendor import client_api
-from volact.vendor.operations import Vendor
-from volact.vendor.service import create_app
+from volact.authority.operations import Vendor
+from volact.authority.service import create_app
+from volact.host import certification
 
 
 def _client(vendor: Vendor, limiter: web.RateLimiter | None = None, address: str = "10.0.0.1",
@@ -79,12 +79,12 @@ async def test_error_shape_and_body_limit(world: World) -> None:
 
 async def test_host_activation_replay_over_http(world: World, tmp_path: Path) -> None:
     files = make_host(tmp_path / "h", issue_host_key(world))
-    request = client_api.make_host_request(files, now=int(time.time()))
+    request = certification.make_host_request(files, now=int(time.time()))
     with world.open() as vendor:
         async with _client(vendor) as http:
             first = await http.post("/v1/host-activations", json=request.to_json())
             assert first.status_code == 200 and first.json()["ok"] is True
-            client_api.install_host_response(
+            certification.install_host_response(
                 files, first.json(), now=int(time.time()), expected_request_id=request.request_id
             )
             _assert_error(
@@ -143,7 +143,7 @@ def test_real_service_logs_json_and_stops_cleanly_on_sigterm(world: World) -> No
 def test_port_in_use_is_one_line(world: World) -> None:
     import socket
 
-    from tests.vendor.helpers import assert_one_line_error, run
+    from tests.authority.helpers import assert_one_line_error, run
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -271,7 +271,8 @@ def read_host_response(
     The response must be signed by one of the root keys it lists, and the certificate must
     verify under them and name the same vendor and host. Any change raises :class:`BadRequest`
     (or ``invalid_host_certificate`` for a certificate that fails on its own). Whether the
-    response is for *this* host is the caller's check (see ``client_api.install_host_response``).
+    response is for *this* host is the caller's check (see
+    ``volact.host.certification.install_host_response``).
     """
     data = parse_file(source, expected=[HOST_RESPONSE_FORMAT], limit=MAX_HOST_FILE_BYTES)
     token, unverified = _token_payload(data, "host activation response")
@@ -407,7 +408,7 @@ def read_mak_response(
     source: str | bytes | Mapping[str, Any],
 ) -> tuple[str, list[MAKResponseEntry]]:
     """(vendor id, entries) of a MAK response file. The tickets are NOT verified here: each
-    machine verifies its own with ``tickets.verify_activation`` (``client_api`` does)."""
+    machine verifies its own with ``tickets.verify_activation`` (``volact.client.mak`` does)."""
     data = parse_file(source, expected=[MAK_RESPONSE_FORMAT], limit=2 * MAX_MAK_FILE_BYTES)
     vendor_id = validate.identifier(data, "vendor_id")
     raw_entries = data.get("entries")
