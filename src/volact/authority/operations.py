@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from volact.authority.store import (
     is_postgres_url,
     sqlite_path,
 )
+from volact.clock import Clock, system_clock
 from volact.core import offline, validate
 from volact.core.descriptor import DEFAULT_SRV_SERVICE, ProductDescriptor, sign_descriptor
 from volact.core.durations import format_duration
@@ -56,16 +56,11 @@ from volact.core.policy import (
 from volact.core.protocol import ActivationRequest
 from volact.core.tickets import issue_certificate, issue_ticket
 
-Clock = Callable[[], int]
 RandomBytes = Callable[[int], bytes]
 
 VIA_ONLINE = "online"
 VIA_OFFLINE = "offline"
 _SERIAL = re.compile(r"^(gvlk|host|mak)-[0-9a-f]{24}$")
-
-
-def system_clock() -> int:
-    return int(time.time())
 
 
 def _check_duration(option: str, seconds: int, bounds: tuple[int, int]) -> None:

@@ -502,9 +502,10 @@ def run(products: tuple[str, ...], wake_interval: float, directory: str | None) 
     every retry interval after a failure; one line per attempt. SIGTERM or Ctrl-C stops it."""
     import threading
 
-    from volact.client.license import License, resolve_state_dir, system_clock
+    from volact.client.license import License, resolve_state_dir
     from volact.client.renewal import RenewalLoop
     from volact.client.state import StateDir
+    from volact.clock import system_clock
     from volact.core.errors import VolactError
 
     state_dir = resolve_state_dir(directory)

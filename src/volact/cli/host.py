@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -29,6 +28,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from volact.clock import system_clock
 from volact.core.errors import BadRequest
 from volact.core.protocol import DEFAULT_PORT
 
@@ -97,7 +97,7 @@ def _print_json(data: Any) -> None:
 
 
 def _now() -> int:
-    return int(time.time())
+    return system_clock()
 
 
 def _store_url(directory: Path, database_url: str | None) -> str:

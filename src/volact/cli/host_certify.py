@@ -7,7 +7,6 @@ offline request file and response file; see docs/vendor.md.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from volact.cli.vendor import (
     when,
     write_output,
 )
+from volact.clock import system_clock
 from volact.core.errors import BadRequest
 
 HOST_DIR_ENV = "VOLACT_HOST_DIR"
@@ -137,7 +137,7 @@ def activate(
     if len(chosen) > 1:
         raise BadRequest(f"use one of {', '.join(chosen)}, not several")
     files = HostFiles(_host_dir(directory))
-    now = int(time.time())
+    now = system_clock()
     if offline_request:
         request = certification.write_host_request_file(files, now=now)
         write_output(request.to_file(), offline_request)

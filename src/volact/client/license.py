@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,6 +36,7 @@ from volact.client.state import (
     StateDir,
 )
 from volact.client.status import LicenseStatus, iso, to_datetime
+from volact.clock import Clock, system_clock
 from volact.core import client_machine as machine
 from volact.core import keys
 from volact.core.descriptor import ProductDescriptor, load_descriptor
@@ -66,12 +66,6 @@ if TYPE_CHECKING:
 __all__ = ["Attempt", "DNSLookups", "Diagnosis", "License", "installed_products", "update_settings"]
 
 DESCRIPTOR_FORMAT = "volact-product-descriptor"
-Clock = Callable[[], int]
-
-
-def system_clock() -> int:
-    """The system's clock in whole Unix seconds (the default clock)."""
-    return int(time.time())
 
 
 class DNSLookups(Protocol):

@@ -33,7 +33,8 @@ from volact.core.errors import VolactError
 from volact.core.policy import INTERVAL_BOUNDS
 
 if TYPE_CHECKING:
-    from volact.client.license import Attempt, Clock, License
+    from volact.client.license import Attempt, License
+    from volact.clock import Clock
 
 __all__ = [
     "DEFAULT_WAKE_INTERVAL",

@@ -234,49 +234,79 @@ class VolactError(Exception):
         return {"code": self.code, "message": self.message, "details": self.details}
 
 
-class BadRequest(VolactError):
+# --- kinds: what went wrong, whoever's code it is (h11 splits Local and Remote errors likewise) ---
+
+
+class UsageError(VolactError):
+    """We were misused: the caller's arguments or the operator's configuration are wrong
+    (a port that cannot be listened on, an unknown database URL scheme, a missing setting)."""
+
+
+class PeerError(VolactError):
+    """The peer sent garbage: a request, answer, file or signed object that is malformed, of
+    another version, or does not verify."""
+
+
+class Refusal(VolactError):
+    """The peer was understood and the rules say no (below the threshold, blocked, exhausted…)."""
+
+
+class TransportError(VolactError):
+    """No answer could be had: nothing to ask, or the peer could not be reached."""
+
+
+# --- the codes, each under its kind ------------------------------------------------------------
+
+
+class BadRequest(PeerError):
     """The peer (or a file) sent something malformed."""
 
     code = "bad_request"
 
 
-class UnsupportedVersion(VolactError):
+class ConfigurationError(UsageError):
+    """The operator's own mistake; the same stable code as a malformed request."""
+
+    code = "bad_request"
+
+
+class UnsupportedVersion(PeerError):
     code = "unsupported_version"
 
 
-class ProductUnknown(VolactError):
+class ProductUnknown(Refusal):
     code = "product_unknown"
 
 
-class ProductNotHosted(VolactError):
+class ProductNotHosted(Refusal):
     code = "product_not_hosted"
 
 
-class InvalidKey(VolactError):
+class InvalidKey(Refusal):
     code = "invalid_key"
 
 
-class CountInsufficient(VolactError):
+class CountInsufficient(Refusal):
     code = "count_insufficient"
 
 
-class TimeSkew(VolactError):
+class TimeSkew(Refusal):
     code = "time_skew"
 
 
-class ClientBlocked(VolactError):
+class ClientBlocked(Refusal):
     code = "client_blocked"
 
 
-class RateLimited(VolactError):
+class RateLimited(Refusal):
     code = "rate_limited"
 
 
-class HostNotActivated(VolactError):
+class HostNotActivated(Refusal):
     code = "host_not_activated"
 
 
-class KeyExhausted(VolactError):
+class KeyExhausted(Refusal):
     code = "key_exhausted"
 
 
@@ -285,53 +315,65 @@ class InternalError(VolactError):
 
 
 class StorageError(VolactError):
+    """The store failed (disk full, read-only, database unreachable): a kind of its own."""
+
     code = "storage_error"
 
 
-class NotFound(VolactError):
+class NotFound(Refusal):
     code = "not_found"
 
 
-class ReplayedRequest(VolactError):
+class ReplayedRequest(Refusal):
     code = "replayed_request"
 
 
-class NoHostFound(VolactError):
+class NoHostFound(TransportError):
     code = "no_host_found"
 
 
-class HostUnreachable(VolactError):
+class HostUnreachable(TransportError):
     code = "host_unreachable"
 
 
-class InvalidHostCertificate(VolactError):
+class InvalidHostCertificate(PeerError):
     """A host certificate failed verification (any reason: the reason goes to logs)."""
 
     code = "invalid_host_certificate"
 
 
-class InvalidTicket(VolactError):
+class InvalidTicket(PeerError):
     """A ticket failed verification (any reason: the reason goes to logs)."""
 
     code = "invalid_ticket"
 
 
-class ClockTampered(VolactError):
+class ClockTampered(Refusal):
     code = "clock_tampered"
 
 
-class RearmLimit(VolactError):
+class RearmLimit(Refusal):
     code = "rearm_limit"
 
 
-class NotInstalled(VolactError):
+class NotInstalled(UsageError):
     code = "not_installed"
 
 
+_KINDS = (UsageError, PeerError, Refusal, TransportError)
+
+
 def _all_error_classes() -> dict[str, type[VolactError]]:
+    """Code → the class that a code received over the wire becomes (the first one defined)."""
     found: dict[str, type[VolactError]] = {}
-    for cls in VolactError.__subclasses__():
-        found[cls.code] = cls
+    pending = list(VolactError.__subclasses__())
+    while pending:
+        cls = pending.pop(0)
+        if cls in _KINDS:
+            pending.extend(cls.__subclasses__())
+        else:
+            found.setdefault(cls.code, cls)
+    found["bad_request"] = BadRequest
     return found
 
 

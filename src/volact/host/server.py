@@ -41,6 +41,7 @@ from typing import Any, TextIO
 
 import uvicorn
 
+from volact.clock import system_clock
 from volact.core.errors import BadRequest, error_body
 from volact.core.protocol import ACTIVATE_PATH
 from volact.host.app import DEFAULT_RATE_LIMIT, ActivateEndpoint, HostApp, create_app
@@ -383,7 +384,7 @@ def serve(options: ServeOptions, *, on_ready: Callable[[str], None] = _print_rea
     configure_logging(options.log_level)
     files = HostFiles(options.directory)
     store = open_store(options.database_url or files.database_url)
-    service = HostService.from_files(files, store, lambda: int(time.time()))
+    service = HostService.from_files(files, store, system_clock)
     port = options.port if options.port is not None else service.settings.port
     app = create_app(service, rate_limit=options.rate_limit)
     config = uvicorn_config(app, options.graceful_timeout)
