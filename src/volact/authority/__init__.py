@@ -5,7 +5,7 @@ certification and MAK activation. The command line stays ``volact vendor``.
   ``volact vendor`` commands and the vendor service call;
 - :mod:`volact.authority.issuance` — the rules (group policy, key limits, certificates, tickets);
 - :mod:`volact.authority.store` and :mod:`volact.authority.files` — the vendor directory;
-- :mod:`volact.authority.service` and :mod:`volact.authority.runner` — the HTTP service
+- :mod:`volact.authority.service` — the HTTP service, run by :mod:`volact.web.runner`
   (what hosts and clients call to talk to the vendor is :mod:`volact.host.certification`
   and :mod:`volact.client.mak`; the file formats both sides share are :mod:`volact.core.offline`).
 """

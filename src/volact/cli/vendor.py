@@ -722,21 +722,10 @@ def serve(port: int, bind: str, rate: float, burst: float, directory: str | None
 
     Logs are JSON lines on stderr; SIGTERM stops it cleanly.
     """
-    from volact import web
-    from volact.authority import runner
     from volact.authority.operations import Vendor
-    from volact.authority.service import create_app
+    from volact.authority.service import serve as run
+    from volact.web import RateLimiter, runner
 
     runner.configure_logging()
-    path = paths.resolve_dir("vendor", directory)
-    with Vendor.open(path, db=database()) as v:
-        v.active_root_key()  # Fail now, not on the first request, if the key file is missing.
-        app = create_app(v, rate_limiter=web.RateLimiter(rate, burst))
-        try:
-            sock = runner.bind_socket(bind, port)
-        except OSError as exc:
-            raise BadRequest(
-                f"cannot listen on {bind}:{port}: {exc.strerror or exc} (choose another --port "
-                "or --bind)"
-            ) from None
-        runner.serve(app, sock, name="vendor")
+    with Vendor.open(paths.resolve_dir("vendor", directory), db=database()) as v:
+        run(v, bind=bind, port=port, rate_limiter=RateLimiter(rate, burst))
