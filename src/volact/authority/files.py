@@ -21,7 +21,7 @@ from pathlib import Path
 
 from volact.core.errors import BadRequest, NotFound, StorageError
 from volact.crypto import KeyFormatError, SigningKey
-from volact.host.identity import write_private
+from volact.fileio import write_private
 
 DATABASE_FILE = "vendor.db"
 ROOT_KEYS_DIR = "root-keys"

@@ -23,7 +23,8 @@ from volact.core.keys import Channel, parse_key, require_channel
 from volact.core.protocol import HOST_ACTIVATIONS_PATH
 from volact.core.tickets import HostCertificate, verify_certificate
 from volact.crypto import KeyFormatError, SigningKey, VerifyKey
-from volact.host.identity import HostFiles, HostSettings, write_atomic
+from volact.fileio import write_atomic
+from volact.host.identity import HostFiles, HostSettings
 from volact.net.transport import Transport, service_url, vendor_transport
 
 PENDING_REQUESTS_FILE = "vendor-requests.json"

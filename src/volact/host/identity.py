@@ -116,4 +116,4 @@ class HostFiles:
         write_atomic(self.directory / CERTIFICATE_FILE, token + "\n")
 
 
-__all__ = ["HostFiles", "HostSettings", "write_atomic", "write_private"]
+__all__ = ["HostFiles", "HostSettings"]
