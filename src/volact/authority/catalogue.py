@@ -23,7 +23,12 @@ from volact.clock import Clock, system_clock
 from volact.core import validate
 from volact.core.descriptor import DEFAULT_SRV_SERVICE, ProductDescriptor, sign_descriptor
 from volact.core.durations import format_duration
-from volact.core.errors import BadRequest, NotFound, ProductUnknown, StorageError
+from volact.core.errors import (
+    ConfigurationError,
+    NotFound,
+    ProductUnknown,
+    StorageError,
+)
 from volact.core.keys import Channel, ProductKey, make_gvlk, make_secret_key, parse_key
 from volact.core.policy import (
     DEFAULT_OOB_GRACE,
@@ -40,7 +45,7 @@ _SERIAL = re.compile(r"^(gvlk|host|mak)-[0-9a-f]{24}$")
 def _check_duration(option: str, seconds: int, bounds: tuple[int, int]) -> None:
     low, high = bounds
     if not low <= seconds <= high:
-        raise BadRequest(
+        raise ConfigurationError(
             f"{option} {format_duration(seconds)} is outside the allowed range "
             f"{format_duration(low)}–{format_duration(high)}",
             {"min": low, "max": high},
@@ -114,7 +119,7 @@ class Catalogue:
             if found is None:
                 raise NotFound(f"no root key {key_id!r}; `volact vendor root-key list` shows them")
             if found.state == "retired":
-                raise BadRequest("a retired root key cannot sign again; add a new one")
+                raise ConfigurationError("a retired root key cannot sign again; add a new one")
             if found.state != "active":
                 self.store.activate_root_key(key_id)
         return next(k for k in self.store.root_keys() if k.key_id == key_id)
@@ -126,7 +131,7 @@ class Catalogue:
             if found is None:
                 raise NotFound(f"no root key {key_id!r}; `volact vendor root-key list` shows them")
             if found.state == "active":
-                raise BadRequest(
+                raise ConfigurationError(
                     "the active root key cannot be retired; add a new one first "
                     "(`volact vendor root-key add`)"
                 )
@@ -209,22 +214,24 @@ class Catalogue:
         validate.string({"name": name}, "name", max_len=200)
         _check_duration("--oob-grace", oob_grace, OOB_GRACE_BOUNDS)
         if not REARM_LIMIT_BOUNDS[0] <= rearm_limit <= REARM_LIMIT_BOUNDS[1]:
-            raise BadRequest(
+            raise ConfigurationError(
                 f"--rearms must be {REARM_LIMIT_BOUNDS[0]}–{REARM_LIMIT_BOUNDS[1]}",
                 {"field": "rearm_limit"},
             )
         validate.string({"srv_service": srv_service}, "srv_service", max_len=63)
         if not srv_service.startswith("_") or "._" not in srv_service:
-            raise BadRequest(
+            raise ConfigurationError(
                 "--srv-service must look like '_volact._tcp'", {"field": "srv_service"}
             )
         if activation_url is not None:
             validate.string({"activation_url": activation_url}, "activation_url", max_len=2000)
             if not activation_url.startswith(("http://", "https://")):
-                raise BadRequest("--activation-url must be an http:// or https:// URL")
+                raise ConfigurationError("--activation-url must be an http:// or https:// URL")
         with self.lock, self.store.transaction():
             if self.store.product(product_id) is not None:
-                raise BadRequest(f"product {product_id!r} exists already", {"product": product_id})
+                raise ConfigurationError(
+                    f"product {product_id!r} exists already", {"product": product_id}
+                )
             now = self.clock()
             existing = self.store.group(group)
             merged = issuance.merge_group_policy(
@@ -313,7 +320,7 @@ class Catalogue:
         )
         unique = list(dict.fromkeys(groups))
         if not unique:
-            raise BadRequest("a host key needs at least one product group (--groups G1,G2)")
+            raise ConfigurationError("a host key needs at least one product group (--groups G1,G2)")
         with self.lock, self.store.transaction():
             for group in unique:
                 self.group(group)

@@ -25,7 +25,7 @@ from volact.authority.store import KeyRecord, VendorStore, is_postgres_url, sqli
 from volact.clock import Clock, system_clock
 from volact.core import offline, validate
 from volact.core.errors import (
-    BadRequest,
+    ConfigurationError,
     InvalidKey,
     NotFound,
     ReplayedRequest,
@@ -128,7 +128,7 @@ class Vendor(Catalogue):
         postgres = db is not None and is_postgres_url(db)
         database = directory.database if db is None or postgres else sqlite_path(db)
         if not postgres and database.exists():
-            raise BadRequest(
+            raise ConfigurationError(
                 f"{database} holds a vendor already; use another --dir or --db to start anew"
             )
         if vendor_id is None:
@@ -143,7 +143,7 @@ class Vendor(Catalogue):
             store = VendorStore(db)
             if store.initialised():
                 store.close()
-                raise BadRequest(
+                raise ConfigurationError(
                     f"the database {store.label} holds a vendor already; use another "
                     "database or schema to start anew"
                 )
@@ -159,7 +159,7 @@ class Vendor(Catalogue):
         try:
             with vendor.lock, vendor.store.transaction():
                 if vendor.store.initialised():  # Another process won the race.
-                    raise BadRequest(f"the database {store.label} holds a vendor already")
+                    raise ConfigurationError(f"the database {store.label} holds a vendor already")
                 vendor.store.set_identity(vendor_id, name, clock())
                 vendor._add_root_key()
         except BaseException:

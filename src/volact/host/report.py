@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from volact.core.errors import BadRequest, HostNotActivated
+from volact.core.errors import BadRequest, ConfigurationError, HostNotActivated
 from volact.core.policy import GroupPolicy
 from volact.host.identity import HostFiles, HostSettings
 from volact.host.service import check_certificate
@@ -132,7 +132,7 @@ def parse_cmid(text: str) -> str:
     try:
         return str(uuid.UUID(text.strip()))
     except ValueError as exc:
-        raise BadRequest(f"{text!r} is not a CMID (a UUID)", {"cmid": text}) from exc
+        raise ConfigurationError(f"{text!r} is not a CMID (a UUID)", {"cmid": text}) from exc
 
 
 def shown_intervals(
