@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from volact.cli._output import json_option, print_json, print_table
 from volact.clock import system_clock
 from volact.core.protocol import DEFAULT_PORT
 
@@ -65,16 +66,6 @@ def db_option(function: F) -> F:
     )(function)
 
 
-def json_option(function: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(function)
-
-
-def _print_json(data: Any) -> None:
-    import json
-
-    click.echo(json.dumps(data, indent=2))
-
-
 def _event_line(event: dict[str, Any]) -> str:
     details = event["details"]
     summary = details.get("outcome") or details.get("reason") or details.get("domain") or ""
@@ -93,13 +84,6 @@ def _dns_result_lines(entry: dict[str, Any]) -> list[str]:
     if entry["error"]:
         lines.append(f"    {entry['error']}")
     return lines
-
-
-def _table(rows: list[list[str]], headers: list[str]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for row in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 # --- the group ---------------------------------------------------------------------------------
@@ -263,7 +247,7 @@ def status(directory: str | None, database_url: str | None, as_json: bool) -> No
 
     data = status_report(resolve_host_dir(directory), database_url, system_clock())
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
 
     certificate = data["certificate"]
@@ -337,7 +321,7 @@ def clients(
     records = report.clients(url, group, limit=limit, offset=offset)
     iso = report.iso
     if as_json:
-        _print_json([report.client_json(record) for record in records])
+        print_json([report.client_json(record) for record in records])
         return
     if not records:
         click.echo("no clients")
@@ -354,7 +338,9 @@ def clients(
         ]
         for record in records
     ]
-    _table(rows, ["CMID", "GROUP", "MACHINE", "REPORTED STATE", "LAST SEEN", "VALID UNTIL", ""])
+    print_table(
+        ["CMID", "GROUP", "MACHINE", "REPORTED STATE", "LAST SEEN", "VALID UNTIL", ""], rows
+    )
 
 
 @host.command()
@@ -378,7 +364,7 @@ def events(
     url = report.store_url(resolve_host_dir(directory), database_url)
     found = [report.event_json(event) for event in report.events(url, limit=limit, kind=kind)]
     if as_json:
-        _print_json(found)
+        print_json(found)
         return
     if not found:
         click.echo("no events")
@@ -395,7 +381,7 @@ def _set_blocked(
     normalised = report.parse_cmid(cmid)
     changed = report.set_blocked(url, normalised, blocked, system_clock())
     if as_json:
-        _print_json({"cmid": normalised, "blocked": blocked, "groups": changed})
+        print_json({"cmid": normalised, "blocked": blocked, "groups": changed})
         return
     verb = "blocked" if blocked else "unblocked"
     click.echo(f"{verb} {normalised} ({changed} group{'s' if changed != 1 else ''})")
@@ -493,7 +479,7 @@ def dns_records(
         srv_service=srv_service,
     )
     if as_json:
-        _print_json(made.records)
+        print_json(made.records)
         return
     for line in made.lines:
         click.echo(line)

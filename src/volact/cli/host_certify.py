@@ -13,13 +13,8 @@ from typing import Any
 import click
 
 from volact import paths
-from volact.cli.vendor import (
-    json_option,
-    print_json,
-    read_input_file,
-    when,
-    write_output,
-)
+from volact.cli._output import json_option, print_json
+from volact.cli.vendor import read_input_file, when, write_output
 from volact.clock import system_clock
 from volact.core.errors import ConfigurationError
 

@@ -12,7 +12,6 @@ result; the ``key`` commands, ``fulfil`` and ``serve`` are in :mod:`volact.cli.v
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from volact import paths
+from volact.cli._output import json_option, print_json, print_table
 from volact.core.errors import BadRequest, ConfigurationError, StorageError
 from volact.fileio import read_bytes
 
@@ -73,20 +73,6 @@ def when(timestamp: int | None) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2))
-
-
-def print_table(headers: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
-    for row in [headers, *rows]:
-        click.echo(
-            "  ".join(
-                str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)
-            ).rstrip()
-        )
-
-
 class Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in click >= 8.2
     """A duration option: ``180d``, ``7d``, ``2h``, ``15m`` (a bare number is days)."""
 
@@ -134,10 +120,6 @@ def database() -> str | None:
     """The ``--db`` URL of the running command, if one was given."""
     value = click.get_current_context().meta.get(_DB_META)
     return str(value) if value else None
-
-
-def json_option(function: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(function)
 
 
 @contextmanager

@@ -11,13 +11,11 @@ from typing import Any
 import click
 
 from volact import paths
+from volact.cli._output import json_option, print_json, print_table
 from volact.cli.vendor import (
     database,
     dir_option,
-    json_option,
     opened,
-    print_json,
-    print_table,
     read_input_file,
     when,
     write_output,
