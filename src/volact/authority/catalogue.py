@@ -115,21 +115,17 @@ class Catalogue:
     def activate_root_key(self, key_id: str) -> RootKeyRecord:
         """Rotation, step 2: ``key_id`` signs from now on; the previous key stays listed."""
         with self.lock, self.store.transaction():
-            found = next((k for k in self.store.root_keys() if k.key_id == key_id), None)
-            if found is None:
-                raise NotFound(f"no root key {key_id!r}; `volact vendor root-key list` shows them")
+            found = self._root_key(key_id)
             if found.state == "retired":
                 raise ConfigurationError("a retired root key cannot sign again; add a new one")
             if found.state != "active":
                 self.store.activate_root_key(key_id)
-        return next(k for k in self.store.root_keys() if k.key_id == key_id)
+        return self._root_key(key_id)
 
     def retire_root_key(self, key_id: str) -> RootKeyRecord:
         """Stop listing a root key in new descriptors and responses (not the active key)."""
         with self.lock, self.store.transaction():
-            found = next((k for k in self.store.root_keys() if k.key_id == key_id), None)
-            if found is None:
-                raise NotFound(f"no root key {key_id!r}; `volact vendor root-key list` shows them")
+            found = self._root_key(key_id)
             if found.state == "active":
                 raise ConfigurationError(
                     "the active root key cannot be retired; add a new one first "
@@ -138,7 +134,13 @@ class Catalogue:
             if found.state == "retired":
                 return found
             self.store.retire_root_key(key_id, self.clock())
-        return next(k for k in self.store.root_keys() if k.key_id == key_id)
+        return self._root_key(key_id)
+
+    def _root_key(self, key_id: str) -> RootKeyRecord:
+        found = next((k for k in self.store.root_keys() if k.key_id == key_id), None)
+        if found is None:
+            raise NotFound(f"no root key {key_id!r}; `volact vendor root-key list` shows them")
+        return found
 
     def root_keys(self) -> list[RootKeyRecord]:
         with self.lock:
