@@ -52,7 +52,6 @@ from volact.core.errors import (
     error_from_code,
 )
 from volact.core.protocol import ACTIVATE_PATH, ActivationRequest
-from volact.core.states import State
 from volact.core.tickets import Activation, verify_activation
 
 if TYPE_CHECKING:
@@ -140,21 +139,6 @@ def _read_descriptor(source: Any) -> ProductDescriptor:
 
 def _descriptor_from_token(token: str) -> ProductDescriptor:
     return load_descriptor({"format": DESCRIPTOR_FORMAT, "v": 1, "token": token})
-
-
-def _discard_activation(record: machine.ClientRecord, now: int) -> machine.ClientRecord:
-    """The record as if it held no activation (its stored chain did not verify).
-
-    Like a fingerprint change, it goes back to the OOB grace of the original install (no fresh
-    grace); a tampered clock stays tampered. Workaround until the core offers this as an event.
-    """
-    if record.activation is None:
-        return record
-    if record.tampered:
-        return replace(record, activation=None)
-    return machine.advance(
-        replace(record, activation=None, phase=State.OOB_GRACE, reason=None), now
-    )
 
 
 def resolve_state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -429,7 +413,7 @@ class License:
             )
         record = stored.record
         if chain_error is not None:
-            record = _discard_activation(record, now)
+            record = machine.discard_activation(record, now)
         core = machine.status(record, now)
         reason = core.reason
         if chain_error is not None and reason != machine.CLOCK_TAMPERED:

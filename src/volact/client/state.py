@@ -6,7 +6,7 @@ fsync, rename, directory fsync)::
     {
       "format": "volact-client-state", "v": 1,
       "descriptor": "v4.public.…",        # the product descriptor's token (for the CLI)
-      "record": {…},                      # client_machine.ClientRecord.to_dict()
+      "record": {…},                      # client_record.ClientRecord.to_dict()
       "settings": {                       # this product's discovery overrides; null = inherit
         "manual_host": null, "host_caching": null, "domains": null, "dns_server": null
       },
@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from volact.core import keys, validate
-from volact.core.client_machine import ClientRecord
+from volact.core.client_record import ClientRecord
 from volact.core.errors import BadRequest, StorageError, UnsupportedVersion, VolactError
 from volact.fileio import write_bytes_atomic
 
