@@ -236,7 +236,7 @@ def _record_from_dict(value: Any) -> ClientRecord:
     try:
         key = keys.parse_key(key_text)
     except InvalidKey as exc:
-        raise BadRequest(f"field 'key' is not a product key: {exc}", {"field": "key"}) from None
+        raise BadRequest(f"field 'key' is not a product key: {exc}", {"field": "key"}) from exc
     channel = validate.string(data, "channel", max_len=8)
     if key.channel not in INSTALLABLE_CHANNELS or channel != key.channel.value:
         raise BadRequest(
