@@ -31,11 +31,17 @@ from typing import TYPE_CHECKING, Any
 from volact.client import activation, diagnosis, identity
 from volact.client.activation import Attempt, DNSLookups
 from volact.client.diagnosis import Diagnosis
+from volact.client.settings import installed_products, resolve_state_dir, update_settings
 from volact.client.state import MachineSettings, ProductState, StateDir
 from volact.client.status import LicenseStatus, to_datetime
 from volact.clock import Clock, system_clock
 from volact.core import client_machine as machine
-from volact.core.descriptor import ProductDescriptor, load_descriptor
+from volact.core.descriptor import (
+    DESCRIPTOR_FORMAT,
+    FORMAT_VERSION,
+    ProductDescriptor,
+    load_descriptor,
+)
 from volact.core.errors import (
     BadRequest,
     InvalidHostCertificate,
@@ -54,8 +60,6 @@ if TYPE_CHECKING:
     from volact.net.transport import Transport
 
 __all__ = ["Attempt", "DNSLookups", "Diagnosis", "License", "installed_products", "update_settings"]
-
-DESCRIPTOR_FORMAT = "volact-product-descriptor"
 
 
 def _read_descriptor(source: Any) -> ProductDescriptor:
@@ -77,85 +81,7 @@ def _read_descriptor(source: Any) -> ProductDescriptor:
 
 
 def _descriptor_from_token(token: str) -> ProductDescriptor:
-    return load_descriptor({"format": DESCRIPTOR_FORMAT, "v": 1, "token": token})
-
-
-def resolve_state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """``explicit``, else ``VOLACT_STATE_DIR``, else the default (:mod:`volact.paths`)."""
-    from volact.paths import resolve_dir
-
-    return resolve_dir("client", explicit)
-
-
-def installed_products(state_dir: str | os.PathLike[str] | None = None) -> list[str]:
-    """The ids of the products installed in ``state_dir`` (default: VOLACT_STATE_DIR…)."""
-    return StateDir(resolve_state_dir(state_dir)).products()
-
-
-_UNSET: Any = object()
-
-
-def _normalize_setting(name: str, value: Any) -> Any:
-    from volact.client import discovery
-    from volact.net import dns
-
-    if value is None:
-        return None
-    if name == "manual_host":
-        return discovery.parse_host(str(value), "manual").address
-    if name == "dns_server":
-        return str(dns.DNSServer.parse(str(value)))
-    if name == "domains":
-        domains = [dns.normalize_name(str(domain)) for domain in value]
-        from volact.client.state import domains_tuple
-
-        return domains_tuple(domains)
-    if name == "host_caching":
-        if not isinstance(value, bool):
-            raise BadRequest("host caching is on or off")
-        return value
-    raise BadRequest(f"unknown client setting {name!r}")
-
-
-def update_settings(
-    state_dir: str | os.PathLike[str] | None = None,
-    *,
-    product: str | None = None,
-    **changes: Any,
-) -> MachineSettings:
-    """Change discovery settings: ``manual_host``, ``host_caching``, ``domains``, ``dns_server``.
-
-    Without ``product`` the machine-wide value changes and every product's override of that
-    setting is removed, so the new value is in effect for all products. With ``product`` only
-    that product's override changes (``None`` removes the override). Returns the settings now
-    in effect (for ``product``, or machine-wide). Raises ``bad_request`` for a malformed value
-    and ``not_installed`` for an unknown product.
-    """
-    normalized = {name: _normalize_setting(name, value) for name, value in changes.items()}
-    state = StateDir(resolve_state_dir(state_dir))
-    with state.lock():
-        machine_settings = state.read_settings()
-        if product is None:
-            if "host_caching" in normalized and normalized["host_caching"] is None:
-                normalized["host_caching"] = True
-            if "domains" in normalized and normalized["domains"] is None:
-                normalized["domains"] = ()
-            machine_settings = replace(machine_settings, **normalized)
-            state.write_settings(machine_settings)
-            for name in state.products():
-                stored = state.read_product(name)
-                if stored is None:
-                    continue
-                cleared = replace(stored.settings, **dict.fromkeys(normalized))
-                if cleared != stored.settings:
-                    state.write_product(replace(stored, settings=cleared))
-            return machine_settings
-        stored = state.read_product(product)
-        if stored is None:
-            raise NotInstalled(f"product {product!r} is not installed", {"product": product})
-        overrides = replace(stored.settings, **normalized)
-        state.write_product(replace(stored, settings=overrides))
-        return overrides.over(machine_settings)
+    return load_descriptor({"format": DESCRIPTOR_FORMAT, "v": FORMAT_VERSION, "token": token})
 
 
 class License:
@@ -300,16 +226,9 @@ class License:
                 cmid=record.cmid,
                 fingerprint=record.fingerprint,
             )
+            machine.check_stored_activation(record, activation)  # rule 13
         except (InvalidTicket, InvalidHostCertificate) as error:
             return error
-        ticket = activation.ticket
-        if (ticket.issued_at, ticket.valid_until, ticket.oot_grace, ticket.issuer_id) != (
-            held.issued_at,
-            held.valid_until,
-            held.oot_grace,
-            held.issuer_id,
-        ):
-            return InvalidTicket("the state file's activation differs from its signed ticket")
         return None
 
     def status(self) -> LicenseStatus:

@@ -391,7 +391,7 @@ def check_stored_activation(record: ClientRecord, activation: Activation) -> Non
         record.cmid,
         record.fingerprint,
     ):
-        raise InvalidTicket("the stored activation differs from its signed ticket")
+        raise InvalidTicket("the state file's activation differs from its signed ticket")
 
 
 def record_failure(
