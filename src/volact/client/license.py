@@ -219,14 +219,14 @@ class License:
         if record.product != self.product:
             return InvalidTicket("the state file's record is for another product")
         try:
-            activation = verify_activation(
+            verified = verify_activation(
                 self.descriptor,
                 held.ticket,
                 held.certificate,
                 cmid=record.cmid,
                 fingerprint=record.fingerprint,
             )
-            machine.check_stored_activation(record, activation)  # rule 13
+            machine.check_stored_activation(record, verified)  # rule 13
         except (InvalidTicket, InvalidHostCertificate) as error:
             return error
         return None
