@@ -41,11 +41,11 @@ def _interpret(
         raise HostUnreachable(f"{url} sent an oversized answer", {"url": url})
     try:
         data = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError) as exc:
         raise HostUnreachable(
             f"{url} answered HTTP {status} without a volact body (is it a volact host?)",
             {"url": url, "status": status},
-        ) from None
+        ) from exc
     if not isinstance(data, dict):
         raise HostUnreachable(f"{url} answered with an unexpected body", {"url": url})
     if data.get("ok") is True and 200 <= status < 300:
@@ -92,7 +92,7 @@ class HTTPTransport:
         except httpx.HTTPError as exc:
             raise HostUnreachable(
                 f"cannot reach {url}: {type(exc).__name__}: {exc}".rstrip(": "), {"url": url}
-            ) from None
+            ) from exc
 
 
 class ASGITransportAdapter:
