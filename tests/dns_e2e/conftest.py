@@ -156,7 +156,7 @@ class DNSWorld:
         return [host.wait_ready() for host in started]
 
     def srv_records(self, domain: str = DOMAIN) -> set[SRVRecord]:
-        result = query_srv(f"_volact._tcp.{domain}", server=self.bind.server, timeout=2.0)
+        result = query_srv(f"_volact._tcp.{domain}", server=self.bind.server, timeout=10.0)
         return set(result.records)
 
     def wait_for_records(self, expected: set[SRVRecord], domain: str = DOMAIN) -> None:
