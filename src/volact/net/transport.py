@@ -15,7 +15,12 @@ import asyncio
 import json
 from typing import Any, Protocol
 
-from volact.core.errors import BadRequest, HostUnreachable, VolactError, error_from_code
+from volact.core.errors import (
+    ConfigurationError,
+    HostUnreachable,
+    VolactError,
+    error_from_code,
+)
 
 MAX_RESPONSE_BYTES = 64 * 1024
 DEFAULT_TIMEOUT = 10.0
@@ -24,7 +29,7 @@ DEFAULT_TIMEOUT = 10.0
 def service_url(base_url: str, path: str) -> str:
     """``path`` under a service's base URL (the vendor service's, as configured)."""
     if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-        raise BadRequest(f"the vendor URL {base_url!r} must start with http:// or https://")
+        raise ConfigurationError(f"the vendor URL {base_url!r} must start with http:// or https://")
     return base_url.rstrip("/") + path
 
 
