@@ -105,7 +105,9 @@ class ThrowawayCluster:
     @classmethod
     def create(cls) -> ThrowawayCluster:
         user = _unprivileged_user()
-        folder = Path(tempfile.mkdtemp(prefix="volact-pg-"))
+        # As root, under /tmp: the cluster's user must reach it (TMPDIR may be root's own).
+        parent = "/tmp" if user is not None and os.path.isdir("/tmp") else None
+        folder = Path(tempfile.mkdtemp(prefix="volact-pg-", dir=parent))
         if user is not None:
             os.chown(folder, user.pw_uid, user.pw_gid)
         cluster = cls(folder, user, _bin_dir())
