@@ -87,7 +87,7 @@ class VerifyKey:
                 raise ValueError("an Ed25519 public key has 32 bytes")
             public = Ed25519PublicKey.from_public_bytes(raw)
         except ValueError as exc:
-            raise KeyFormatError(f"unreadable public key: {exc}") from None
+            raise KeyFormatError(f"unreadable public key: {exc}") from exc
         return cls(public, text, _paserk_id(text))
 
     @classmethod
@@ -123,8 +123,8 @@ class SigningKey:
     def from_pem(cls, data: bytes) -> SigningKey:
         try:
             private = serialization.load_pem_private_key(data, password=None)
-        except Exception:
-            raise KeyFormatError("the private key file is not an unencrypted PEM key") from None
+        except Exception as exc:
+            raise KeyFormatError("the private key file is not an unencrypted PEM key") from exc
         if not isinstance(private, Ed25519PrivateKey):
             raise KeyFormatError("the private key is not an Ed25519 key")
         return cls(private)
@@ -151,7 +151,7 @@ def _b64decode(text: str) -> bytes:
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except binascii.Error as exc:
-        raise ValueError(str(exc)) from None
+        raise ValueError(str(exc)) from exc
 
 
 def _paserk_id(paserk: str) -> str:
@@ -222,8 +222,8 @@ def read_footer(token: str) -> dict[str, Any]:
         raise SignatureError("token has no footer")
     try:
         footer = json.loads(_b64decode(parts[3]))
-    except Exception:
-        raise SignatureError("unreadable token footer") from None
+    except Exception as exc:
+        raise SignatureError("unreadable token footer") from exc
     if not isinstance(footer, dict):
         raise SignatureError("token footer is not an object")
     return footer
@@ -235,8 +235,8 @@ def unverified_payload(token: str) -> bytes:
     body = token[len(_HEADER) :].split(".")[0]
     try:
         raw = _b64decode(body)
-    except Exception:
-        raise SignatureError("unreadable token body") from None
+    except Exception as exc:
+        raise SignatureError("unreadable token body") from exc
     # A v4.public body is the message followed by a 64-byte Ed25519 signature.
     if len(raw) < 64:
         raise SignatureError("token body is too short")
@@ -266,8 +266,8 @@ def verify(token: str, kind: str, keys: Iterable[VerifyKey]) -> dict[str, Any]:
         signed = _pae(_HEADER_BYTES, message, _b64decode(footer_text), _assertion(kind))
         key._public.verify(signature, signed)
         payload = json.loads(message)
-    except (InvalidSignature, ValueError):
-        raise SignatureError("signature verification failed") from None
+    except (InvalidSignature, ValueError) as exc:
+        raise SignatureError("signature verification failed") from exc
     if not isinstance(payload, dict):
         raise SignatureError("token payload is not an object")
     return payload

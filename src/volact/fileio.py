@@ -51,7 +51,7 @@ def write_bytes_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
     _fsync_dir(path.parent)
 
 
@@ -69,12 +69,12 @@ def read_bytes(path: Path, *, what: str = "file", limit: int = MAX_FILE_BYTES) -
     try:
         with open(path, "rb") as handle:
             data = handle.read(limit + 1)
-    except FileNotFoundError:
-        raise NotFound(f"no {what} at {path}") from None
-    except IsADirectoryError:
-        raise BadRequest(f"{path} is a directory, not a {what}") from None
+    except FileNotFoundError as exc:
+        raise NotFound(f"no {what} at {path}") from exc
+    except IsADirectoryError as exc:
+        raise BadRequest(f"{path} is a directory, not a {what}") from exc
     except OSError as exc:
-        raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
     if len(data) > limit:
         raise BadRequest(f"{path} is too large for a {what} (over {limit} bytes)")
     return data
@@ -84,5 +84,5 @@ def read_json(path: Path, *, what: str = "file", limit: int = MAX_FILE_BYTES) ->
     data = read_bytes(path, what=what, limit=limit)
     try:
         return json.loads(data)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise BadRequest(f"{path} is not a valid {what} (not JSON)") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise BadRequest(f"{path} is not a valid {what} (not JSON)") from exc

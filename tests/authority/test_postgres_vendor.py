@@ -1,8 +1,8 @@
 """The vendor store on PostgreSQL: the CLI flow, the key limits across processes, and a real
 `volact vendor serve --db postgresql://…`.
 
-The server is the one on 127.0.0.1:5432 (see tests/scaleout/postgres.py); every test gets a
-fresh schema, dropped afterwards. These tests never skip: without PostgreSQL they fail.
+The server is the test server of tests/scaleout/postgres.py; every test gets a fresh schema,
+dropped afterwards. These tests never skip: without PostgreSQL they fail.
 """
 
 from __future__ import annotations

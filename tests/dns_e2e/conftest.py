@@ -35,7 +35,7 @@ from volact.net.dns import query_srv
 DOMAIN = "volact.test"
 SRV_NAME = f"_volact._tcp.{DOMAIN}"
 OTHER_DOMAIN = "other.test"  # the harness's second dynamic zone
-POLL_TIMEOUT = 20.0
+POLL_TIMEOUT = 60.0  # generous: every wait polls, so only a failure takes this long
 
 
 @pytest.fixture(scope="module")
@@ -93,13 +93,19 @@ class Host:
         found = ok(volact("host", "events", "--dir", str(self.directory), "--kind", kind, "--json"))
         return list(json.loads(found))
 
-    def wait_for_event(self, kind: str) -> dict[str, Any]:
-        """The newest event of ``kind`` (polled through `volact host events`, bounded)."""
+    def wait_for_event(self, kind: str, domain: str | None = None) -> dict[str, Any]:
+        """The newest event of ``kind`` (for ``domain``, if given), polled through
+        `volact host events` until it is there (bounded)."""
         deadline = time.monotonic() + POLL_TIMEOUT
         while time.monotonic() < deadline:
-            if found := self.events(kind):
+            found = [
+                event
+                for event in self.events(kind)
+                if domain is None or event["details"].get("domain") == domain
+            ]
+            if found:
                 return found[0]
-            time.sleep(0.1)
+            time.sleep(0.1)  # the pause between two polls
         raise AssertionError(f"{self.name}: no {kind} event; log:\n{self.process.log.read_text()}")
 
 
@@ -150,19 +156,19 @@ class DNSWorld:
         return [host.wait_ready() for host in started]
 
     def srv_records(self, domain: str = DOMAIN) -> set[SRVRecord]:
-        result = query_srv(f"_volact._tcp.{domain}", server=self.bind.server, timeout=2.0)
+        result = query_srv(f"_volact._tcp.{domain}", server=self.bind.server, timeout=10.0)
         return set(result.records)
 
-    def wait_for_records(self, expected: set[SRVRecord]) -> None:
-        """Poll named (bounded) until ``_volact._tcp.volact.test`` holds exactly ``expected``."""
+    def wait_for_records(self, expected: set[SRVRecord], domain: str = DOMAIN) -> None:
+        """Poll named (bounded) until ``_volact._tcp.DOMAIN`` holds exactly ``expected``."""
         deadline = time.monotonic() + POLL_TIMEOUT
         found: set[SRVRecord] = set()
         while time.monotonic() < deadline:
-            found = self.srv_records()
+            found = self.srv_records(domain)
             if found == expected:
                 return
-            time.sleep(0.05)
-        raise AssertionError(f"SRV records {found} never became {expected}")
+            time.sleep(0.05)  # the pause between two polls
+        raise AssertionError(f"SRV records in {domain} {found} never became {expected}")
 
     def machine(self, name: str, *, host_caching: bool = True) -> Machine:
         """A client machine with the product installed that finds hosts in volact.test through

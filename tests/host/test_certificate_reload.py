@@ -14,6 +14,13 @@ from volact.store import MemoryStore
 from .helpers import body, make_host
 
 
+def unwatched(service: HostService) -> HostService:
+    """The service without its certificate watcher (set before it starts: a watcher already
+    running could take up the new certificate between the test's steps): checked by hand."""
+    service.certificate_check_interval = 0
+    return service
+
+
 async def test_a_certificate_installed_while_running_is_taken_up(tmp_path: Path) -> None:
     now = int(time.time())
     certified = make_host(tmp_path / "certified", now)
@@ -22,8 +29,7 @@ async def test_a_certificate_installed_while_running_is_taken_up(tmp_path: Path)
     bare.files.save_signing_key(certified.signer)
     bare.files.save_settings(certified.settings)
     store = MemoryStore()
-    async with HostService.from_files(bare.files, store, lambda: now) as service:
-        service.certificate_check_interval = 0  # checked by hand below
+    async with unwatched(HostService.from_files(bare.files, store, lambda: now)) as service:
         with pytest.raises(HostNotActivated):
             await service.activate(body(1, now), "127.0.0.1")
         assert await service.check_for_new_certificate() is False
@@ -41,8 +47,7 @@ async def test_a_bad_new_certificate_is_not_taken_up(tmp_path: Path) -> None:
     now = int(time.time())
     host = make_host(tmp_path / "host", now)
     other = make_host(tmp_path / "other", now)  # another host's certificate (other key)
-    async with HostService.from_files(host.files, MemoryStore(), lambda: now) as service:
-        service.certificate_check_interval = 0
+    async with unwatched(HostService.from_files(host.files, MemoryStore(), lambda: now)) as service:
         before = service.certificate_status.token
         host.files.save_certificate_token(other.files.certificate_token())
         # Checked, found unusable (another host's), logged; the working certificate stays.

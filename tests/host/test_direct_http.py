@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,15 @@ from volact.web.runner import bind_socket, listening_url
 from .helpers import GROUP, body, make_host
 
 Answer = tuple[int, dict[str, str], dict[str, Any]]
+WAIT = 30.0  # the longest any condition below may take (it is polled, never slept)
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Poll ``condition`` (bounded): the server under test runs in this event loop."""
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for: {what}"
+        await asyncio.sleep(0.01)
 
 
 @dataclass
@@ -98,8 +107,8 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     assert listening_url(sock) == f"http://127.0.0.1:{port}"
     async with service:
         task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started:
-            await asyncio.sleep(0.01)
+        await until(lambda: server.started or task.done(), "the server to start")
+        assert server.started, task
         try:
             yield running
         finally:
@@ -184,11 +193,10 @@ async def test_a_client_that_leaves_early_is_still_recorded(served: Served) -> N
     await asyncio.wait_for(served.entered.wait(), 10)
     writer.close()
     await writer.wait_closed()
-    await asyncio.sleep(0.05)  # the host sees the connection go
+    await until(lambda: not served.server.server_state.connections, "the host to see it go")
     served.hold.set()
-    for _ in range(200):
-        if await served.service.store.clients():
-            break
+    deadline = time.monotonic() + WAIT
+    while not await served.service.store.clients() and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
     assert [client.cmid for client in await served.service.store.clients()] == [
         body(1, now)["cmid"]
@@ -270,7 +278,11 @@ async def test_shutdown_lets_a_direct_answer_finish_and_closes(served: Served) -
     writer.write(request(activation(1, now)))
     await asyncio.wait_for(served.entered.wait(), 10)
     served.server.should_exit = True
-    await asyncio.sleep(0.2)  # uvicorn stops listening and asks connections to finish
+    # uvicorn stops listening, then (at once, in the same step) asks connections to finish.
+    await until(
+        lambda: not any(server.is_serving() for server in served.server.servers),
+        "uvicorn to stop listening",
+    )
     served.hold.set()
     status, headers, _ = await read_answer(reader)
     assert (status, headers["connection"]) == (409, "close")

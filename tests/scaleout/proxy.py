@@ -1,5 +1,5 @@
 """A TCP relay to PostgreSQL that a test can cut and restore: the database "goes away" for real
-(connections reset, new ones refused) without touching the shared server."""
+(connections reset, new ones refused) without touching the server itself."""
 
 from __future__ import annotations
 
@@ -9,16 +9,9 @@ import socket
 import struct
 import threading
 
-from .postgres import SERVER_URL
+from .postgres import server_address
 
 BUFFER = 65536
-
-
-def server_address() -> tuple[str, int]:
-    from psycopg.conninfo import conninfo_to_dict
-
-    params = conninfo_to_dict(SERVER_URL)
-    return str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)
 
 
 class TCPProxy:

@@ -27,7 +27,7 @@ from tests.host.helpers import GROUP, VENDOR, body, cmid, make_host
 from volact.core import keys
 from volact.core.policy import GroupPolicy
 
-from .postgres import fresh_schema
+from .postgres import fresh_schema, server_address, via_port
 from .proxy import TCPProxy
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -96,18 +96,31 @@ def now() -> int:
     return int(time.time())
 
 
+def http_client(**options: Any) -> httpx.AsyncClient:
+    """A client that opens a connection for each request and closes it after the answer.
+
+    The tests here are about counting, not keep-alive: a kept-alive connection left idle (a
+    worker waiting on the other host, the test doing SQL) could be closed by the host (uvicorn's
+    5-second idle timeout) just as the next request goes out, which fails that request with
+    httpx.ReadError. Activations are not retried instead: a retry of a request the host did see
+    would be a second request event, and the tests count those.
+    """
+    limits = httpx.Limits(max_keepalive_connections=0)
+    return httpx.AsyncClient(timeout=REQUEST_TIMEOUT, limits=limits, **options)
+
+
 async def post_all(requests: list[tuple[str, dict[str, Any]]]) -> list[httpx.Response]:
     """POST every (host URL, body), IN_FLIGHT at a time; the answers in the order asked.
 
-    Each worker has a client (one kept-alive connection per host) of its own: cheaper for the
-    test process than one client whose pool holds every connection.
+    Each worker has a client of its own (a fresh connection per request, see ``http_client``):
+    cheaper for the test process than one client whose pool holds every connection.
     """
     answers: list[httpx.Response | None] = [None] * len(requests)
     pending = iter(enumerate(requests))
     tls = ssl.create_default_context()  # unused (plain HTTP), but loaded once, not per client
 
     async def worker() -> None:
-        async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT, verify=tls) as http:
+        async with http_client(verify=tls) as http:
             for index, (url, data) in pending:
                 answers[index] = await http.post(f"{url}/v1/activate", json=data)
 
@@ -163,7 +176,7 @@ def logs_without_tracebacks(hosts: list[ServedHost]) -> str:
 
 async def test_five_clients_over_two_hosts_reach_the_threshold(cluster: Cluster) -> None:
     answers = []
-    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT) as http:
+    async with http_client() as http:
         for n in range(5):
             url = cluster.urls[n % 2]  # 0, 2, 4 at the first host; 1, 3 at the second
             answers.append(await http.post(f"{url}/v1/activate", json=body(n, now())))
@@ -227,7 +240,7 @@ async def test_the_same_cmid_at_both_hosts_at_once_is_one_row(cluster: Cluster, 
 
 
 async def test_killed_database_connections_are_replaced(cluster: Cluster, sql: SQL) -> None:
-    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT) as http:
+    async with http_client() as http:
         for n, url in enumerate(cluster.urls):
             assert (await http.post(f"{url}/v1/activate", json=body(n, now()))).status_code == 409
         killed = sql.execute(
@@ -253,10 +266,12 @@ def closed_port() -> int:
     ("database", "reason"),
     [
         (f"postgresql://postgres:hunter2@127.0.0.1:{closed_port()}/test", "Connection refused"),
-        ("postgresql://postgres:hunter2@127.0.0.1:5432/volact_no_db", "does not exist"),
+        ("postgresql://postgres:hunter2@{server}/volact_no_db", "does not exist"),
     ],
 )
 def test_a_wrong_database_url_is_one_clear_line(tmp_path: Path, database: str, reason: str) -> None:
+    host, port = server_address()  # the test server, asked for a database it does not have
+    database = database.replace("{server}", f"{host}:{port}")
     make_host(tmp_path / "host", now())
     for command in (
         ["host", "serve", "--dir", str(tmp_path / "host"), "--port", "0", "--db", database],
@@ -276,7 +291,7 @@ async def test_a_database_that_goes_away_gives_storage_error_then_recovers(
     relay = TCPProxy().start()
     try:
         with fresh_schema() as url:
-            through_relay = url.replace("127.0.0.1:5432", f"127.0.0.1:{relay.port}")
+            through_relay = via_port(url, relay.port)
             hosts = start_hosts(tmp_path, through_relay, 1)
             try:
                 await _goes_away_and_back(relay, hosts[0])
@@ -287,7 +302,7 @@ async def test_a_database_that_goes_away_gives_storage_error_then_recovers(
 
 
 async def _goes_away_and_back(relay: TCPProxy, host: ServedHost) -> None:
-    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT) as http:
+    async with http_client() as http:
         activate = f"{host.url}/v1/activate"
         assert (await http.post(activate, json=body(0, now()))).status_code == 409
         relay.cut()

@@ -25,7 +25,7 @@ from volact.store import migrations as schema
 from volact.store.base import count_limit_for
 from volact.store.postgres import READ_BATCH, STATISTIC_SHARDS, PostgresStore, lock_key
 
-from .postgres import fresh_schema, schema_url
+from .postgres import fresh_schema, schema_url, server_address, via_port
 from .proxy import TCPProxy
 
 pytestmark = pytest.mark.postgres
@@ -285,8 +285,9 @@ async def test_an_unreachable_database_is_one_plain_line(make_pg: MakeStore) -> 
 
 
 async def test_a_missing_database_is_named(make_pg: MakeStore) -> None:
+    host, port = server_address()
     with pytest.raises(StorageError) as caught:
-        await make_pg("postgresql://postgres@127.0.0.1:5432/volact_no_such_db").open()
+        await make_pg(f"postgresql://postgres@{host}:{port}/volact_no_such_db").open()
     assert 'database "volact_no_such_db" does not exist' in one_line(caught.value)
 
 
@@ -328,7 +329,7 @@ async def test_a_group_locked_by_a_stuck_host_fails_plainly(
 async def test_a_database_that_goes_away_fails_requests_plainly_then_recovers(
     proxy: TCPProxy, make_pg: MakeStore, pg_url: str
 ) -> None:
-    through_proxy = pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+    through_proxy = via_port(pg_url, proxy.port)
     store = make_pg(through_proxy, acquire_timeout=2.0)
     await store.open()
     await activate(store, request(0))

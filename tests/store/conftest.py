@@ -1,9 +1,9 @@
 """The store suite runs once per store: add a store by adding a param and a branch here.
 
-The ``postgres`` param opens ``PostgresStore`` on the real server (127.0.0.1:5432, database
-``test``) in a fresh schema of its own, dropped at teardown, so tests never collide and can run
-again. It is never skipped: an unreachable server fails the test with a clear message
-(``scripts/setup`` starts PostgreSQL).
+The ``postgres`` param opens ``PostgresStore`` on the test server (``VOLACT_TEST_POSTGRES``, else
+the throwaway cluster of tests/scaleout/postgres.py) in a fresh schema of its own, dropped at
+teardown, so tests never collide and can run again. It is never skipped: a server that cannot be
+had fails the test with a clear message.
 """
 
 from __future__ import annotations

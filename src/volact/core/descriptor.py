@@ -123,8 +123,8 @@ def load_descriptor(source: str | bytes | dict[str, Any]) -> ProductDescriptor:
             raise BadRequest("the product descriptor file is too large")
         try:
             source = json.loads(source)
-        except (ValueError, UnicodeDecodeError):
-            raise BadRequest("the product descriptor is not valid JSON") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest("the product descriptor is not valid JSON") from exc
     data = validate.obj(source, "product descriptor")
     if data.get("format") != DESCRIPTOR_FORMAT:
         raise BadRequest("this file is not a volact product descriptor")
@@ -133,15 +133,15 @@ def load_descriptor(source: str | bytes | dict[str, Any]) -> ProductDescriptor:
     token = validate.string(data, "token", max_len=MAX_DESCRIPTOR_BYTES)
     try:
         unverified = json.loads(crypto.unverified_payload(token))
-    except (crypto.SignatureError, ValueError):
-        raise BadRequest("the product descriptor's token is malformed") from None
+    except (crypto.SignatureError, ValueError) as exc:
+        raise BadRequest("the product descriptor's token is malformed") from exc
     payload = validate.obj(unverified, "product descriptor payload")
     keys_text = validate.string_list(payload, "root_keys", max_items=16)
     try:
         keys = [crypto.VerifyKey.from_paserk(text) for text in keys_text]
         verified = crypto.verify(token, DESCRIPTOR_KIND, keys)
-    except (crypto.SignatureError, crypto.KeyFormatError):
+    except (crypto.SignatureError, crypto.KeyFormatError) as exc:
         raise BadRequest(
             "the product descriptor's signature does not verify (the file was changed)"
-        ) from None
+        ) from exc
     return _from_payload(verified, token)

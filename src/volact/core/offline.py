@@ -79,10 +79,10 @@ def parse_file(
             raise BadRequest(f"the file is larger than {limit} bytes; it is not a {what} file")
         try:
             decoded = json.loads(source)
-        except (ValueError, RecursionError, UnicodeDecodeError):
+        except (ValueError, RecursionError, UnicodeDecodeError) as exc:
             raise BadRequest(
                 f"the file is not valid JSON (damaged or truncated?); expected a {what} file"
-            ) from None
+            ) from exc
     else:
         # An online body may be any JSON value, not only an object.
         decoded = dict(source) if isinstance(source, Mapping) else source
@@ -110,8 +110,8 @@ def _token_payload(data: dict[str, Any], what: str) -> tuple[str, dict[str, Any]
     token = validate.string(data, "token", max_len=MAX_TOKEN_CHARS)
     try:
         unverified = json.loads(crypto.unverified_payload(token))
-    except (crypto.SignatureError, ValueError, UnicodeDecodeError):
-        raise BadRequest(f"the {what}'s signed token is damaged (not readable)") from None
+    except (crypto.SignatureError, ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the {what}'s signed token is damaged (not readable)") from exc
     if not isinstance(unverified, dict):
         raise BadRequest(f"the {what}'s signed token does not hold an object")
     return token, unverified
@@ -192,11 +192,11 @@ def read_host_request(source: str | bytes | Mapping[str, Any]) -> HostActivation
     host_key = validate.string(unverified, "host_key", max_len=128)
     try:
         verified = crypto.verify(token, HOST_REQUEST_KIND, [crypto.VerifyKey.from_paserk(host_key)])
-    except (crypto.SignatureError, crypto.KeyFormatError):
+    except (crypto.SignatureError, crypto.KeyFormatError) as exc:
         raise BadRequest(
             "the host activation request's signature does not verify: the file was changed "
             "after the host made it, or is damaged; make a new request on the host"
-        ) from None
+        ) from exc
     _check_fields(verified, _HOST_REQUEST_FIELDS, "host activation request")
     return HostActivationRequest(
         request_id=validate.uuid_text(verified, "request_id"),
@@ -280,11 +280,11 @@ def read_host_response(
     try:
         keys = [crypto.VerifyKey.from_paserk(text) for text in keys_text]
         verified = crypto.verify(token, HOST_RESPONSE_KIND, keys)
-    except (crypto.SignatureError, crypto.KeyFormatError):
+    except (crypto.SignatureError, crypto.KeyFormatError) as exc:
         raise BadRequest(
             "the host activation response's signature does not verify: the file was changed "
             "after the vendor made it, or is damaged; ask the vendor for the response again"
-        ) from None
+        ) from exc
     _check_fields(verified, _HOST_RESPONSE_FIELDS, "host activation response")
     response = HostActivationResponse(
         request_id=validate.uuid_text(verified, "request_id"),

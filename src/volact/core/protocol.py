@@ -75,11 +75,11 @@ def parse_activation_request(body: Any) -> ActivationRequest:
     state_text = validate.string(data, "state", max_len=32)
     try:
         state = State(state_text)
-    except ValueError:
+    except ValueError as exc:
         raise BadRequest(
             f"field 'state' must be one of {', '.join(s.value for s in State)}",
             {"field": "state"},
-        ) from None
+        ) from exc
     return ActivationRequest(
         product=validate.identifier(data, "product"),
         key=validate.string(data, "key", max_len=64),

@@ -191,11 +191,11 @@ def verify_certificate(
         payload = crypto.verify(token, CERTIFICATE_KIND, root_keys)
         certificate = _certificate_from_payload(payload, token)
     except crypto.SignatureError as exc:
-        raise InvalidHostCertificate(f"host certificate rejected: {exc}") from None
+        raise InvalidHostCertificate(f"host certificate rejected: {exc}") from exc
     except InvalidHostCertificate:
         raise
     except VolactError as exc:
-        raise InvalidHostCertificate(f"host certificate malformed: {exc}") from None
+        raise InvalidHostCertificate(f"host certificate malformed: {exc}") from exc
     if vendor_id is not None and certificate.vendor_id != vendor_id:
         raise InvalidHostCertificate("host certificate is from another vendor")
     if certificate.not_after <= certificate.not_before:
@@ -234,7 +234,7 @@ def verify_activation(
     try:
         footer = crypto.read_footer(ticket_token)
     except crypto.SignatureError as exc:
-        raise InvalidTicket(f"ticket rejected: {exc}") from None
+        raise InvalidTicket(f"ticket rejected: {exc}") from exc
     certificate: HostCertificate | None = None
     if any(key.key_id == footer.get("kid") for key in root_keys):
         signer_keys = root_keys  # A MAK ticket, signed by the vendor itself.
@@ -253,17 +253,17 @@ def verify_activation(
             )
         try:
             signer_keys = [crypto.VerifyKey.from_paserk(certificate.host_key)]
-        except crypto.KeyFormatError:
-            raise InvalidHostCertificate("host certificate carries an unreadable key") from None
+        except crypto.KeyFormatError as exc:
+            raise InvalidHostCertificate("host certificate carries an unreadable key") from exc
     try:
         payload = crypto.verify(ticket_token, TICKET_KIND, signer_keys)
         ticket = _ticket_from_payload(payload, ticket_token)
     except crypto.SignatureError as exc:
-        raise InvalidTicket(f"ticket rejected: {exc}") from None
+        raise InvalidTicket(f"ticket rejected: {exc}") from exc
     except InvalidTicket:
         raise
     except (VolactError, BadRequest) as exc:
-        raise InvalidTicket(f"ticket malformed: {exc}") from None
+        raise InvalidTicket(f"ticket malformed: {exc}") from exc
 
     if ticket.product != descriptor.product or ticket.group != descriptor.group:
         raise InvalidTicket("ticket is for another product")

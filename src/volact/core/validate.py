@@ -42,8 +42,8 @@ def string(data: dict[str, Any], name: str, *, max_len: int = 255, min_len: int 
     if not value.isascii():
         try:
             value.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate ("\ud800") decoded from JSON
-            raise BadRequest(f"field {name!r} is not valid Unicode", {"field": name}) from None
+        except UnicodeEncodeError as exc:  # a lone surrogate ("\ud800") decoded from JSON
+            raise BadRequest(f"field {name!r} is not valid Unicode", {"field": name}) from exc
     return value
 
 
@@ -98,8 +98,8 @@ def uuid_text(data: dict[str, Any], name: str) -> str:
         return value  # already the form str(uuid.UUID(value)) would give
     try:
         parsed = uuid.UUID(value)
-    except ValueError:
-        raise BadRequest(f"field {name!r} must be a UUID", {"field": name}) from None
+    except ValueError as exc:
+        raise BadRequest(f"field {name!r} must be a UUID", {"field": name}) from exc
     return str(parsed)
 
 
@@ -118,8 +118,8 @@ def base64url(data: dict[str, Any], name: str, *, min_bytes: int, max_bytes: int
         raise BadRequest(f"field {name!r} must be base64url", {"field": name})
     try:
         raw = base64.urlsafe_b64decode(stripped + "=" * (-len(stripped) % 4))
-    except (binascii.Error, ValueError):
-        raise BadRequest(f"field {name!r} must be base64url", {"field": name}) from None
+    except (binascii.Error, ValueError) as exc:
+        raise BadRequest(f"field {name!r} must be base64url", {"field": name}) from exc
     if not min_bytes <= len(raw) <= max_bytes:
         raise BadRequest(
             f"field {name!r} must decode to {min_bytes}–{max_bytes} bytes",

@@ -190,10 +190,8 @@ def split_host_port(text: str, default_port: int) -> tuple[str, int]:
     if ":" in host or raw.startswith("["):
         try:
             ipaddress.IPv6Address(host)
-        except ValueError:
-            raise BadRequest(
-                f"{text!r}: not a host name or IP address", {"field": "host"}
-            ) from None
+        except ValueError as exc:
+            raise BadRequest(f"{text!r}: not a host name or IP address", {"field": "host"}) from exc
     elif not _HOST_NAME.match(host):
         raise BadRequest(f"{text!r}: not a host name or IP address", {"field": "host"})
     if port_text is None:
@@ -221,12 +219,12 @@ class DNSServer:
         host, port = split_host_port(text, DNS_PORT)
         try:
             address = ipaddress.ip_address(host)
-        except ValueError:
+        except ValueError as exc:
             raise BadRequest(
                 f"DNS server {text!r} must be an IP address, optionally with :PORT "
                 "(IPv6 in brackets: [::1]:53)",
                 {"field": "dns_server"},
-            ) from None
+            ) from exc
         return cls(str(address), port)
 
     def __str__(self) -> str:
@@ -343,7 +341,7 @@ def resolve_address(target: str, *, server: DNSServer | None, timeout: float) ->
         except (OSError, UnicodeError) as error:
             raise HostUnreachable(
                 f"cannot resolve host name {name!r}: {error}", {"host": name}
-            ) from None
+            ) from error
         return list(dict.fromkeys(str(info[4][0]) for info in infos))
     import dns.exception
     import dns.name
@@ -491,38 +489,38 @@ def _exchange(message: Any, server: DNSServer, key: TSIGKey, timeout: float, *, 
     named = f"TSIG key {key.name!r} ({key.algorithm})"
     try:
         return dns.query.tcp(message, server.host, port=server.port, timeout=timeout)
-    except dns.exception.Timeout:
+    except dns.exception.Timeout as exc:
         raise DNSPublishError(
             "timeout", f"DNS server {server} did not answer within {timeout:g}s (to {doing})"
-        ) from None
-    except dns.tsig.PeerBadKey:
+        ) from exc
+    except dns.tsig.PeerBadKey as exc:
         raise DNSPublishError(
             "badkey",
             f"DNS server {server} does not know {named} (BADKEY): the key's name and algorithm "
             "must match a key in the server's named.conf",
-        ) from None
-    except dns.tsig.PeerBadSignature:
+        ) from exc
+    except dns.tsig.PeerBadSignature as exc:
         raise DNSPublishError(
             "badsig",
             f"DNS server {server} rejected the signature of {named} (BADSIG): the key's secret "
             "differs from the server's copy",
-        ) from None
-    except dns.tsig.PeerBadTime:
+        ) from exc
+    except dns.tsig.PeerBadTime as exc:
         raise DNSPublishError(
             "badtime",
             f"DNS server {server} rejected the time in the signature of {named} (BADTIME): the "
             "clocks of this machine and the DNS server differ by more than 5 minutes",
-        ) from None
+        ) from exc
     except (dns.tsig.PeerError, dns.message.UnknownTSIGKey, dns.tsig.BadSignature) as error:
         raise DNSPublishError(
             "badsig", f"DNS server {server}: TSIG failure with {named} ({type(error).__name__})"
-        ) from None
+        ) from error
     except OSError as error:
         raise DNSPublishError(
             "unreachable", f"cannot reach DNS server {server}: {error.strerror or error}"
-        ) from None
+        ) from error
     except dns.exception.DNSException as error:
-        raise DNSPublishError("error", f"DNS server {server}: {error} (to {doing})") from None
+        raise DNSPublishError("error", f"DNS server {server}: {error} (to {doing})") from error
 
 
 def _send_update(update: Any, zone: str, server: DNSServer, key: TSIGKey, timeout: float) -> None:

@@ -15,7 +15,12 @@ import asyncio
 import json
 from typing import Any, Protocol
 
-from volact.core.errors import BadRequest, HostUnreachable, VolactError, error_from_code
+from volact.core.errors import (
+    ConfigurationError,
+    HostUnreachable,
+    VolactError,
+    error_from_code,
+)
 
 MAX_RESPONSE_BYTES = 64 * 1024
 DEFAULT_TIMEOUT = 10.0
@@ -24,7 +29,7 @@ DEFAULT_TIMEOUT = 10.0
 def service_url(base_url: str, path: str) -> str:
     """``path`` under a service's base URL (the vendor service's, as configured)."""
     if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-        raise BadRequest(f"the vendor URL {base_url!r} must start with http:// or https://")
+        raise ConfigurationError(f"the vendor URL {base_url!r} must start with http:// or https://")
     return base_url.rstrip("/") + path
 
 
@@ -41,11 +46,11 @@ def _interpret(
         raise HostUnreachable(f"{url} sent an oversized answer", {"url": url})
     try:
         data = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError) as exc:
         raise HostUnreachable(
             f"{url} answered HTTP {status} without a volact body (is it a volact host?)",
             {"url": url, "status": status},
-        ) from None
+        ) from exc
     if not isinstance(data, dict):
         raise HostUnreachable(f"{url} answered with an unexpected body", {"url": url})
     if data.get("ok") is True and 200 <= status < 300:
@@ -92,7 +97,7 @@ class HTTPTransport:
         except httpx.HTTPError as exc:
             raise HostUnreachable(
                 f"cannot reach {url}: {type(exc).__name__}: {exc}".rstrip(": "), {"url": url}
-            ) from None
+            ) from exc
 
 
 class ASGITransportAdapter:
