@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ def vendor(tmp_path_factory: pytest.TempPathFactory) -> Any:
 @given(data=values | near_files)
 def test_readers_raise_only_volact_errors(data: Any) -> None:
     text = json.dumps(data)
-    readers = [
+    readers: list[Callable[[Any], object]] = [
         offline.read_host_request,
         offline.read_host_response,
         offline.read_mak_requests,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -87,12 +88,13 @@ def test_unsupported_versions() -> None:
 def test_payload_fields_are_validated() -> None:
     vendor = Vendor()
     good = vendor.descriptor().payload()
-    for change, message in [
+    changes: list[tuple[dict[str, Any], str]] = [
         ({"srv_service": "volact"}, "srv_service"),
         ({"product": "Has Spaces"}, "product"),
         ({"oob_grace": -1}, "oob_grace"),
         ({"rearm_limit": 1000}, "rearm_limit"),
-    ]:
+    ]
+    for change, message in changes:
         with pytest.raises(BadRequest, match=message):
             load_descriptor(_file_with_payload(vendor.root, {**good, **change}))
 

@@ -127,7 +127,7 @@ class Link:
         if not self.up:
             raise HostUnreachable("no host answered")
         answer = self.host.handle(json.loads(json.dumps(body)), now)
-        return json.loads(json.dumps(answer))  # type: ignore[no-any-return]
+        return json.loads(json.dumps(answer))
 
 
 # --- the clients ----------------------------------------------------------------------------

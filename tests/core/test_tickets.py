@@ -62,7 +62,7 @@ def test_the_whole_chain_verifies(world: tuple[Vendor, crypto.SigningKey, HostCe
     assert verify_certificate(cert.token, [vendor.root.public_key], vendor_id="acme") == cert
 
 
-def test_a_ticket_stays_valid_after_its_certificate_expires(world) -> None:  # type: ignore[no-untyped-def]
+def test_a_ticket_stays_valid_after_its_certificate_expires(world) -> None:
     vendor, host_key, _ = world
     cert = vendor.certificate(host_key, not_before=T0 - DAY, not_after=T0 + DAY)
     ticket = issue_ticket(host_key, host_ticket())
@@ -70,7 +70,7 @@ def test_a_ticket_stays_valid_after_its_certificate_expires(world) -> None:  # t
     verify_activation(vendor.descriptor(), ticket.token, cert.token, cmid=CMID, fingerprint=FP)
 
 
-def test_another_vendors_host_is_refused(world) -> None:  # type: ignore[no-untyped-def]
+def test_another_vendors_host_is_refused(world) -> None:
     vendor, host_key, cert = world
     other = Vendor(vendor_id="globex")
     other_cert = other.certificate(host_key)
@@ -97,7 +97,7 @@ def test_another_vendors_host_is_refused(world) -> None:  # type: ignore[no-unty
         )
 
 
-def test_certificate_must_cover_the_group(world) -> None:  # type: ignore[no-untyped-def]
+def test_certificate_must_cover_the_group(world) -> None:
     vendor, host_key, _ = world
     cert = vendor.certificate(host_key, groups={"other-group": GroupPolicy()})
     ticket = issue_ticket(host_key, host_ticket())
@@ -105,7 +105,7 @@ def test_certificate_must_cover_the_group(world) -> None:  # type: ignore[no-unt
         verify_activation(vendor.descriptor(), ticket.token, cert.token, cmid=CMID, fingerprint=FP)
 
 
-def test_missing_certificate_and_unreadable_ticket(world) -> None:  # type: ignore[no-untyped-def]
+def test_missing_certificate_and_unreadable_ticket(world) -> None:
     vendor, host_key, cert = world
     ticket = issue_ticket(host_key, host_ticket())
     with pytest.raises(InvalidTicket, match="without a host certificate"):
@@ -114,7 +114,7 @@ def test_missing_certificate_and_unreadable_ticket(world) -> None:  # type: igno
         verify_activation(vendor.descriptor(), "garbage", cert.token, cmid=CMID, fingerprint=FP)
 
 
-def test_ticket_signed_by_another_key(world) -> None:  # type: ignore[no-untyped-def]
+def test_ticket_signed_by_another_key(world) -> None:
     vendor, _, cert = world
     rogue = crypto.SigningKey.generate()
     ticket = issue_ticket(rogue, host_ticket())
@@ -146,7 +146,7 @@ def test_ticket_signed_by_another_key(world) -> None:  # type: ignore[no-untyped
         ({"cmid": "not-a-uuid-not-a-uuid-not-a-uuid!"}, "malformed"),
     ],
 )
-def test_every_ticket_check(world, changes: dict[str, object], message: str) -> None:  # type: ignore[no-untyped-def]
+def test_every_ticket_check(world, changes: dict[str, object], message: str) -> None:
     vendor, host_key, cert = world
     ticket = issue_ticket(host_key, host_ticket(**changes))
     expected_cmid = changes.get("cmid", CMID) if "another machine" not in message else CMID
@@ -160,7 +160,7 @@ def test_every_ticket_check(world, changes: dict[str, object], message: str) -> 
         )
 
 
-def test_nonce_is_checked_on_activation_only(world) -> None:  # type: ignore[no-untyped-def]
+def test_nonce_is_checked_on_activation_only(world) -> None:
     vendor, host_key, cert = world
     ticket = issue_ticket(host_key, host_ticket())
     descriptor = vendor.descriptor()
@@ -171,7 +171,7 @@ def test_nonce_is_checked_on_activation_only(world) -> None:  # type: ignore[no-
         )
 
 
-def test_ticket_version_is_checked(world) -> None:  # type: ignore[no-untyped-def]
+def test_ticket_version_is_checked(world) -> None:
     vendor, host_key, cert = world
     payload = {**host_ticket().payload(), "v": 9}
     token = crypto.sign(host_key, "ticket", payload)
@@ -196,7 +196,7 @@ def test_mak_tickets_are_signed_by_the_vendor() -> None:
         verify_activation(vendor.descriptor(), wrong.token, None, cmid=CMID, fingerprint=FP)
 
 
-def test_certificate_checks(world) -> None:  # type: ignore[no-untyped-def]
+def test_certificate_checks(world) -> None:
     vendor, host_key, cert = world
     keys = [vendor.root.public_key]
     with pytest.raises(InvalidHostCertificate, match="version"):

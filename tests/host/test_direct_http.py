@@ -103,7 +103,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
             await running.hold.wait()
         return await answer_body(raw, client)
 
-    endpoint.answer_body = recording  # type: ignore[method-assign]
+    endpoint.answer_body = recording  # type: ignore[method-assign, assignment]
     assert listening_url(sock) == f"http://127.0.0.1:{port}"
     async with service:
         task = asyncio.create_task(server.serve(sockets=[sock]))

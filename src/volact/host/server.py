@@ -269,7 +269,7 @@ def _http_protocol(activate: ActivateEndpoint | None = None) -> type[asyncio.Pro
                     self.transport.close()
                     return
                 scope = {"method": "POST", "path": ACTIVATE_PATH, "client": client}
-                activate.log(scope, status, cycle.started, code)  # type: ignore[arg-type]
+                activate.log(scope, status, cycle.started, code)
 
     return JSONErrorProtocol
 
