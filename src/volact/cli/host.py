@@ -35,7 +35,7 @@ from volact.core.protocol import DEFAULT_PORT
 if TYPE_CHECKING:
     from volact.host.service import HostService
     from volact.net.dns import DNSServer, TSIGKey
-    from volact.store.base import ClientRecord, EventRecord, Store
+    from volact.store.base import EventRecord, KnownClient, Store
 
 HOST_DIR_ENV = "VOLACT_HOST_DIR"
 # `host status` reads this many of the newest events of each DNS kind to find the last result per
@@ -139,7 +139,7 @@ def _cmid(text: str) -> str:
         raise BadRequest(f"{text!r} is not a CMID (a UUID)", {"cmid": text}) from None
 
 
-def client_json(record: ClientRecord) -> dict[str, Any]:
+def client_json(record: KnownClient) -> dict[str, Any]:
     return {
         "cmid": record.cmid,
         "group": record.group,
@@ -712,7 +712,7 @@ def clients(
 ) -> None:
     """List the clients (CMIDs) this host knows, by group and first request."""
     url = _store_url(resolve_host_dir(directory), database_url)
-    records: list[ClientRecord] = _with_store(
+    records: list[KnownClient] = _with_store(
         url, lambda store: store.clients(group, limit=limit, offset=offset)
     )
     if as_json:

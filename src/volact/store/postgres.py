@@ -1,18 +1,19 @@
 """The scale-out store: PostgreSQL, shared by several host processes (SPEC §9).
 
 Every host process that opens the same database (and schema) shares one count per product group.
-The schema and migrations are the SQLite store's (:mod:`volact.store.migrations`, dialect
-``postgresql``); opening runs the pending ones under a transaction-level advisory lock, so hosts
-that start at the same moment migrate once and never see a half-made schema.
+The schema and migrations are the SQLite store's (``volact/sql/schemas/host``, dialect
+``postgresql``, run by :mod:`volact.sql.migrations`); opening runs the pending ones under a
+transaction-level advisory lock, so hosts that start at the same moment migrate once and never
+see a half-made schema.
 
 How a write goes (``activate``, ``record``, ``record_event``): as in the SQLite store, calls put a
 job on a queue, and one writer task per process takes whatever is queued (up to
 ``batch_limit``) and runs it as ONE transaction with one commit, so under load many requests
 share one WAL flush. The transaction has a fixed number of statements however many requests it
 holds: lock the batch's groups; read every client row and count it needs (one statement);
-decide each request in order, each seeing the writes of the ones before it (see
-:class:`_BatchView`); write every client row, event and statistic (one statement); commit. A
-caller is answered only after that COMMIT returned.
+decide each request in order, each seeing the writes of the ones before it (the batch model,
+:class:`~volact.core.batch.BatchOverlay`); write every client row, event and statistic (one
+statement); commit. A caller is answered only after that COMMIT returned.
 
 Isolation (the guarantee, with the reasons in ``docs/scale-out.md``):
 
@@ -53,29 +54,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from volact.core.errors import BadRequest, NotFound, StorageError, UnsupportedVersion
-from volact.core.host_machine import ClientRow, ClientWrite, Decision, Event, GroupView
+from volact.core.batch import BatchOverlay, KnownClient
+from volact.core.errors import ConfigurationError, NotFound, StorageError, UnsupportedVersion
+from volact.core.host_machine import Decision, Event
 from volact.core.policy import COUNT_WINDOW
-from volact.store import migrations
+from volact.sql import migrations
+from volact.sql.errors import is_connection_failure, one_line
+from volact.sql.locks import lock_key
+from volact.sql.migrations import needs_rollback
+from volact.sql.urls import hide_password, redact_url, url_password
+from volact.store import postgres_queries as q
 from volact.store.base import (
     EVENT_RETENTION_ROWS,
-    ClientRecord,
     Decide,
     EventRecord,
     Seal,
@@ -113,106 +115,9 @@ STATISTIC_SHARDS = 16
 MAX_RETRIES = 3
 APPLICATION_NAME = "volact-host"
 
-BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
-LOCK_KEYS = "SELECT pg_advisory_xact_lock(key) FROM unnest(%b::bigint[]) AS keys(key)"
-# A batch's reads in one statement: the rows of the (cmid, group) pairs it decides on (kind 0,
-# ``i`` = the pair's position) and the count of each (group, cutoff, cap) it needs (kind 1).
-# A count stops at its cap (LIMIT), so it costs O(threshold) however many clients a group has.
-# ORDER BY last_seen DESC makes that a backward walk of the clients_count index: without it,
-# the planner (not knowing which group) may prefer a sequential scan that, for a small group
-# beside a big one, reads the whole table to find fewer rows than the cap.
-# Arrays are bound in binary (%b): the text format escapes every element, which cost more than
-# everything else the store does for a request.
-READ_BATCH = """
-SELECT 0, wanted.i, c.fingerprint, c.blocked, c.first_seen, c.last_seen
-FROM unnest(%b::text[], %b::text[]) WITH ORDINALITY AS wanted(cmid, group_id, i)
-JOIN clients AS c ON c.cmid = wanted.cmid AND c.group_id = wanted.group_id
-UNION ALL
-SELECT 1, asked.i, NULL, NULL, NULL,
-       (SELECT COUNT(*) FROM (SELECT 1 FROM clients
-                              WHERE group_id = asked.group_id AND blocked = 0
-                                AND last_seen >= asked.cutoff
-                              ORDER BY last_seen DESC
-                              LIMIT asked.cap) AS counted)
-FROM unnest(%b::text[], %b::bigint[], %b::bigint[])
-     WITH ORDINALITY AS asked(group_id, cutoff, cap, i)
-"""
-INSERT_EVENTS = """
-INSERT INTO events (at, kind, cmid, group_id, details)
-SELECT at, kind, cmid, group_id, details
-FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[])
-     AS new_events(at, kind, cmid, group_id, details)
-"""
-# A batch's writes in one statement: client rows, statistics, events (in request order).
-# The client upsert keeps first_seen, never moves last_seen back and only raises valid_until
-# (base.py, rule 4). CASE rather than GREATEST: the same text works on Postgres-wire databases
-# whose GREATEST treats NULL differently. ``WHERE true`` keeps ON CONFLICT from being read as a
-# join condition of the SELECT.
-WRITE_BATCH = f"""
-WITH upserted AS (
-    INSERT INTO clients (cmid, group_id, product, fingerprint, machine, state, blocked,
-                         first_seen, last_seen, valid_until)
-    SELECT cmid, group_id, product, fingerprint, machine, state, 0,
-           first_seen, last_seen, valid_until
-    FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
-                %b::bigint[], %b::bigint[], %b::bigint[])
-         AS writes(cmid, group_id, product, fingerprint, machine, state,
-                   first_seen, last_seen, valid_until)
-    WHERE true
-    ON CONFLICT (cmid, group_id) DO UPDATE SET
-        product = excluded.product,
-        fingerprint = excluded.fingerprint,
-        machine = excluded.machine,
-        state = excluded.state,
-        last_seen = CASE WHEN excluded.last_seen > clients.last_seen
-                         THEN excluded.last_seen ELSE clients.last_seen END,
-        valid_until = CASE WHEN excluded.valid_until IS NULL THEN clients.valid_until
-                           WHEN clients.valid_until IS NULL THEN excluded.valid_until
-                           WHEN excluded.valid_until > clients.valid_until
-                           THEN excluded.valid_until
-                           ELSE clients.valid_until END
-), bumped AS (
-    INSERT INTO statistics (name, value)
-    SELECT name, value FROM unnest(%b::text[], %b::bigint[]) AS bumps(name, value)
-    WHERE true
-    ON CONFLICT (name) DO UPDATE SET value = statistics.value + excluded.value
-)
-{INSERT_EVENTS}
-"""
-SHARD_SEPARATOR = "@"
-CLIENT_COLUMNS = (
-    "cmid, group_id, product, fingerprint, machine, state, blocked, first_seen, last_seen, "
-    "valid_until"
-)
-
-
-def lock_key(namespace: str, name: str) -> int:
-    """A signed 64-bit advisory lock key for ``name`` (a group, or the migrations) in a schema.
-
-    Derived in Python (BLAKE2b) rather than with the server's ``hashtext``, whose values are
-    not promised to stay the same across PostgreSQL versions. Two names that collide only
-    share a lock: slower, never wrong.
-    """
-    text = f"volact\x00{namespace}\x00{name}".encode("utf-8", "surrogatepass")
-    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big", signed=True)
-
-
-def one_line(text: str) -> str:
-    """libpq's multi-line messages as one line (``a; b``), without psycopg's prefix."""
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    joined = "; ".join(lines) or "unknown error"
-    joined = joined.removeprefix("connection failed: ")
-    return " ".join(joined.replace("FATAL:", "").split())
-
 
 def _is_connection_failure(exc: BaseException, conn: Connection | None) -> bool:
-    if conn is not None and (conn.broken or conn.closed):
-        return True
-    sqlstate = getattr(exc, "sqlstate", None)
-    # 08: connection exceptions; 57P01-57P03: the server is shutting down or cut us off.
-    return isinstance(sqlstate, str) and (
-        sqlstate.startswith("08") or sqlstate in ("57P01", "57P02", "57P03")
-    )
+    return (conn is not None and (conn.broken or conn.closed)) or is_connection_failure(exc)
 
 
 class _StatementFailed(StorageError):
@@ -249,146 +154,7 @@ class _Job:
         self.error: BaseException | None = None
 
 
-@dataclass
-class _MergedWrite:
-    """The client writes of one (cmid, group) in a batch, folded into one row for the upsert
-    the way applying them one after another would leave it (rule 4)."""
-
-    write: ClientWrite
-    first_seen: int
-    last_seen: int
-    valid_until: int | None
-
-    def add(self, write: ClientWrite) -> None:
-        self.write = write
-        self.last_seen = max(self.last_seen, write.seen_at)
-        if write.valid_until is not None and (
-            self.valid_until is None or write.valid_until > self.valid_until
-        ):
-            self.valid_until = write.valid_until
-
-
-class _BatchView:
-    """What each activation of a batch sees: the rows and counts read at the start of the
-    batch, plus the writes of the batch's earlier decisions.
-
-    The batch reads once instead of once per request; the views are the ones that reading
-    before each decision would give, because (under the groups' locks) only this batch writes
-    those rows, and a write can only add its CMID to a count: it raises ``last_seen`` and
-    leaves ``blocked`` alone. So a count is the count read plus, for each row the batch wrote,
-    whether it is counted now minus whether it was counted as read; capped as read.
-    """
-
-    def __init__(self, activations: Sequence[_Activation]) -> None:
-        self.pairs = list(dict.fromkeys((a.cmid, a.group) for a in activations))
-        self.counts = list(
-            dict.fromkeys((a.group, a.now - COUNT_WINDOW, a.count_limit) for a in activations)
-        )
-        self.times: dict[str, set[int]] = {}
-        for activation in activations:
-            self.times.setdefault(activation.group, set()).add(activation.now)
-        self.rows: dict[tuple[str, str], ClientRow] = {}
-        self.read_counts: dict[tuple[str, int, int | None], int] = {}
-        self.added: Counter[tuple[str, int]] = Counter()  # (group, now) -> CMIDs the batch added
-        self.writes: dict[tuple[str, str], _MergedWrite] = {}
-
-    async def read(self, conn: Connection) -> None:
-        if not self.pairs:
-            return
-        cursor = await conn.execute(
-            READ_BATCH,
-            (
-                [cmid for cmid, _ in self.pairs],
-                [group for _, group in self.pairs],
-                [group for group, _, _ in self.counts],
-                [cutoff for _, cutoff, _ in self.counts],
-                [cap for _, _, cap in self.counts],
-            ),
-        )
-        for kind, position, fingerprint, blocked, first_seen, last_seen in await cursor.fetchall():
-            if kind == 0:
-                cmid, group = self.pairs[position - 1]
-                row = ClientRow(
-                    cmid, group, fingerprint, bool(blocked), int(first_seen), int(last_seen)
-                )
-                self.rows[cmid, group] = row
-            else:
-                self.read_counts[self.counts[position - 1]] = int(last_seen)
-
-    def view(self, activation: _Activation) -> GroupView:
-        key = (activation.group, activation.now - COUNT_WINDOW, activation.count_limit)
-        count = self.read_counts[key] + self.added[activation.group, activation.now]
-        if activation.count_limit is not None:
-            count = min(count, activation.count_limit)
-        return GroupView(count, self.rows.get((activation.cmid, activation.group)))
-
-    def apply(self, write: ClientWrite) -> None:
-        key = (write.cmid, write.group)
-        before = self.rows.get(key)
-        if before is None:
-            after = ClientRow(
-                write.cmid, write.group, write.fingerprint, False, write.seen_at, write.seen_at
-            )
-        else:
-            after = ClientRow(
-                write.cmid,
-                write.group,
-                write.fingerprint,
-                before.blocked,
-                before.first_seen,
-                max(before.last_seen, write.seen_at),
-            )
-        self.rows[key] = after
-        for now in self.times.get(write.group, ()):
-            was = before is not None and before.counted_at(now)
-            self.added[write.group, now] += int(after.counted_at(now)) - int(was)
-        merged = self.writes.get(key)
-        if merged is None:
-            self.writes[key] = _MergedWrite(write, write.seen_at, write.seen_at, write.valid_until)
-        else:
-            merged.add(write)
-
-    def client_columns(self) -> list[list[Any]]:
-        merged = list(self.writes.values())
-        return [
-            [m.write.cmid for m in merged],
-            [m.write.group for m in merged],
-            [m.write.product for m in merged],
-            [m.write.fingerprint for m in merged],
-            [m.write.machine for m in merged],
-            [m.write.state for m in merged],
-            [m.first_seen for m in merged],
-            [m.last_seen for m in merged],
-            [m.valid_until for m in merged],
-        ]
-
-
 _STOP = object()
-
-
-def _event_columns(events: Sequence[Event]) -> list[list[Any]]:
-    return [
-        [event.at for event in events],
-        [event.kind for event in events],
-        [event.cmid for event in events],
-        [event.group for event in events],
-        [json.dumps(event.details) for event in events],
-    ]
-
-
-def _client_record(row: Sequence[Any]) -> ClientRecord:
-    return ClientRecord(
-        cmid=row[0],
-        group=row[1],
-        product=row[2],
-        fingerprint=row[3],
-        machine=row[4],
-        state=row[5],
-        blocked=bool(row[6]),
-        first_seen=int(row[7]),
-        last_seen=int(row[8]),
-        valid_until=None if row[9] is None else int(row[9]),
-    )
 
 
 class PostgresStore:
@@ -408,10 +174,8 @@ class PostgresStore:
         acquire_timeout: float = ACQUIRE_TIMEOUT,
         lock_timeout: float = LOCK_TIMEOUT,
     ) -> None:
-        from volact.store import redact_url
-
         self.url = redact_url(url)
-        self._password = _url_password(url)
+        self._password = url_password(url)
         self.batch_limit = batch_limit
         self.pool_size = max(pool_size, 2)
         self.acquire_timeout = acquire_timeout
@@ -419,9 +183,9 @@ class PostgresStore:
         try:
             params = conninfo_to_dict(url)
         except psycopg.Error as exc:
-            raise BadRequest(
+            raise ConfigurationError(
                 f"the database URL {self.url} cannot be read: {self._clean(one_line(str(exc)))}"
-            ) from None
+            ) from exc
         self._password = str(params.get("password") or self._password)
         self._conninfo = url
         self._connect_kwargs: dict[str, Any] = {"autocommit": True}
@@ -441,9 +205,7 @@ class PostgresStore:
     # --- errors ---------------------------------------------------------------------------
 
     def _clean(self, text: str) -> str:
-        if self._password:
-            text = text.replace(self._password, "***")
-        return text
+        return hide_password(text, self._password)
 
     def _storage_error(
         self, exc: BaseException, *, lost: bool = False, committing: bool = False
@@ -502,7 +264,7 @@ class PostgresStore:
         try:
             conn = await psycopg.AsyncConnection.connect(self._conninfo, **self._connect_kwargs)
         except psycopg.Error as exc:
-            raise self._storage_error(exc) from None
+            raise self._storage_error(exc) from exc
         try:
             async with conn:
                 schema = (
@@ -516,7 +278,7 @@ class PostgresStore:
                 self._namespace = str(schema)
                 await self._migrate(conn)
         except psycopg.Error as exc:
-            raise self._storage_error(exc) from None
+            raise self._storage_error(exc) from exc
         pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
             self._conninfo,
             kwargs=self._connect_kwargs,
@@ -530,9 +292,9 @@ class PostgresStore:
         )
         try:
             await pool.open(wait=True, timeout=self.acquire_timeout)
-        except psycopg.Error:
+        except psycopg.Error as exc:
             await pool.close()
-            raise await self._unreachable() from None
+            raise await self._unreachable() from exc
         self._pool = pool
         self._queue = asyncio.Queue()
         self._writer = asyncio.create_task(self._write_loop(), name="volact-postgres-writer")
@@ -560,33 +322,17 @@ class PostgresStore:
             self._pool = None
 
     async def _migrate(self, conn: Connection) -> None:
-        pending = migrations.migrations("postgresql")
-        latest = pending[-1].version
-        if await _schema_version(conn) == latest:
-            return  # The common case takes no lock, so hosts and admin commands start at once.
-        async with conn.transaction():
-            # Two hosts starting on a new database at once: the second waits here, then finds
-            # the schema made and applies nothing.
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(%s)", (lock_key(self._namespace, "migrations"),)
+        def too_new(version: int, latest: int) -> UnsupportedVersion:
+            return UnsupportedVersion(
+                f"the database {self.url} has schema version {version}, newer than this "
+                f"volact knows ({latest}); upgrade volact",
+                {"schema_version": version, "supported": latest},
             )
-            await conn.execute(migrations.SCHEMA_VERSION_TABLE)
-            current = await _schema_version(conn)
-            if current > latest:
-                raise UnsupportedVersion(
-                    f"the database {self.url} has schema version {current}, newer than this "
-                    f"volact knows ({latest}); upgrade volact",
-                    {"schema_version": current, "supported": latest},
-                )
-            for migration in pending:
-                if migration.version <= current:
-                    continue
-                for statement in migration.statements:
-                    await conn.execute(statement)
-                await conn.execute(
-                    "INSERT INTO schema_version (version, name) VALUES (%s, %s)",
-                    (migration.version, migration.name),
-                )
+
+        # Two hosts starting on a new database at once: the second waits for the lock, then
+        # finds the schema made and applies nothing.
+        key = lock_key("volact", self._namespace, "migrations")
+        await migrations.migrate_postgres_async(conn, "host", too_new, key)
 
     # --- connections and transactions -----------------------------------------------------
 
@@ -605,8 +351,8 @@ class PostgresStore:
         try:
             async with pool.connection() as conn:
                 yield conn
-        except PoolTimeout:
-            raise await self._unreachable() from None
+        except PoolTimeout as exc:
+            raise await self._unreachable() from exc
 
     async def _transaction(self, body: Callable[[Connection], Awaitable[T]]) -> T:
         """Run ``body`` in one READ COMMITTED transaction and commit; retry what is safe.
@@ -623,7 +369,7 @@ class PostgresStore:
                 async with self._connection() as conn:
                     used = conn
                     try:
-                        await conn.execute(BEGIN)
+                        await conn.execute(q.BEGIN)
                         result = await body(conn)
                         committing = True
                         await conn.execute("COMMIT")
@@ -637,7 +383,7 @@ class PostgresStore:
                 if lost:
                     self._healthy = False
                 if committing and lost:
-                    raise self._storage_error(exc, lost=True, committing=True) from None
+                    raise self._storage_error(exc, lost=True, committing=True) from exc
                 retry = lost or isinstance(
                     exc, pg_errors.DeadlockDetected | pg_errors.SerializationFailure
                 )
@@ -647,7 +393,7 @@ class PostgresStore:
                         with contextlib.suppress(psycopg.Error):
                             await self._pool.check()
                     continue
-                raise self._storage_error(exc, lost=lost) from None
+                raise self._storage_error(exc, lost=lost) from exc
 
     async def _read(self, body: Callable[[Connection], Awaitable[T]]) -> T:
         """A read on a pooled (autocommit) connection; retried once if the connection broke."""
@@ -667,7 +413,7 @@ class PostgresStore:
                     with contextlib.suppress(psycopg.Error):
                         await self._pool.check()
                     continue
-                raise self._storage_error(exc, lost=lost) from None
+                raise self._storage_error(exc, lost=lost) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     # --- the writer -----------------------------------------------------------------------
@@ -741,9 +487,8 @@ class PostgresStore:
             if keys:
                 # A statement of its own: at READ COMMITTED the next statement's snapshot is
                 # taken after the lock is held, so it sees every earlier decision's commit.
-                await conn.execute(LOCK_KEYS, (keys,))
-            view = _BatchView(activations)
-            await view.read(conn)
+                await conn.execute(q.LOCK_KEYS, (keys,))
+            overlay, reads = await _read_batch(conn, activations)
             events: list[Event] = []
             totals: Counter[str] = Counter()
             for job in batch:
@@ -754,24 +499,29 @@ class PostgresStore:
                     totals.update(work.deltas)
                     continue
                 try:
-                    decision = work.decide(view.view(work))
+                    decision = overlay.decide(
+                        work.group,
+                        work.cmid,
+                        work.now,
+                        reads[work.group, work.now - COUNT_WINDOW, work.count_limit],
+                        work.count_limit,
+                        work.decide,
+                    )
                 except Exception as exc:  # this request fails alone, having written nothing
                     job.error = exc
                     continue
-                if decision.write is not None:
-                    view.apply(decision.write)
                 events.extend(decision.events)
                 totals.update(stat_deltas(decision))
                 job.result = decision
             shard = conn.info.backend_pid % STATISTIC_SHARDS
             names = sorted(totals)  # one order for every writer: no deadlock on shared shards
             await conn.execute(
-                WRITE_BATCH,
+                q.WRITE_BATCH,
                 (
-                    *view.client_columns(),
-                    [f"{name}{SHARD_SEPARATOR}{shard}" for name in names],
+                    *q.client_columns(overlay.written.values()),
+                    [f"{name}{q.SHARD_SEPARATOR}{shard}" for name in names],
                     [totals[name] for name in names],
-                    *_event_columns(events),
+                    *q.event_columns(events),
                 ),
             )
 
@@ -779,7 +529,7 @@ class PostgresStore:
 
     def group_lock(self, group: str) -> int:
         """The advisory lock key that serialises decisions of ``group`` (in this schema)."""
-        return lock_key(self._namespace, f"group:{group}")
+        return lock_key("volact", self._namespace, f"group:{group}")
 
     # --- the Store protocol: writes -------------------------------------------------------
 
@@ -808,22 +558,15 @@ class PostgresStore:
         kind = "client_blocked" if blocked else "client_unblocked"
 
         async def body(conn: Connection) -> int:
-            cursor = await conn.execute(
-                'SELECT group_id FROM clients WHERE cmid = %s ORDER BY group_id COLLATE "C"',
-                (cmid,),
-            )
+            cursor = await conn.execute(q.GROUPS_OF, (cmid,))
             groups = [str(row[0]) for row in await cursor.fetchall()]
             if not groups:
                 raise NotFound(f"no client with CMID {cmid} is known to this host", {"cmid": cmid})
             # Ordered with the decisions of those groups, on every host.
-            await conn.execute(LOCK_KEYS, (sorted({self.group_lock(g) for g in groups}),))
-            changed = (
-                await conn.execute(
-                    "UPDATE clients SET blocked = %s WHERE cmid = %s", (int(blocked), cmid)
-                )
-            ).rowcount
+            await conn.execute(q.LOCK_KEYS, (sorted({self.group_lock(g) for g in groups}),))
+            changed = (await conn.execute(q.SET_BLOCKED, (int(blocked), cmid))).rowcount
             event = Event(kind, now, cmid, None, {"groups": groups})
-            await conn.execute(INSERT_EVENTS, _event_columns([event]))
+            await conn.execute(q.INSERT_EVENTS, q.event_columns([event]))
             return int(changed)
 
         return await self._transaction(body)
@@ -836,14 +579,8 @@ class PostgresStore:
 
     async def prune_events(self, before: int, keep: int = EVENT_RETENTION_ROWS) -> int:
         async def body(conn: Connection) -> int:
-            removed = (await conn.execute("DELETE FROM events WHERE at < %s", (before,))).rowcount
-            removed += (
-                await conn.execute(
-                    "DELETE FROM events WHERE id <= "
-                    "(SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET %s)",
-                    (max(keep, 0),),
-                )
-            ).rowcount
+            removed = (await conn.execute(q.PRUNE_OLD, (before,))).rowcount
+            removed += (await conn.execute(q.PRUNE_BEYOND, (max(keep, 0),))).rowcount
             return int(removed)
 
         return await self._transaction(body)
@@ -858,15 +595,9 @@ class PostgresStore:
 
     async def clients(
         self, group: str | None = None, *, limit: int = 1000, offset: int = 0
-    ) -> list[ClientRecord]:
-        where, params = ("WHERE group_id = %s", [group]) if group is not None else ("", [])
-        # COLLATE "C": the same byte order as SQLite, whatever the database's collation.
-        rows = await self._fetch(
-            f"SELECT {CLIENT_COLUMNS} FROM clients {where} "
-            'ORDER BY group_id COLLATE "C", first_seen, cmid COLLATE "C" LIMIT %s OFFSET %s',
-            [*params, limit, offset],
-        )
-        return [_client_record(row) for row in rows]
+    ) -> list[KnownClient]:
+        sql, params = q.clients_query(group, limit, offset)
+        return [q.known_client(row) for row in await self._fetch(sql, params)]
 
     async def events(
         self, *, limit: int = 100, since: int | None = None, kind: str | None = None
@@ -875,48 +606,34 @@ class PostgresStore:
         return [event_record(row) for row in await self._fetch(sql, params)]
 
     async def stats(self) -> Stats:
-        rows = await self._fetch(
-            "SELECT split_part(name, %s, 1) AS counter, SUM(value)::bigint FROM statistics "
-            "GROUP BY counter",
-            [SHARD_SEPARATOR],
-        )
+        rows = await self._fetch(q.SELECT_STATISTICS, [q.SHARD_SEPARATOR])
         return Stats.from_counters({str(name): int(value) for name, value in rows})
 
     async def counts(self, now: int) -> dict[str, int]:
-        rows = await self._fetch(
-            "SELECT group_id, COUNT(*) FROM clients WHERE blocked = 0 AND last_seen >= %s "
-            'GROUP BY group_id ORDER BY group_id COLLATE "C"',
-            [now - COUNT_WINDOW],
-        )
+        rows = await self._fetch(q.COUNT_GROUPS, [now - COUNT_WINDOW])
         return {str(group): int(count) for group, count in rows}
 
 
-def _url_password(url: str) -> str:
-    """The password in ``url``, if any, so that no message ever repeats it."""
-    try:
-        parts = urlsplit(url)
-        found = parts.password or ""
-    except ValueError:
-        return ""
-    for name, value in parse_qsl(parts.query):
-        if name.lower() == "password" and value:
-            found = value
-    return unquote(found)
-
-
-async def _schema_version(conn: Connection) -> int:
-    found = await (await conn.execute("SELECT to_regclass('schema_version')")).fetchone()
-    if found is None or found[0] is None:
-        return 0
-    row = await (await conn.execute("SELECT MAX(version) FROM schema_version")).fetchone()
-    return int(row[0] or 0) if row else 0
+async def _read_batch(
+    conn: Connection, activations: Sequence[_Activation]
+) -> tuple[BatchOverlay, dict[q.CountKey, int]]:
+    """The batch model over what a batch's activations read, in one statement (``READ_BATCH``),
+    and the counts read, by (group, cutoff, cap)."""
+    if not activations:
+        return BatchOverlay({}), {}
+    pairs = list(dict.fromkeys((a.cmid, a.group) for a in activations))
+    counts = list(
+        dict.fromkeys((a.group, a.now - COUNT_WINDOW, a.count_limit) for a in activations)
+    )
+    cursor = await conn.execute(q.READ_BATCH, q.read_batch_parameters(pairs, counts))
+    rows, reads = q.read_batch_rows(await cursor.fetchall(), pairs, counts)
+    return BatchOverlay(rows), reads
 
 
 async def _rollback_quietly(conn: Connection) -> None:
-    if conn.broken or conn.closed or conn.info.transaction_status == TransactionStatus.IDLE:
-        return
-    with contextlib.suppress(psycopg.Error):
-        await conn.execute("ROLLBACK")
+    if needs_rollback(conn):
+        with contextlib.suppress(psycopg.Error):
+            await conn.execute("ROLLBACK")
 
 
 def _resolve(jobs: list[_Job]) -> None:
