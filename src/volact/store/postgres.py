@@ -44,37 +44,28 @@ Isolation (the guarantee, with the reasons in ``docs/scale-out.md``):
 Failures: every database failure becomes :class:`~volact.core.errors.StorageError` with a plain
 one-line message. A transaction whose connection broke before COMMIT is retried on a fresh
 connection (nothing of it was committed), as is one that hit a deadlock or a serialisation
-failure (at most :data:`MAX_RETRIES` attempts). A connection lost *during* COMMIT fails the
-batch, because its outcome is unknown: the callers get ``storage_error`` and retry, which at
-worst refreshes a row that was written. A batch that one request's data makes fail is rerun one
-request per transaction, so that only that request fails.
+failure (at most :data:`~volact.store.postgres_pool.MAX_RETRIES` attempts; the connections,
+errors and retries are :mod:`volact.store.postgres_pool`). A connection lost *during* COMMIT
+fails the batch, because its outcome is unknown: the callers get ``storage_error`` and retry,
+which at worst refreshes a row that was written. A batch that one request's data makes fail is
+rerun one request per transaction, so that only that request fails.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import psycopg
-from psycopg import errors as pg_errors
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
-
 from volact.core.batch import BatchOverlay, KnownClient
-from volact.core.errors import ConfigurationError, NotFound, StorageError, UnsupportedVersion
+from volact.core.errors import NotFound, StorageError, UnsupportedVersion
 from volact.core.host_machine import Decision, Event
 from volact.core.policy import COUNT_WINDOW
 from volact.sql import migrations
-from volact.sql.errors import is_connection_failure, one_line
 from volact.sql.locks import lock_key
-from volact.sql.migrations import needs_rollback
-from volact.sql.urls import hide_password, redact_url, url_password
 from volact.store import postgres_queries as q
 from volact.store.base import (
     EVENT_RETENTION_ROWS,
@@ -86,43 +77,20 @@ from volact.store.base import (
     events_query,
     stat_deltas,
 )
+from volact.store.postgres_pool import (
+    ACQUIRE_TIMEOUT,
+    DEFAULT_POOL_SIZE,
+    LOCK_TIMEOUT,
+    Connection,
+    Database,
+    StatementFailed,
+)
 
 T = TypeVar("T")
 log = logging.getLogger("volact.store")
 
-Connection = psycopg.AsyncConnection[Any]
-
 DEFAULT_BATCH_LIMIT = 256
-DEFAULT_POOL_SIZE = 4
-CONNECT_TIMEOUT = 5
-"""Seconds one connection attempt may take (libpq ``connect_timeout``), unless the URL sets it."""
-ACQUIRE_TIMEOUT = 5.0
-"""Seconds a request waits for a pooled connection before it fails with ``storage_error``."""
-LOCK_TIMEOUT = 15.0
-"""Seconds a batch waits for another host's lock on a group before it fails with
-``storage_error``, rather than queueing requests forever behind a host that hangs."""
-SESSION_SETTINGS = (
-    "SET statement_timeout = '30s'",
-    # A host that freezes inside a transaction (and so holds a group's lock) is cut off by the
-    # server after this long, which releases the lock for the other hosts.
-    "SET idle_in_transaction_session_timeout = '60s'",
-)
-RECONNECT_TIMEOUT = 30.0
-"""Seconds the pool keeps retrying one lost connection (backing off: 1, 2, 4, … s) before it gives
-up and lets the next request start afresh: after an outage, the host reconnects within about
-half of this once the database is back."""
 STATISTIC_SHARDS = 16
-MAX_RETRIES = 3
-APPLICATION_NAME = "volact-host"
-
-
-def _is_connection_failure(exc: BaseException, conn: Connection | None) -> bool:
-    return (conn is not None and (conn.broken or conn.closed)) or is_connection_failure(exc)
-
-
-class _StatementFailed(StorageError):
-    """A statement failed on a good connection (bad data, a constraint): the transaction is
-    rolled back, and rerunning the batch's other jobs without this one can succeed."""
 
 
 @dataclass(frozen=True)
@@ -174,85 +142,20 @@ class PostgresStore:
         acquire_timeout: float = ACQUIRE_TIMEOUT,
         lock_timeout: float = LOCK_TIMEOUT,
     ) -> None:
-        self.url = redact_url(url)
-        self._password = url_password(url)
+        self._db = Database(
+            url, pool_size=pool_size, acquire_timeout=acquire_timeout, lock_timeout=lock_timeout
+        )
+        self.url = self._db.url
         self.batch_limit = batch_limit
-        self.pool_size = max(pool_size, 2)
+        self.pool_size = self._db.pool_size
         self.acquire_timeout = acquire_timeout
         self.lock_timeout = lock_timeout
-        try:
-            params = conninfo_to_dict(url)
-        except psycopg.Error as exc:
-            raise ConfigurationError(
-                f"the database URL {self.url} cannot be read: {self._clean(one_line(str(exc)))}"
-            ) from exc
-        self._password = str(params.get("password") or self._password)
-        self._conninfo = url
-        self._connect_kwargs: dict[str, Any] = {"autocommit": True}
-        if "connect_timeout" not in params:
-            self._connect_kwargs["connect_timeout"] = CONNECT_TIMEOUT
-        if "application_name" not in params:
-            self._connect_kwargs["application_name"] = APPLICATION_NAME
-        self._pool: AsyncConnectionPool[Connection] | None = None
         self._queue: asyncio.Queue[_Job | object] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._namespace = ""
-        self._healthy = True  # False once a connection was lost, until a statement succeeds
         self._closed = True
         self.batches = 0
         """How many batch transactions the writer ran: a diagnostic for tests and benchmarks."""
-
-    # --- errors ---------------------------------------------------------------------------
-
-    def _clean(self, text: str) -> str:
-        return hide_password(text, self._password)
-
-    def _storage_error(
-        self, exc: BaseException, *, lost: bool = False, committing: bool = False
-    ) -> StorageError:
-        """A plain, one-line StorageError for a psycopg failure (never the password).
-
-        ``lost``: the connection broke. A statement that failed on a good connection (bad data,
-        a constraint) gives a ``_StatementFailed``, which the writer answers by rerunning a
-        batch one request at a time.
-        """
-        reason = self._clean(one_line(str(exc)))
-        if isinstance(exc, pg_errors.LockNotAvailable):
-            reason = "a product group stayed locked by another host (lock_timeout)"
-        elif isinstance(exc, pg_errors.QueryCanceled):
-            reason = f"a statement took too long (statement_timeout): {reason}"
-        if committing:
-            reason = f"the connection failed while committing, so the outcome is unknown: {reason}"
-        message = f"the database {self.url} cannot be used: {reason}"
-        if (
-            not lost
-            and not committing
-            and isinstance(exc, psycopg.DatabaseError)
-            and not isinstance(exc, psycopg.OperationalError)
-        ):
-            return _StatementFailed(message, {"cause": reason})
-        return StorageError(message, {"cause": reason})
-
-    async def _probe(self) -> StorageError | None:
-        """Ask the server directly (not the pool) whether it answers; the reason if it does not."""
-        try:
-            conn = await psycopg.AsyncConnection.connect(self._conninfo, **self._connect_kwargs)
-        except psycopg.Error as exc:
-            return self._storage_error(exc, lost=True)
-        await conn.close()
-        return None
-
-    async def _unreachable(self) -> StorageError:
-        """Why no pooled connection came in time: the server's own answer, if it gives one."""
-        self._healthy = False
-        problem = await self._probe()
-        if problem is not None:
-            return problem
-        return StorageError(
-            f"the database {self.url} cannot be used: no pooled connection became free within "
-            f"{self.acquire_timeout:g} s (every connection is busy, or the pool is still "
-            "reconnecting after an outage)"
-        )
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -260,53 +163,11 @@ class PostgresStore:
         """Connect, migrate (once, even when several hosts start at once), start the writer."""
         if not self._closed:
             return
-        self._healthy = True
-        try:
-            conn = await psycopg.AsyncConnection.connect(self._conninfo, **self._connect_kwargs)
-        except psycopg.Error as exc:
-            raise self._storage_error(exc) from exc
-        try:
-            async with conn:
-                schema = (
-                    await (await conn.execute("SELECT current_schema()")).fetchone() or [None]
-                )[0]
-                if schema is None:
-                    raise StorageError(
-                        f"the database {self.url} cannot be used: its search_path names no "
-                        "schema that exists (create the schema, or fix options=-csearch_path)"
-                    )
-                self._namespace = str(schema)
-                await self._migrate(conn)
-        except psycopg.Error as exc:
-            raise self._storage_error(exc) from exc
-        pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
-            self._conninfo,
-            kwargs=self._connect_kwargs,
-            min_size=1,
-            max_size=self.pool_size,
-            open=False,
-            configure=self._configure,
-            timeout=self.acquire_timeout,
-            reconnect_timeout=RECONNECT_TIMEOUT,
-            name=f"volact-{self._namespace}",
-        )
-        try:
-            await pool.open(wait=True, timeout=self.acquire_timeout)
-        except psycopg.Error as exc:
-            await pool.close()
-            raise await self._unreachable() from exc
-        self._pool = pool
+        await self._db.open(self._migrate)
+        self._namespace = self._db.namespace
         self._queue = asyncio.Queue()
         self._writer = asyncio.create_task(self._write_loop(), name="volact-postgres-writer")
         self._closed = False
-
-    async def _configure(self, conn: Connection) -> None:
-        """Session settings of every pooled connection."""
-        for setting in SESSION_SETTINGS:
-            await conn.execute(setting)
-        await conn.execute(
-            sql.SQL("SET lock_timeout = {}").format(f"{max(int(self.lock_timeout * 1000), 1)}ms")
-        )
 
     async def close(self) -> None:
         """Run every queued write, then close the pool. Idempotent."""
@@ -317,11 +178,9 @@ class PostgresStore:
         if self._writer is not None:
             await self._writer
             self._writer = None
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        await self._db.close()
 
-    async def _migrate(self, conn: Connection) -> None:
+    async def _migrate(self, conn: Connection, namespace: str) -> None:
         def too_new(version: int, latest: int) -> UnsupportedVersion:
             return UnsupportedVersion(
                 f"the database {self.url} has schema version {version}, newer than this "
@@ -331,90 +190,8 @@ class PostgresStore:
 
         # Two hosts starting on a new database at once: the second waits for the lock, then
         # finds the schema made and applies nothing.
-        key = lock_key("volact", self._namespace, "migrations")
+        key = lock_key("volact", namespace, "migrations")
         await migrations.migrate_postgres_async(conn, "host", too_new, key)
-
-    # --- connections and transactions -----------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Connection]:
-        # Not ``_closed``: close() lets the writer finish what is queued before the pool goes.
-        pool = self._pool
-        if pool is None:
-            raise StorageError(f"the store {self.url} is not open")
-        if not self._healthy:
-            # The last attempt lost the database. If it is still gone, say so now rather than
-            # after waiting ``acquire_timeout`` for the pool.
-            problem = await self._probe()
-            if problem is not None:
-                raise problem
-        try:
-            async with pool.connection() as conn:
-                yield conn
-        except PoolTimeout as exc:
-            raise await self._unreachable() from exc
-
-    async def _transaction(self, body: Callable[[Connection], Awaitable[T]]) -> T:
-        """Run ``body`` in one READ COMMITTED transaction and commit; retry what is safe.
-
-        Raises StorageError (``_StatementFailed`` for a failed statement); an exception from
-        ``body`` itself propagates after the rollback.
-        """
-        attempt = 0
-        while True:
-            attempt += 1
-            committing = False
-            used: Connection | None = None
-            try:
-                async with self._connection() as conn:
-                    used = conn
-                    try:
-                        await conn.execute(q.BEGIN)
-                        result = await body(conn)
-                        committing = True
-                        await conn.execute("COMMIT")
-                        self._healthy = True
-                        return result
-                    except BaseException:
-                        await _rollback_quietly(conn)
-                        raise
-            except psycopg.Error as exc:
-                lost = _is_connection_failure(exc, used)
-                if lost:
-                    self._healthy = False
-                if committing and lost:
-                    raise self._storage_error(exc, lost=True, committing=True) from exc
-                retry = lost or isinstance(
-                    exc, pg_errors.DeadlockDetected | pg_errors.SerializationFailure
-                )
-                if retry and attempt < MAX_RETRIES:
-                    if lost and self._pool is not None:
-                        # Drop every other connection the server cut too, then try once more.
-                        with contextlib.suppress(psycopg.Error):
-                            await self._pool.check()
-                    continue
-                raise self._storage_error(exc, lost=lost) from exc
-
-    async def _read(self, body: Callable[[Connection], Awaitable[T]]) -> T:
-        """A read on a pooled (autocommit) connection; retried once if the connection broke."""
-        for attempt in range(2):
-            used: Connection | None = None
-            try:
-                async with self._connection() as conn:
-                    used = conn
-                    result = await body(conn)
-                    self._healthy = True
-                    return result
-            except psycopg.Error as exc:
-                lost = _is_connection_failure(exc, used)
-                if lost:
-                    self._healthy = False
-                if attempt == 0 and lost and self._pool is not None:
-                    with contextlib.suppress(psycopg.Error):
-                        await self._pool.check()
-                    continue
-                raise self._storage_error(exc, lost=lost) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
 
     # --- the writer -----------------------------------------------------------------------
 
@@ -457,7 +234,7 @@ class PostgresStore:
         try:
             await self._run_together(batch)
             return
-        except _StatementFailed as exc:
+        except StatementFailed as exc:
             failure: Exception = exc
         except StorageError as exc:  # the database, not a request: the whole batch fails
             for job in batch:
@@ -525,7 +302,7 @@ class PostgresStore:
                 ),
             )
 
-        await self._transaction(body)
+        await self._db.transaction(body)
 
     def group_lock(self, group: str) -> int:
         """The advisory lock key that serialises decisions of ``group`` (in this schema)."""
@@ -569,7 +346,7 @@ class PostgresStore:
             await conn.execute(q.INSERT_EVENTS, q.event_columns([event]))
             return int(changed)
 
-        return await self._transaction(body)
+        return await self._db.transaction(body)
 
     async def block(self, cmid: str, now: int) -> int:
         return await self._set_blocked(cmid, now, True)
@@ -583,7 +360,7 @@ class PostgresStore:
             removed += (await conn.execute(q.PRUNE_BEYOND, (max(keep, 0),))).rowcount
             return int(removed)
 
-        return await self._transaction(body)
+        return await self._db.transaction(body)
 
     # --- the Store protocol: reads --------------------------------------------------------
 
@@ -591,7 +368,7 @@ class PostgresStore:
         async def body(conn: Connection) -> list[Any]:
             return await (await conn.execute(sql, params)).fetchall()
 
-        return await self._read(body)
+        return await self._db.read(body)
 
     async def clients(
         self, group: str | None = None, *, limit: int = 1000, offset: int = 0
@@ -628,12 +405,6 @@ async def _read_batch(
     cursor = await conn.execute(q.READ_BATCH, q.read_batch_parameters(pairs, counts))
     rows, reads = q.read_batch_rows(await cursor.fetchall(), pairs, counts)
     return BatchOverlay(rows), reads
-
-
-async def _rollback_quietly(conn: Connection) -> None:
-    if needs_rollback(conn):
-        with contextlib.suppress(psycopg.Error):
-            await conn.execute("ROLLBACK")
 
 
 def _resolve(jobs: list[_Job]) -> None:
