@@ -43,6 +43,7 @@ from volact.core.batch import Decide, KnownClient
 from volact.core.host_machine import Decision, Event, Outcome
 
 __all__ = [
+    "CLIENT_COLUMNS",
     "EVENT_RETENTION_ROWS",
     "EVENT_RETENTION_SECONDS",
     "Decide",
@@ -54,6 +55,7 @@ __all__ = [
     "count_limit_for",
     "event_record",
     "events_query",
+    "known_client",
     "stat_deltas",
 ]
 
@@ -190,6 +192,28 @@ class Store(Protocol):
 
     async def prune_events(self, before: int, keep: int = EVENT_RETENTION_ROWS) -> int:
         """Delete events older than ``before`` and all but the newest ``keep``; returns how many."""
+
+
+CLIENT_COLUMNS = (
+    "cmid, group_id, product, fingerprint, machine, state, blocked, first_seen, last_seen, "
+    "valid_until"
+)
+
+
+def known_client(row: Sequence[Any]) -> KnownClient:
+    """A :class:`KnownClient` from a row of ``CLIENT_COLUMNS``, for the SQL stores."""
+    return KnownClient(
+        cmid=row[0],
+        group=row[1],
+        product=row[2],
+        fingerprint=row[3],
+        machine=row[4],
+        state=row[5],
+        blocked=bool(row[6]),
+        first_seen=int(row[7]),
+        last_seen=int(row[8]),
+        valid_until=None if row[9] is None else int(row[9]),
+    )
 
 
 def events_query(

@@ -75,6 +75,7 @@ from volact.store.base import (
     Stats,
     event_record,
     events_query,
+    known_client,
     stat_deltas,
 )
 from volact.store.postgres_pool import (
@@ -374,7 +375,7 @@ class PostgresStore:
         self, group: str | None = None, *, limit: int = 1000, offset: int = 0
     ) -> list[KnownClient]:
         sql, params = q.clients_query(group, limit, offset)
-        return [q.known_client(row) for row in await self._fetch(sql, params)]
+        return [known_client(row) for row in await self._fetch(sql, params)]
 
     async def events(
         self, *, limit: int = 100, since: int | None = None, kind: str | None = None

@@ -13,6 +13,7 @@ from typing import Any
 
 from volact.core.batch import ClientKey, KnownClient
 from volact.core.host_machine import Event
+from volact.store.base import CLIENT_COLUMNS
 
 BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
 LOCK_KEYS = "SELECT pg_advisory_xact_lock(key) FROM unnest(%b::bigint[]) AS keys(key)"
@@ -77,10 +78,6 @@ WITH upserted AS (
 {INSERT_EVENTS}
 """
 SHARD_SEPARATOR = "@"
-CLIENT_COLUMNS = (
-    "cmid, group_id, product, fingerprint, machine, state, blocked, first_seen, last_seen, "
-    "valid_until"
-)
 
 
 SET_BLOCKED = "UPDATE clients SET blocked = %s WHERE cmid = %s"
@@ -178,19 +175,3 @@ def event_columns(events: Sequence[Event]) -> list[list[Any]]:
         [event.group for event in events],
         [json.dumps(event.details) for event in events],
     ]
-
-
-def known_client(row: Sequence[Any]) -> KnownClient:
-    """A :class:`KnownClient` from a row of ``CLIENT_COLUMNS``."""
-    return KnownClient(
-        cmid=row[0],
-        group=row[1],
-        product=row[2],
-        fingerprint=row[3],
-        machine=row[4],
-        state=row[5],
-        blocked=bool(row[6]),
-        first_seen=int(row[7]),
-        last_seen=int(row[8]),
-        valid_until=None if row[9] is None else int(row[9]),
-    )

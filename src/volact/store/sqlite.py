@@ -66,6 +66,7 @@ from volact.store.base import (
     Stats,
     event_record,
     events_query,
+    known_client,
     stat_deltas,
 )
 
@@ -376,7 +377,7 @@ class SQLiteStore:
     ) -> list[KnownClient]:
         sql, params = q.clients_query(group, limit, offset)
         rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
-        return [q.known_client(row) for row in rows]
+        return [known_client(row) for row in rows]
 
     async def events(
         self, *, limit: int = 100, since: int | None = None, kind: str | None = None

@@ -16,6 +16,7 @@ import orjson
 from volact.core.batch import ClientKey, KnownClient
 from volact.core.host_machine import Event
 from volact.core.policy import COUNT_WINDOW
+from volact.store.base import CLIENT_COLUMNS
 
 # What a batch reads of a client: everything but (cmid, group), which it asked with.
 _READ_COLUMNS = (
@@ -56,10 +57,6 @@ BUMP_STATISTIC = (
     "INSERT INTO statistics (name, value) VALUES (?, ?) "
     "ON CONFLICT (name) DO UPDATE SET value = statistics.value + excluded.value"
 )
-CLIENT_COLUMNS = (
-    "cmid, group_id, product, fingerprint, machine, state, blocked, first_seen, last_seen, "
-    "valid_until"
-)
 SET_BLOCKED = "UPDATE clients SET blocked = ? WHERE cmid = ?"
 GROUPS_OF = "SELECT group_id FROM clients WHERE cmid = ? ORDER BY group_id"
 PRUNE_OLD = "DELETE FROM events WHERE at < ?"
@@ -80,22 +77,6 @@ def clients_query(group: str | None, limit: int, offset: int) -> tuple[str, list
         "ORDER BY group_id, first_seen, cmid LIMIT ? OFFSET ?"
     )
     return sql, [*params, limit, offset]
-
-
-def known_client(row: Sequence[Any]) -> KnownClient:
-    """A :class:`KnownClient` from a row of ``CLIENT_COLUMNS``."""
-    return KnownClient(
-        cmid=row[0],
-        group=row[1],
-        product=row[2],
-        fingerprint=row[3],
-        machine=row[4],
-        state=row[5],
-        blocked=bool(row[6]),
-        first_seen=row[7],
-        last_seen=row[8],
-        valid_until=row[9],
-    )
 
 
 class Asking(Protocol):
