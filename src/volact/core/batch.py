@@ -45,33 +45,36 @@ class KnownClient(ClientRow):
 
 def merge(known: KnownClient | None, write: ClientWrite) -> KnownClient:
     """The row ``write`` leaves behind when applied to ``known`` (rule 1)."""
+    # Positional, in field order (cmid, group, fingerprint, blocked, first_seen, last_seen,
+    # product, machine, state, valid_until): a host merges once per request.
+    seen_at = write.seen_at
     if known is None:
         return KnownClient(
-            cmid=write.cmid,
-            group=write.group,
-            fingerprint=write.fingerprint,
-            blocked=False,
-            first_seen=write.seen_at,
-            last_seen=write.seen_at,
-            product=write.product,
-            machine=write.machine,
-            state=write.state,
-            valid_until=write.valid_until,
+            write.cmid,
+            write.group,
+            write.fingerprint,
+            False,
+            seen_at,
+            seen_at,
+            write.product,
+            write.machine,
+            write.state,
+            write.valid_until,
         )
     valid_until = known.valid_until
     if write.valid_until is not None and (valid_until is None or write.valid_until > valid_until):
         valid_until = write.valid_until
     return KnownClient(
-        cmid=known.cmid,
-        group=known.group,
-        fingerprint=write.fingerprint,
-        blocked=known.blocked,
-        first_seen=known.first_seen,
-        last_seen=max(known.last_seen, write.seen_at),
-        product=write.product,
-        machine=write.machine,
-        state=write.state,
-        valid_until=valid_until,
+        known.cmid,
+        known.group,
+        write.fingerprint,
+        known.blocked,
+        known.first_seen,
+        known.last_seen if known.last_seen > seen_at else seen_at,
+        write.product,
+        write.machine,
+        write.state,
+        valid_until,
     )
 
 
@@ -94,42 +97,9 @@ class BatchOverlay:
     def __init__(self, start: Mapping[ClientKey, KnownClient]) -> None:
         self._start = start
         self.written: dict[ClientKey, KnownClient] = {}
-        # (group, now) -> clients the batch's writes made counted at that time, for every time
+        # group -> now -> clients the batch's writes made counted at that time, for every time
         # a decision of that group has asked about so far.
         self._added: dict[str, dict[int, int]] = {}
-
-    def client(self, cmid: str, group: str) -> KnownClient | None:
-        """The client's row as the batch's earlier writes left it."""
-        key = (cmid, group)
-        return self.written.get(key) or self._start.get(key)
-
-    def count(self, group: str, now: int, read: int, count_limit: int | None) -> int:
-        """The group's count at ``now`` after the batch's earlier writes, from ``read`` (the
-        count the store read at the start of the batch, capped at ``count_limit``)."""
-        times = self._added.get(group)
-        if times is None:
-            times = self._added[group] = {}
-        added = times.get(now)
-        if added is None:
-            added = times[now] = sum(
-                _counted(row, now) - _counted(self._start.get(key), now)
-                for key, row in self.written.items()
-                if key[1] == group
-            )
-        count = read + added
-        return count if count_limit is None else min(count, count_limit)
-
-    def apply(self, write: ClientWrite) -> KnownClient:
-        """Lay ``write`` over the batch's view; returns the merged row."""
-        key = (write.cmid, write.group)
-        before = self.written.get(key) or self._start.get(key)
-        after = merge(before, write)
-        self.written[key] = after
-        times = self._added.get(write.group)
-        if times:
-            for now in times:
-                times[now] += _counted(after, now) - _counted(before, now)
-        return after
 
     def decide(
         self,
@@ -140,15 +110,35 @@ class BatchOverlay:
         count_limit: int | None,
         decide: Decide,
     ) -> Decision:
-        """Call ``decide`` on the view of (group, cmid) and lay its write over the batch.
+        """Call ``decide`` on the view of (group, cmid) at ``now`` and lay its write over the
+        batch. ``read`` is the group's count the store read at the start of the batch (capped
+        at ``count_limit``).
 
         Raises what ``decide`` raised, or InternalError when the decision writes another client
         than it was asked about; then nothing of it is laid over the batch."""
-        view = GroupView(self.count(group, now, read, count_limit), self.client(cmid, group))
-        decision = decide(view)
+        key = (cmid, group)
+        written = self.written
+        before = written.get(key) or self._start.get(key)
+        times = self._added.get(group)
+        if times is None:
+            times = self._added[group] = {}
+        added = times.get(now)
+        if added is None:
+            added = times[now] = sum(
+                _counted(row, now) - _counted(self._start.get(other), now)
+                for other, row in written.items()
+                if other[1] == group
+            )
+        count = read + added
+        if count_limit is not None and count > count_limit:
+            count = count_limit
+        decision = decide(GroupView(count, before))
         write = decision.write
         if write is not None:
             if write.cmid != cmid or write.group != group:
                 raise InternalError("a decision wrote another client than it was asked about")
-            self.apply(write)
+            after = merge(before, write)
+            written[key] = after
+            for at in times:
+                times[at] += _counted(after, at) - _counted(before, at)
         return decision
