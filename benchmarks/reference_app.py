@@ -24,7 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from volact.host.server import bind_socket, listening_url, uvicorn_config
+from volact.host.server import uvicorn_config
+from volact.web.runner import bind_socket, listening_url
 
 
 async def activate(request: Request) -> Response:

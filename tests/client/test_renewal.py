@@ -180,3 +180,29 @@ def test_the_handle_is_a_context_manager(world: World) -> None:
         assert isinstance(handle, RenewalThread)
         wait_until(lambda: lic.status().state is State.LICENSED, "the activation")
     assert not handle.running
+
+
+class FakeRenewable:
+    """The least a product must offer the loop (the ``Renewable`` protocol): no License."""
+
+    product = "writer-2026"
+
+    def __init__(self, lic: License) -> None:
+        self.lic = lic
+        self.renewals = 0
+
+    def next_attempt_at(self) -> int | None:
+        return self.lic.next_attempt_at()
+
+    def renew(self) -> Attempt:
+        self.renewals += 1
+        return self.lic.renew()
+
+
+def test_the_loop_needs_only_the_renewable_protocol(world: World) -> None:
+    product = FakeRenewable(installed(world))
+    loop = RenewalLoop(lambda: [product], clock=world.clock, wake_interval=60.0)
+    loop.step()
+    assert (product.renewals, loop.attempts) == (1, 1)
+    loop.step()  # licensed: the renewal is a week away
+    assert product.renewals == 1

@@ -472,6 +472,31 @@ def test_fingerprint_change_makes_a_new_cmid_and_drops_the_activation() -> None:
     assert (late.phase, late.reason) == (State.NOTIFICATION, "oob_grace_expired")
 
 
+def test_a_discarded_activation_goes_back_to_the_original_grace() -> None:
+    record = cm.record_failure(licensed(), "host_unreachable", day(1))
+    discarded = cm.discard_activation(record, day(2))
+    assert (discarded.phase, discarded.reason, discarded.activation) == (
+        State.OOB_GRACE,
+        None,
+        None,
+    )
+    # The install time, CMID and attempt history stay: only the activation goes.
+    assert (discarded.installed_at, discarded.cmid) == (T0, CMIDS[0])
+    assert (discarded.last_attempt_at, discarded.last_error) == (day(1), "host_unreachable")
+    # After the grace it is in notification; a record without an activation is left alone.
+    late = cm.discard_activation(licensed(), day(40))
+    assert (late.phase, late.reason) == (State.NOTIFICATION, "oob_grace_expired")
+    assert cm.discard_activation(discarded, day(3)) is discarded
+
+
+def test_a_discarded_activation_leaves_a_tampered_clock_tampered() -> None:
+    record = cm.observe(licensed(), day(10))
+    back = cm.advance(record, day(9))
+    discarded = cm.discard_activation(back, day(9))
+    assert (discarded.phase, discarded.reason) == (State.NOTIFICATION, "clock_tampered")
+    assert discarded.activation is None
+
+
 def test_cloned_from_keeps_the_most_recent_cmids() -> None:
     record = installed()
     prints = [f"{n:064x}" for n in range(1, 40)]
@@ -707,7 +732,7 @@ def test_status_to_dict() -> None:
 def test_the_table_has_one_row_per_state_and_event() -> None:
     pairs = [(row.source, row.event) for row in cm.TRANSITIONS]
     assert len(pairs) == len(set(pairs))
-    assert {row.event for row in cm.TRANSITIONS} == set(cm.Event)
+    assert {row.event for row in cm.TRANSITIONS} == set(cm.ClientEvent)
     assert {row.target for row in cm.TRANSITIONS} == set(State) - {State.UNLICENSED}
     for row in cm.TRANSITIONS:
         assert (row.reason is not None) == (

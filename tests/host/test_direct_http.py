@@ -21,9 +21,10 @@ import uvicorn
 
 from volact.core.policy import GroupPolicy
 from volact.host.app import HostApp, create_app
-from volact.host.server import bind_socket, listening_url, uvicorn_config
+from volact.host.server import uvicorn_config
 from volact.host.service import HostService
 from volact.store import SQLiteStore
+from volact.web.runner import bind_socket, listening_url
 
 from .helpers import GROUP, body, make_host
 

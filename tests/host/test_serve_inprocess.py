@@ -12,9 +12,10 @@ import httpx
 
 from volact.core.host_machine import Event
 from volact.host.app import create_app
-from volact.host.server import bind_socket, serve_until_stopped, uvicorn_config
+from volact.host.server import serve_until_stopped, uvicorn_config
 from volact.host.service import HostService
 from volact.store import SQLiteStore
+from volact.web.runner import bind_socket
 
 from .helpers import body, make_host
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from volact.core.errors import BadRequest, NotFound, StorageError
 from volact.crypto import KeyFormatError, SigningKey
-from volact.host.identity import write_private
+from volact.fileio import write_private
 
 DATABASE_FILE = "vendor.db"
 ROOT_KEYS_DIR = "root-keys"
@@ -73,7 +73,7 @@ class VendorDir:
         except OSError as exc:
             raise StorageError(
                 f"cannot create the vendor directory {self.directory}: {exc}"
-            ) from None
+            ) from exc
 
     def create_keys_only(self) -> None:
         """Create the directory and ``root-keys/`` (mode 0700) for a vendor on PostgreSQL."""
@@ -83,7 +83,7 @@ class VendorDir:
         except OSError as exc:
             raise StorageError(
                 f"cannot create the vendor directory {self.directory}: {exc}"
-            ) from None
+            ) from exc
 
     def root_key_path(self, seq: int) -> Path:
         return self.root_keys_dir / f"{seq}.pem"
@@ -95,15 +95,15 @@ class VendorDir:
         try:
             write_private(path, key.to_pem())
         except OSError as exc:
-            raise StorageError(f"cannot write the root key {path}: {exc}") from None
+            raise StorageError(f"cannot write the root key {path}: {exc}") from exc
 
     def load_root_key(self, seq: int) -> SigningKey:
         path = self.root_key_path(seq)
         try:
             return SigningKey.from_pem(path.read_bytes())
-        except FileNotFoundError:
-            raise StorageError(f"the root key file {path} is missing") from None
+        except FileNotFoundError as exc:
+            raise StorageError(f"the root key file {path} is missing") from exc
         except KeyFormatError as exc:
-            raise BadRequest(f"{path}: {exc}") from None
+            raise BadRequest(f"{path}: {exc}") from exc
         except OSError as exc:
-            raise StorageError(f"cannot read the root key {path}: {exc}") from None
+            raise StorageError(f"cannot read the root key {path}: {exc}") from exc

@@ -27,7 +27,7 @@ from dataclasses import dataclass, fields, replace
 
 from volact import crypto
 from volact.core.durations import DAY, format_duration, parse_duration
-from volact.core.errors import BadRequest, KeyExhausted
+from volact.core.errors import BadRequest, ConfigurationError, KeyExhausted
 from volact.core.policy import (
     DEFAULT_CERTIFICATE_LIFETIME,
     DEFAULT_HOST_LIMIT,
@@ -117,10 +117,10 @@ def parse_mak_validity(text: str) -> int | None:
     try:
         seconds = parse_duration(text)
     except ValueError as exc:
-        raise BadRequest(f"--validity: {exc} (or 'permanent')") from None
+        raise ConfigurationError(f"--validity: {exc} (or 'permanent')") from exc
     low, high = VALIDITY_BOUNDS
     if not low <= seconds <= high:
-        raise BadRequest(
+        raise ConfigurationError(
             f"--validity {format_duration(seconds)} is outside "
             f"{format_duration(low)}–{format_duration(high)} (or 'permanent')"
         )

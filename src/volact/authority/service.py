@@ -13,7 +13,8 @@ Endpoints (JSON over HTTP/1.1; default port 7689; errors in the one shape of SPE
 
 Bodies over 16 KiB are refused without being read whole (:func:`volact.web.read_json`), each
 client address is rate limited, and every request is logged as one structured line (the logger
-``volact.vendor``; keys appear only as serials).
+``volact.vendor``; keys appear only as serials). :func:`serve` runs the service under the one
+server runner (:mod:`volact.web.runner`) it shares with the host.
 """
 
 from __future__ import annotations
@@ -41,12 +42,14 @@ from volact.core.protocol import (
     PROTOCOL_VERSION,
     parse_activation_request,
 )
+from volact.web import runner
 
 log = logging.getLogger("volact.vendor")
 
 DEFAULT_PORT = 7689
 DEFAULT_RATE = 5.0
 DEFAULT_BURST = 20.0
+GRACEFUL_TIMEOUT = 10
 
 
 def _serial(key_text: str) -> str | None:
@@ -142,3 +145,39 @@ def create_app(
         Route(MAK_ACTIVATIONS_PATH, web.guarded(mak_activations), methods=["POST"]),
     ]
     return Starlette(routes=routes, exception_handlers=web.exception_handlers())
+
+
+def serve(
+    vendor: Vendor,
+    *,
+    bind: str,
+    port: int,
+    rate_limiter: web.RateLimiter | None = None,
+    graceful_timeout: int = GRACEFUL_TIMEOUT,
+) -> str | None:
+    """Serve ``vendor`` on ``bind``:``port`` until SIGTERM or SIGINT; returns the signal's name.
+
+    Prints ``volact vendor listening on http://IP:PORT`` once it accepts requests. Configure the
+    logging first (:func:`volact.web.runner.configure_logging`), so that a port that cannot be
+    listened on is already one plain line.
+    """
+    vendor.active_root_key()  # Fail now, not on the first request, if the key file is missing.
+    app = create_app(vendor, rate_limiter=rate_limiter)
+    sock = runner.bind_socket(bind, port)
+    address, bound_port = sock.getsockname()[:2]
+    url = runner.listening_url(sock)
+
+    def ready() -> None:
+        runner.print_listening("vendor", url)
+        log.info(
+            f"vendor service listening on {url}",
+            extra={"event": "listening", "bind": address, "port": bound_port},
+        )
+
+    config = runner.uvicorn_config(app, graceful_timeout=graceful_timeout)
+    try:
+        stopped_by = runner.run(config, runner.serve_until_signalled(config, sock, ready))
+    finally:
+        sock.close()
+    log.info("vendor service stopped", extra={"event": "stopped", "signal": stopped_by})
+    return stopped_by

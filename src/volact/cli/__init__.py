@@ -16,7 +16,13 @@ import click
 
 from volact import __version__
 from volact.cli import _commands
-from volact.core.errors import CODES, BadRequest, InternalError, VolactError, error_body
+from volact.core.errors import (
+    CODES,
+    ConfigurationError,
+    InternalError,
+    VolactError,
+    error_body,
+)
 
 # Exit statuses: 1 for an error with a code, 2 for a usage error (as click), 130 on Ctrl-C.
 EXIT_ERROR = 1
@@ -67,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         hint = ""
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             hint = f" (see '{exc.ctx.command_path} --help')"
-        _report(BadRequest(exc.format_message() + hint), as_json)
+        _report(ConfigurationError(exc.format_message() + hint), as_json)
         sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

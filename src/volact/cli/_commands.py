@@ -1,8 +1,9 @@
 """The top-level command groups, imported only when used.
 
-Each area keeps its commands in its own module (``vendor.py``, ``host.py``, ``client.py``,
-``misc.py``). They are loaded lazily so that a quick command such as ``volact client status``
-does not pay for importing the host's server stack (asyncio, Starlette, uvicorn) or the vendor's.
+Each area keeps its commands in its own modules (``vendor.py`` and ``vendor_keys.py``,
+``host.py`` and ``host_certify.py``, ``client.py``, ``misc.py``). They are loaded lazily so
+that a quick command such as ``volact client status`` does not pay for importing the host's
+server stack (asyncio, Starlette, uvicorn) or the vendor's.
 """
 
 from __future__ import annotations
@@ -22,12 +23,20 @@ def _host_group() -> click.Command:
     return host.host
 
 
+def _vendor_group() -> click.Command:
+    from volact.cli import vendor, vendor_keys
+
+    for command in vendor_keys.COMMANDS:
+        vendor.vendor.add_command(command)
+    return vendor.vendor
+
+
 _LOADERS: dict[str, str | Callable[[], click.Command]] = {
     "client": "volact.cli.client:client",
     "demo": "volact.cli.misc:demo",
     "explain": "volact.cli.misc:explain",
     "host": _host_group,
-    "vendor": "volact.cli.vendor:vendor",
+    "vendor": _vendor_group,
 }
 
 

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from volact.client.license import Attempt, License
+    from volact.client.activation import Attempt
+    from volact.client.license import License
     from volact.client.state import MachineSettings
     from volact.client.status import LicenseStatus
 
@@ -163,7 +164,7 @@ def _settings_lines(settings: MachineSettings, scope: str) -> list[str]:
 def _change_settings(
     directory: str | None, product: str | None, as_json: bool, **changes: Any
 ) -> None:
-    from volact.client.license import update_settings
+    from volact.client.settings import update_settings
 
     settings = update_settings(directory, product=product, **changes)
     if as_json:
@@ -502,8 +503,9 @@ def run(products: tuple[str, ...], wake_interval: float, directory: str | None) 
     every retry interval after a failure; one line per attempt. SIGTERM or Ctrl-C stops it."""
     import threading
 
-    from volact.client.license import License, resolve_state_dir
+    from volact.client.license import License
     from volact.client.renewal import RenewalLoop
+    from volact.client.settings import resolve_state_dir
     from volact.client.state import StateDir
     from volact.clock import system_clock
     from volact.core.errors import VolactError

@@ -14,33 +14,18 @@ Heavy modules (the server, the store) are imported inside the commands so that `
 
 from __future__ import annotations
 
-import asyncio
-import json
-import socket
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import click
 
+from volact.cli._output import json_option, print_json, print_table
 from volact.clock import system_clock
-from volact.core.errors import BadRequest
 from volact.core.protocol import DEFAULT_PORT
 
-if TYPE_CHECKING:
-    from volact.host.service import HostService
-    from volact.net.dns import DNSServer, TSIGKey
-    from volact.store.base import EventRecord, KnownClient, Store
-
 HOST_DIR_ENV = "VOLACT_HOST_DIR"
-# `host status` reads this many of the newest events of each DNS kind to find the last result per
-# domain (a failing domain is retried hourly; every domain succeeds at most daily).
-DNS_EVENTS_READ = 500
 SYSTEM_HOST_DIR = Path("/var/lib/volact/host")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -81,119 +66,11 @@ def db_option(function: F) -> F:
     )(function)
 
 
-def json_option(function: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(function)
-
-
-def iso(timestamp: int | None) -> str | None:
-    """Unix seconds as ISO 8601 UTC (``2026-01-31T12:00:00Z``); None stays None."""
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2))
-
-
-def _now() -> int:
-    return system_clock()
-
-
-def _store_url(directory: Path, database_url: str | None) -> str:
-    from volact.host.identity import HostFiles
-
-    if database_url:
-        return database_url
-    files = HostFiles(directory)
-    files.settings()  # a clear "no host in DIR; run `volact host init`" when there is none
-    return files.database_url
-
-
-@asynccontextmanager
-async def _opened(url: str) -> AsyncIterator[Store]:
-    from volact.store import open_store
-
-    store = open_store(url)
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
-def _with_store(url: str, work: Callable[[Store], Any]) -> Any:
-    """Run ``await work(store)`` on the opened store of ``url``."""
-
-    async def main() -> Any:
-        async with _opened(url) as store:
-            return await work(store)
-
-    return asyncio.run(main())
-
-
-def _cmid(text: str) -> str:
-    try:
-        return str(uuid.UUID(text.strip()))
-    except ValueError:
-        raise BadRequest(f"{text!r} is not a CMID (a UUID)", {"cmid": text}) from None
-
-
-def client_json(record: KnownClient) -> dict[str, Any]:
-    return {
-        "cmid": record.cmid,
-        "group": record.group,
-        "product": record.product,
-        "machine": record.machine,
-        "fingerprint": record.fingerprint,
-        "state": record.state,
-        "blocked": record.blocked,
-        "first_seen": iso(record.first_seen),
-        "last_seen": iso(record.last_seen),
-        "valid_until": iso(record.valid_until),
-    }
-
-
-def event_json(event: EventRecord) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "at": iso(event.at),
-        "kind": event.kind,
-        "cmid": event.cmid,
-        "group": event.group,
-        "details": event.details,
-    }
-
-
-def _event_line(event: EventRecord) -> str:
-    details = event.details
+def _event_line(event: dict[str, Any]) -> str:
+    details = event["details"]
     summary = details.get("outcome") or details.get("reason") or details.get("domain") or ""
-    parts = [iso(event.at) or "", event.kind, event.cmid or "-", event.group or "-", str(summary)]
-    return "  ".join(parts).rstrip()
-
-
-def _dns_results(events: list[EventRecord]) -> list[dict[str, Any]]:
-    """The latest DNS publishing result per domain, from the event log (``serve`` publishes in
-    another process, so the events are the only record of it)."""
-    latest: dict[str, EventRecord] = {}
-    for event in sorted(events, key=lambda e: e.id):
-        domain = event.details.get("domain")
-        if isinstance(domain, str):
-            latest[domain] = event
-    return [
-        {
-            "domain": domain,
-            "ok": event.kind == "dns_published",
-            "at": iso(event.at),
-            "reason": event.details.get("reason"),
-            "error": event.details.get("error"),
-            "name": event.details.get("name"),
-            "target": event.details.get("target"),
-            "port": event.details.get("port"),
-            "server": event.details.get("server"),
-        }
-        for domain, event in sorted(latest.items())
-    ]
+    parts = [event["at"] or "", event["kind"], event["cmid"] or "-", event["group"] or "-"]
+    return "  ".join([*parts, str(summary)]).rstrip()
 
 
 def _dns_result_lines(entry: dict[str, Any]) -> list[str]:
@@ -207,24 +84,6 @@ def _dns_result_lines(entry: dict[str, Any]) -> list[str]:
     if entry["error"]:
         lines.append(f"    {entry['error']}")
     return lines
-
-
-def _shown_url(url: str) -> str:
-    """The database URL fit to print. SQLite and memory URLs hold no password and are shown as
-    given: ``redact_url`` rebuilds URLs with ``urlunsplit``, which drops the empty host of
-    ``sqlite:////abs/path`` (it printed ``sqlite://abs/path``)."""
-    from volact.store import redact_url
-
-    if url.startswith(("sqlite:", "memory:")):
-        return url
-    return redact_url(url)
-
-
-def _table(rows: list[list[str]], headers: list[str]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for row in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 # --- the group ---------------------------------------------------------------------------------
@@ -245,197 +104,6 @@ def host() -> None:
 
 
 # --- serve, and publishing the host in DNS -----------------------------------------------------
-
-# A TSIG key file is a few hundred bytes; anything far larger is not one.
-TSIG_KEY_FILE_LIMIT = 64 * 1024
-
-
-@dataclass(frozen=True)
-class DNSPublishing:
-    """What ``serve --publish-dns`` publishes, checked before the host binds its port."""
-
-    domains: list[str]
-    server: DNSServer
-    key: TSIGKey
-    target: str
-    priority: int
-    weight: int
-    service: str
-
-
-def _split_domains(given: tuple[str, ...]) -> list[str]:
-    """``--publish-dns`` values (repeated, or comma lists), normalised, duplicates dropped."""
-    from volact.net import dns
-
-    domains: list[str] = []
-    for value in given:
-        for part in value.split(","):
-            if not part.strip():
-                continue
-            domain = dns.normalize_name(part)
-            if domain not in domains:
-                domains.append(domain)
-    return domains
-
-
-def srv_service_name(text: str | None) -> str:
-    """The SRV service name (``_volact._tcp``, or a product's own, e.g. ``_writer._tcp``)."""
-    from volact.core.descriptor import DEFAULT_SRV_SERVICE
-    from volact.net import dns
-
-    if text is None:
-        return DEFAULT_SRV_SERVICE
-    name = text.strip().rstrip(".").lower()
-    labels = name.split(".")
-    if len(labels) != 2 or not all(label.startswith("_") and len(label) > 1 for label in labels):
-        raise BadRequest(
-            f"--srv-service {text!r} must look like _volact._tcp (two labels, each with a "
-            "leading underscore)",
-            {"field": "srv_service"},
-        )
-    return dns.normalize_name(name, what="--srv-service")
-
-
-def read_tsig_key(path: str) -> TSIGKey:
-    """The key in a BIND key file (as ``tsig-keygen`` writes it); ``BadRequest`` naming the file
-    when it cannot be read or is not a key file. The secret never appears in a message."""
-    from volact.net import dns
-
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(TSIG_KEY_FILE_LIMIT + 1)
-    except OSError as exc:
-        raise BadRequest(
-            f"cannot read the TSIG key file {path}: {exc.strerror or exc}", {"field": "tsig_key"}
-        ) from None
-    if len(data) > TSIG_KEY_FILE_LIMIT:
-        raise BadRequest(
-            f"{path} is too large for a TSIG key file (over {TSIG_KEY_FILE_LIMIT} bytes)",
-            {"field": "tsig_key"},
-        )
-    try:
-        return dns.parse_tsig_key_file(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise BadRequest(
-            f"{path} is not a TSIG key file (not text)", {"field": "tsig_key"}
-        ) from None
-    except BadRequest as error:
-        raise BadRequest(f"{path}: {error.message}", error.details) from None
-
-
-def _default_target() -> str:
-    """This machine's fully qualified name, or ``BadRequest`` when it has none: an SRV target
-    must be a name the clients can resolve, and a bare host name (or ``localhost``) is not."""
-    fqdn = socket.getfqdn().strip().rstrip(".").lower()
-    if "." not in fqdn or fqdn.endswith((".localdomain", ".localhost", ".local")):
-        raise BadRequest(
-            f"this machine's name {fqdn!r} is not a fully qualified DNS name that clients can "
-            "resolve; give --dns-target NAME",
-            {"field": "dns_target"},
-        )
-    return fqdn
-
-
-def dns_publishing(
-    domains: tuple[str, ...],
-    dns_server: str | None,
-    tsig_key: str | None,
-    dns_target: str | None,
-    priority: int | None,
-    weight: int | None,
-    srv_service: str | None,
-) -> DNSPublishing | None:
-    """Check ``serve``'s publishing flags (one clear ``BadRequest`` line for the first problem);
-    None when the host does not publish."""
-    from volact.net import dns
-
-    chosen = _split_domains(domains)
-    if not chosen:
-        given = [
-            flag
-            for flag, value in (
-                ("--dns-server", dns_server),
-                ("--tsig-key", tsig_key),
-                ("--dns-target", dns_target),
-                ("--priority", priority),
-                ("--weight", weight),
-                ("--srv-service", srv_service),
-            )
-            if value is not None
-        ]
-        if given:
-            raise BadRequest(
-                f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only with "
-                "--publish-dns DOMAIN (the zone to publish this host's SRV record into)",
-                {"field": "publish_dns"},
-            )
-        return None
-    missing = [
-        flag
-        for flag, value in (("--dns-server IP[:PORT]", dns_server), ("--tsig-key FILE", tsig_key))
-        if value is None
-    ]
-    if missing:
-        raise BadRequest(
-            f"--publish-dns needs {' and '.join(missing)} (the zone's primary DNS server and the "
-            "TSIG key file that signs the updates; see docs/dns.md)",
-            {"field": "publish_dns"},
-        )
-    assert dns_server is not None and tsig_key is not None
-    server = dns.DNSServer.parse(dns_server)
-    key = read_tsig_key(tsig_key)
-    service = srv_service_name(srv_service)
-    target = (
-        dns.normalize_name(dns_target, what="--dns-target")
-        if dns_target is not None
-        else _default_target()
-    )
-    return DNSPublishing(
-        domains=chosen,
-        server=server,
-        key=key,
-        target=target,
-        priority=priority or 0,
-        weight=weight or 0,
-        service=service,
-    )
-
-
-class _Listening:
-    """The port the host really listens on (``--port 0`` picks one), learnt from serve's ready
-    callback, which runs before any background job."""
-
-    port: int | None = None
-
-
-def _publishing_job(
-    publishing: DNSPublishing, listening: _Listening
-) -> Callable[[HostService, asyncio.Event], Awaitable[None]]:
-    """The background job that publishes at start and every 24 hours (retrying a failed domain
-    after an hour) through ``SRVPublisher``; its events go to the host's event log."""
-
-    async def publish_dns(service: HostService, stopping: asyncio.Event) -> None:
-        from volact.host.publisher import SRVPublisher, logger
-
-        port = listening.port
-        if port is None:  # serve() reports the port before starting jobs; kept as a guard.
-            logger.error("not publishing in DNS: the listening port is unknown")
-            return
-        publisher = SRVPublisher(
-            publishing.domains,
-            service=publishing.service,
-            target=publishing.target,
-            port=port,
-            priority=publishing.priority,
-            weight=publishing.weight,
-            server=publishing.server,
-            key=publishing.key,
-            on_event=service.note_event,
-            clock=service.clock,
-        )
-        await publisher.run(stopping)
-
-    return publish_dns
 
 
 @host.command()
@@ -541,11 +209,12 @@ def serve(
     With --publish-dns it also publishes its SRV record (target NAME, the port it listens on)
     into each domain; a failure is a dns_publish_failed event and never stops the host.
     """
+    from volact.host import publishing as dns_setup
     from volact.host.server import ServeOptions, _print_ready
     from volact.host.server import serve as run
 
     # Every flag is checked before anything is opened or bound.
-    publishing = dns_publishing(
+    publishing = dns_setup.dns_publishing(
         publish_domains, dns_server, tsig_key, dns_target, priority, weight, srv_service
     )
     options = ServeOptions(
@@ -556,14 +225,14 @@ def serve(
         rate_limit=rate_limit,
         log_level=log_level,
     )
-    listening = _Listening()
+    listening = dns_setup.ListeningPort()
 
     def ready(url: str) -> None:
         listening.port = urlsplit(url).port
         _print_ready(url)
 
     if publishing is not None:
-        options.background.append(_publishing_job(publishing, listening))
+        options.background.append(dns_setup.publishing_job(publishing, listening))
     run(options, on_ready=ready)
 
 
@@ -574,96 +243,30 @@ def serve(
 def status(directory: str | None, database_url: str | None, as_json: bool) -> None:
     """Show the host's id, certificate, counts per group and statistics (like slmgr /dlv)."""
     from volact.core.durations import format_duration
-    from volact.core.errors import HostNotActivated
-    from volact.host.identity import HostFiles
-    from volact.host.service import check_certificate
+    from volact.host.report import status_report
 
-    root = resolve_host_dir(directory)
-    files = HostFiles(root)
-    settings = files.settings()
-    try:
-        token: str | None = files.certificate_token()
-    except HostNotActivated:
-        token = None
-    certificate_status = check_certificate(settings, files.signing_key().public_key, token)
-    certificate = certificate_status.certificate
-    url = database_url or files.database_url
-    now = _now()
-
-    async def read(store: Store) -> tuple[Any, ...]:
-        dns_events = [
-            *await store.events(limit=DNS_EVENTS_READ, kind="dns_published"),
-            *await store.events(limit=DNS_EVENTS_READ, kind="dns_publish_failed"),
-        ]
-        return (
-            await store.counts(now),
-            await store.stats(),
-            await store.events(limit=5),
-            dns_events,
-        )
-
-    counts, stats, recent, dns_events = _with_store(url, read)
-    reason = certificate_status.explain(now)
-    groups: list[dict[str, Any]] = []
-    names = sorted(set(counts) | set(certificate.groups if certificate else {}))
-    for name in names:
-        policy = certificate.groups.get(name) if certificate else None
-        entry: dict[str, Any] = {"group": name, "count": counts.get(name, 0)}
-        if policy is not None:
-            renewal = settings.renewal_interval or policy.renewal_interval
-            retry = settings.retry_interval or policy.retry_interval
-            entry.update(
-                threshold=policy.threshold,
-                activating=counts.get(name, 0) >= policy.threshold,
-                validity=policy.validity,
-                renewal_interval=renewal,
-                retry_interval=retry,
-            )
-        else:
-            entry.update(threshold=None, activating=False)  # counted once, no longer certified
-        groups.append(entry)
-    data: dict[str, Any] = {
-        "host_id": settings.host_id,
-        "directory": str(root),
-        "database": _shown_url(url),
-        "port": settings.port,
-        "activated": not reason,
-        "reason": reason or None,
-        "certificate": None,
-        "groups": groups,
-        "statistics": stats.to_json(),
-        "dns_publishing": _dns_results(dns_events),
-        "recent_events": [event_json(event) for event in recent],
-    }
-    if certificate is not None:
-        data["certificate"] = {
-            "cert_id": certificate.cert_id,
-            "customer": certificate.customer,
-            "key_serial": certificate.key_serial,
-            "groups": sorted(certificate.groups),
-            "not_before": iso(certificate.not_before),
-            "not_after": iso(certificate.not_after),
-        }
+    data = status_report(resolve_host_dir(directory), database_url, system_clock())
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
 
-    click.echo(f"Host id:        {settings.host_id}")
-    click.echo(f"Directory:      {root}")
+    certificate = data["certificate"]
+    click.echo(f"Host id:        {data['host_id']}")
+    click.echo(f"Directory:      {data['directory']}")
     click.echo(f"Database:       {data['database']}")
     # `serve --port` may override host.json's port, and status (another process) cannot see it.
-    click.echo(f"Default port:   {settings.port} (host.json; `serve --port` overrides it)")
-    click.echo(f"Activated:      {'yes' if not reason else 'no: ' + reason}")
+    click.echo(f"Default port:   {data['port']} (host.json; `serve --port` overrides it)")
+    click.echo(f"Activated:      {'yes' if data['activated'] else 'no: ' + data['reason']}")
     if certificate is not None:
         click.echo(
-            f"Certificate:    {certificate.cert_id} for {certificate.customer} "
-            f"(host key {certificate.key_serial})"
+            f"Certificate:    {certificate['cert_id']} for {certificate['customer']} "
+            f"(host key {certificate['key_serial']})"
         )
-        click.echo(f"Valid:          {iso(certificate.not_before)} to {iso(certificate.not_after)}")
+        click.echo(f"Valid:          {certificate['not_before']} to {certificate['not_after']}")
     click.echo("Groups:")
-    if not groups:
+    if not data["groups"]:
         click.echo("  (none)")
-    for entry in groups:
+    for entry in data["groups"]:
         if entry["threshold"] is None:
             click.echo(f"  {entry['group']}: {entry['count']} clients (not certified)")
             continue
@@ -674,12 +277,13 @@ def status(directory: str | None, database_url: str | None, as_json: bool) -> No
             f"{format_duration(entry['renewal_interval'])}, retry "
             f"{format_duration(entry['retry_interval'])}"
         )
-    click.echo(f"Requests:       {stats.total} total, {stats.failed} failed")
-    if stats.by_outcome:
-        outcomes = ", ".join(f"{name} {value}" for name, value in stats.by_outcome.items())
+    stats = data["statistics"]
+    click.echo(f"Requests:       {stats['total']} total, {stats['failed']} failed")
+    if stats["by_outcome"]:
+        outcomes = ", ".join(f"{name} {value}" for name, value in stats["by_outcome"].items())
         click.echo(f"  by outcome:   {outcomes}")
-    if stats.by_state:
-        states = ", ".join(f"{name} {value}" for name, value in stats.by_state.items())
+    if stats["by_state"]:
+        states = ", ".join(f"{name} {value}" for name, value in stats["by_state"].items())
         click.echo(f"  by state:     {states}")
     if data["dns_publishing"]:
         click.echo("DNS publishing:")
@@ -687,9 +291,9 @@ def status(directory: str | None, database_url: str | None, as_json: bool) -> No
             for line in _dns_result_lines(entry):
                 click.echo(line)
     click.echo("Recent events:")
-    if not recent:
+    if not data["recent_events"]:
         click.echo("  (none)")
-    for event in recent:
+    for event in data["recent_events"]:
         click.echo(f"  {_event_line(event)}")
 
 
@@ -711,12 +315,13 @@ def clients(
     offset: int,
 ) -> None:
     """List the clients (CMIDs) this host knows, by group and first request."""
-    url = _store_url(resolve_host_dir(directory), database_url)
-    records: list[KnownClient] = _with_store(
-        url, lambda store: store.clients(group, limit=limit, offset=offset)
-    )
+    from volact.host import report
+
+    url = report.store_url(resolve_host_dir(directory), database_url)
+    records = report.clients(url, group, limit=limit, offset=offset)
+    iso = report.iso
     if as_json:
-        _print_json([client_json(record) for record in records])
+        print_json([report.client_json(record) for record in records])
         return
     if not records:
         click.echo("no clients")
@@ -733,7 +338,9 @@ def clients(
         ]
         for record in records
     ]
-    _table(rows, ["CMID", "GROUP", "MACHINE", "REPORTED STATE", "LAST SEEN", "VALID UNTIL", ""])
+    print_table(
+        ["CMID", "GROUP", "MACHINE", "REPORTED STATE", "LAST SEEN", "VALID UNTIL", ""], rows
+    )
 
 
 @host.command()
@@ -752,10 +359,12 @@ def events(
     kind: str | None,
 ) -> None:
     """Show the event log, newest first."""
-    url = _store_url(resolve_host_dir(directory), database_url)
-    found: list[EventRecord] = _with_store(url, lambda store: store.events(limit=limit, kind=kind))
+    from volact.host import report
+
+    url = report.store_url(resolve_host_dir(directory), database_url)
+    found = [report.event_json(event) for event in report.events(url, limit=limit, kind=kind)]
     if as_json:
-        _print_json([event_json(event) for event in found])
+        print_json(found)
         return
     if not found:
         click.echo("no events")
@@ -766,15 +375,13 @@ def events(
 def _set_blocked(
     directory: str | None, database_url: str | None, cmid: str, blocked: bool, as_json: bool
 ) -> None:
-    url = _store_url(resolve_host_dir(directory), database_url)
-    normalised = _cmid(cmid)
-    now = _now()
-    changed: int = _with_store(
-        url,
-        lambda store: store.block(normalised, now) if blocked else store.unblock(normalised, now),
-    )
+    from volact.host import report
+
+    url = report.store_url(resolve_host_dir(directory), database_url)
+    normalised = report.parse_cmid(cmid)
+    changed = report.set_blocked(url, normalised, blocked, system_clock())
     if as_json:
-        _print_json({"cmid": normalised, "blocked": blocked, "groups": changed})
+        print_json({"cmid": normalised, "blocked": blocked, "groups": changed})
         return
     verb = "blocked" if blocked else "unblocked"
     click.echo(f"{verb} {normalised} ({changed} group{'s' if changed != 1 else ''})")
@@ -798,13 +405,6 @@ def block(cmid: str, directory: str | None, database_url: str | None, as_json: b
 def unblock(cmid: str, directory: str | None, database_url: str | None, as_json: bool) -> None:
     """Readmit a blocked CMID."""
     _set_blocked(directory, database_url, cmid, False, as_json)
-
-
-def _machine_domain() -> tuple[str | None, str]:
-    """(the domain part of this machine's FQDN or None, the FQDN)."""
-    fqdn = socket.getfqdn().rstrip(".")
-    domain = fqdn.partition(".")[2]
-    return (domain or None), fqdn
 
 
 @host.command("dns-records")
@@ -866,46 +466,20 @@ def dns_records(
 
     Publish them by hand, or let `volact host serve` publish them by dynamic update.
     """
-    from volact.host.identity import HostFiles
-    from volact.net import dns
+    from volact.host.publishing import manual_records
 
-    service = srv_service_name(srv_service)
-    machine_domain, fqdn = _machine_domain()
-    chosen = _split_domains(domains)
-    if not chosen:
-        if machine_domain is None:
-            raise BadRequest(
-                f"this machine's name ({fqdn}) has no domain part; give --domain DOMAIN"
-            )
-        chosen = [dns.normalize_name(machine_domain)]
-    if port is None:
-        files = HostFiles(resolve_host_dir(directory))
-        port = files.settings().port if files.exists() else DEFAULT_PORT
-    name = dns.normalize_name(target, what="target") if target else _default_target()
-    lines = dns.zone_lines(
-        chosen,
-        service,
-        target=name,
+    made = manual_records(
+        domains,
+        directory=resolve_host_dir(directory),
+        target=target,
         port=port,
         priority=priority,
         weight=weight,
         ttl=ttl,
+        srv_service=srv_service,
     )
     if as_json:
-        _print_json(
-            [
-                {
-                    "owner": f"{dns.srv_owner(service, domain)}.",
-                    "ttl": ttl,
-                    "priority": priority,
-                    "weight": weight,
-                    "port": port,
-                    "target": f"{name}.",
-                    "line": line,
-                }
-                for domain, line in zip(chosen, lines, strict=True)
-            ]
-        )
+        print_json(made.records)
         return
-    for line in lines:
+    for line in made.lines:
         click.echo(line)

@@ -13,15 +13,10 @@ from typing import Any
 import click
 
 from volact import paths
-from volact.cli.vendor import (
-    json_option,
-    print_json,
-    read_input_file,
-    when,
-    write_output,
-)
+from volact.cli._output import json_option, print_json
+from volact.cli.vendor import read_input_file, when, write_output
 from volact.clock import system_clock
-from volact.core.errors import BadRequest
+from volact.core.errors import ConfigurationError
 
 HOST_DIR_ENV = "VOLACT_HOST_DIR"
 MAX_RESPONSE_FILE_BYTES = 64 * 1024
@@ -135,7 +130,7 @@ def activate(
         if value
     ]
     if len(chosen) > 1:
-        raise BadRequest(f"use one of {', '.join(chosen)}, not several")
+        raise ConfigurationError(f"use one of {', '.join(chosen)}, not several")
     files = HostFiles(_host_dir(directory))
     now = system_clock()
     if offline_request:
@@ -159,7 +154,7 @@ def activate(
         return
     url = vendor_url or files.settings().vendor_url
     if not url:
-        raise BadRequest(
+        raise ConfigurationError(
             "no vendor URL: pass --vendor URL (it is remembered), or certify offline with "
             "--offline-request FILE"
         )

@@ -15,7 +15,10 @@ typed errors an app most often meets are exported here. See ``docs/client.md``.
 
 from __future__ import annotations
 
-from volact.client.license import Attempt, Diagnosis, License, installed_products, update_settings
+from volact.client.activation import Attempt
+from volact.client.diagnosis import Diagnosis
+from volact.client.license import License
+from volact.client.settings import installed_products, update_settings
 from volact.client.status import LicenseStatus
 from volact.core.errors import (
     BadRequest,

@@ -6,11 +6,11 @@ It carries out what the pure client machine (:mod:`volact.core.client_machine`) 
 * :meth:`License.status` reads the product's state file, verifies the stored activation's whole
   chain offline (root → host certificate → ticket) and computes the state at the clock's now. It
   writes nothing (except once after a disk image was cloned) and never touches the network.
-* :meth:`License.activate` finds a host (manual host, cached host, DNS SRV; see
-  :mod:`volact.client.discovery`) or, for a MAK, the vendor service; sends the activation
-  request; verifies the answer against the descriptor and this request's nonce; and writes the
-  new state atomically. A failure is recorded (the retry schedule depends on it) and raised as
-  the typed error of its code.
+* :meth:`License.install_key`, :meth:`License.rearm` and the settings change the state file
+  under the state directory's lock.
+* :meth:`License.activate`, :meth:`License.renew`, :meth:`License.diagnose` and the offline MAK
+  methods hand over to :mod:`volact.client.activation` (discovery, asking hosts or the vendor
+  service, verifying, recording) and :mod:`volact.client.diagnosis`.
 * The renewal loop (:mod:`volact.client.renewal`) calls :meth:`License.renew` whenever
   :func:`~volact.core.client_machine.next_deadline` says so.
 
@@ -22,100 +22,44 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from random import SystemRandom
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from volact.client import identity
-from volact.client.state import (
-    MachineSettings,
-    PendingRequest,
-    ProductState,
-    StateDir,
-)
-from volact.client.status import LicenseStatus, iso, to_datetime
+from volact.client import activation, diagnosis, identity
+from volact.client.activation import Attempt, DNSLookups
+from volact.client.diagnosis import Diagnosis
+from volact.client.settings import installed_products, resolve_state_dir, update_settings
+from volact.client.state import MachineSettings, ProductState, StateDir
+from volact.client.status import LicenseStatus, to_datetime
 from volact.clock import Clock, system_clock
 from volact.core import client_machine as machine
-from volact.core import keys
-from volact.core.descriptor import ProductDescriptor, load_descriptor
-from volact.core.durations import humanize
+from volact.core.descriptor import (
+    DESCRIPTOR_FORMAT,
+    FORMAT_VERSION,
+    ProductDescriptor,
+    load_descriptor,
+)
 from volact.core.errors import (
     BadRequest,
-    CountInsufficient,
     InvalidHostCertificate,
     InvalidTicket,
+    NotFound,
     NotInstalled,
     StorageError,
     VolactError,
-    error_from_code,
 )
-from volact.core.protocol import ACTIVATE_PATH, ActivationRequest
-from volact.core.states import State
-from volact.core.tickets import Activation, verify_activation
+from volact.core.tickets import verify_activation
 
 if TYPE_CHECKING:
     import asyncio
 
-    from volact.client.discovery import Candidate, Trace
     from volact.client.renewal import RenewalLoop, RenewalThread
-    from volact.net.dns import DNSServer, SRVQueryResult
     from volact.net.transport import Transport
 
 __all__ = ["Attempt", "DNSLookups", "Diagnosis", "License", "installed_products", "update_settings"]
-
-DESCRIPTOR_FORMAT = "volact-product-descriptor"
-
-
-class DNSLookups(Protocol):
-    """The DNS lookups discovery needs (``volact.net.dns`` and ``discovery.StaticDNS``)."""
-
-    def query_srv(self, name: str, *, server: Any, timeout: float) -> SRVQueryResult: ...
-
-    def search_domains(self) -> list[str]: ...
-
-    def fqdn_suffix(self) -> str | None: ...
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One activation or renewal attempt and how it ended."""
-
-    product: str
-    at: int  # Unix seconds, the client's clock
-    error: VolactError | None  # None: activated
-    host: str | None  # the host (or vendor URL) that answered, if any
-    status: LicenseStatus  # the status right after the attempt
-    trace: Trace | None = None  # what discovery did (GVLK only)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    """What ``volact client diagnose`` shows: the trace, the outcome and a one-line verdict."""
-
-    attempt: Attempt
-    lines: list[str]
-    verdict: str
-
-    @property
-    def ok(self) -> bool:
-        return self.attempt.ok
-
-    def to_dict(self) -> dict[str, Any]:
-        error = self.attempt.error
-        return {
-            "ok": self.ok,
-            "verdict": self.verdict,
-            "error": None if error is None else error.to_dict(),
-            "trace": None if self.attempt.trace is None else self.attempt.trace.to_dict(),
-            "lines": self.lines,
-            "status": self.attempt.status.to_dict(),
-        }
 
 
 def _read_descriptor(source: Any) -> ProductDescriptor:
@@ -128,117 +72,16 @@ def _read_descriptor(source: Any) -> ProductDescriptor:
         try:
             with open(path, "rb") as handle:
                 data = handle.read(64 * 1024 + 1)
-        except FileNotFoundError:
-            from volact.core.errors import NotFound
-
-            raise NotFound(f"no product descriptor at {path}", {"path": str(path)}) from None
+        except FileNotFoundError as exc:
+            raise NotFound(f"no product descriptor at {path}", {"path": str(path)}) from exc
         except OSError as exc:
-            raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from None
+            raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
         return load_descriptor(data)
     raise TypeError("a descriptor is a path, file bytes, a parsed JSON object or a descriptor")
 
 
 def _descriptor_from_token(token: str) -> ProductDescriptor:
-    return load_descriptor({"format": DESCRIPTOR_FORMAT, "v": 1, "token": token})
-
-
-def _discard_activation(record: machine.ClientRecord, now: int) -> machine.ClientRecord:
-    """The record as if it held no activation (its stored chain did not verify).
-
-    Like a fingerprint change, it goes back to the OOB grace of the original install (no fresh
-    grace); a tampered clock stays tampered. Workaround until the core offers this as an event.
-    """
-    if record.activation is None:
-        return record
-    if record.tampered:
-        return replace(record, activation=None)
-    return machine.advance(
-        replace(record, activation=None, phase=State.OOB_GRACE, reason=None), now
-    )
-
-
-def resolve_state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """``explicit``, else ``VOLACT_STATE_DIR``, else the default (:mod:`volact.paths`)."""
-    from volact.paths import resolve_dir
-
-    return resolve_dir("client", explicit)
-
-
-def installed_products(state_dir: str | os.PathLike[str] | None = None) -> list[str]:
-    """The ids of the products installed in ``state_dir`` (default: VOLACT_STATE_DIR…)."""
-    return StateDir(resolve_state_dir(state_dir)).products()
-
-
-_UNSET: Any = object()
-
-
-def _normalize_setting(name: str, value: Any) -> Any:
-    from volact.client import discovery
-    from volact.net import dns
-
-    if value is None:
-        return None
-    if name == "manual_host":
-        return discovery.parse_host(str(value), "manual").address
-    if name == "dns_server":
-        return str(dns.DNSServer.parse(str(value)))
-    if name == "domains":
-        domains = [dns.normalize_name(str(domain)) for domain in value]
-        from volact.client.state import domains_tuple
-
-        return domains_tuple(domains)
-    if name == "host_caching":
-        if not isinstance(value, bool):
-            raise BadRequest("host caching is on or off")
-        return value
-    raise BadRequest(f"unknown client setting {name!r}")
-
-
-def update_settings(
-    state_dir: str | os.PathLike[str] | None = None,
-    *,
-    product: str | None = None,
-    **changes: Any,
-) -> MachineSettings:
-    """Change discovery settings: ``manual_host``, ``host_caching``, ``domains``, ``dns_server``.
-
-    Without ``product`` the machine-wide value changes and every product's override of that
-    setting is removed, so the new value is in effect for all products. With ``product`` only
-    that product's override changes (``None`` removes the override). Returns the settings now
-    in effect (for ``product``, or machine-wide). Raises ``bad_request`` for a malformed value
-    and ``not_installed`` for an unknown product.
-    """
-    normalized = {name: _normalize_setting(name, value) for name, value in changes.items()}
-    state = StateDir(resolve_state_dir(state_dir))
-    with state.lock():
-        machine_settings = state.read_settings()
-        if product is None:
-            if "host_caching" in normalized and normalized["host_caching"] is None:
-                normalized["host_caching"] = True
-            if "domains" in normalized and normalized["domains"] is None:
-                normalized["domains"] = ()
-            machine_settings = replace(machine_settings, **normalized)
-            state.write_settings(machine_settings)
-            for name in state.products():
-                stored = state.read_product(name)
-                if stored is None:
-                    continue
-                cleared = replace(stored.settings, **dict.fromkeys(normalized))
-                if cleared != stored.settings:
-                    state.write_product(replace(stored, settings=cleared))
-            return machine_settings
-        stored = state.read_product(product)
-        if stored is None:
-            raise NotInstalled(f"product {product!r} is not installed", {"product": product})
-        overrides = replace(stored.settings, **normalized)
-        state.write_product(replace(stored, settings=overrides))
-        return overrides.over(machine_settings)
-
-
-# Refusals that a retry alone will not change; their messages do not promise a retry.
-_FINAL_CODES = frozenset(
-    {"key_exhausted", "client_blocked", "invalid_key", "product_unknown", "rearm_limit"}
-)
+    return load_descriptor({"format": DESCRIPTOR_FORMAT, "v": FORMAT_VERSION, "token": token})
 
 
 class License:
@@ -376,23 +219,16 @@ class License:
         if record.product != self.product:
             return InvalidTicket("the state file's record is for another product")
         try:
-            activation = verify_activation(
+            verified = verify_activation(
                 self.descriptor,
                 held.ticket,
                 held.certificate,
                 cmid=record.cmid,
                 fingerprint=record.fingerprint,
             )
+            machine.check_stored_activation(record, verified)  # rule 13
         except (InvalidTicket, InvalidHostCertificate) as error:
             return error
-        ticket = activation.ticket
-        if (ticket.issued_at, ticket.valid_until, ticket.oot_grace, ticket.issuer_id) != (
-            held.issued_at,
-            held.valid_until,
-            held.oot_grace,
-            held.issuer_id,
-        ):
-            return InvalidTicket("the state file's activation differs from its signed ticket")
         return None
 
     def status(self) -> LicenseStatus:
@@ -429,7 +265,7 @@ class License:
             )
         record = stored.record
         if chain_error is not None:
-            record = _discard_activation(record, now)
+            record = machine.discard_activation(record, now)
         core = machine.status(record, now)
         reason = core.reason
         if chain_error is not None and reason != machine.CLOCK_TAMPERED:
@@ -503,6 +339,15 @@ class License:
         finally:
             self._lock.release()
 
+    def _recloned(self, current: ProductState, now: int) -> ProductState:
+        """``current`` after a fingerprint check: a new CMID if the image was cloned."""
+        if current.record.fingerprint == self.fingerprint:
+            return current
+        record = machine.check_fingerprint(
+            current.record, self.fingerprint, now, identity.new_cmid(self.random)
+        )
+        return replace(current, record=record, activated_by=None, pending_offline=None)
+
     def install_key(self, key: str | None = None) -> LicenseStatus:
         """Install a product key (``slmgr /ipk``): the descriptor's GVLK when ``key`` is None,
         or a MAK. Installing over an installed key keeps the CMID and install time; a different
@@ -570,7 +415,7 @@ class License:
             self.state.directory, product=self.product if product_only else None, **changes
         )
 
-    # --- activation -----------------------------------------------------------------------
+    # --- activation (volact.client.activation, .diagnosis) -----------------------------------
 
     def activate(self, *, vendor_url: str | None = None) -> LicenseStatus:
         """Activate (or renew) now: a host for a GVLK, the vendor service for a MAK
@@ -581,7 +426,7 @@ class License:
         ``no_host_found``, ``host_unreachable``, ``invalid_host_certificate``…); the failure
         is recorded first, and the state is otherwise unchanged.
         """
-        attempt = self._attempt(vendor_url=vendor_url)
+        attempt = activation.attempt(self, vendor_url=vendor_url)
         if attempt.error is not None:
             raise attempt.error
         return attempt.status
@@ -589,247 +434,11 @@ class License:
     def renew(self) -> Attempt:
         """One activation attempt that reports its outcome instead of raising it (the renewal
         loop's step). Storage errors still raise."""
-        return self._attempt()
+        return activation.attempt(self)
 
     def diagnose(self, *, vendor_url: str | None = None) -> Diagnosis:
         """Activate now, querying every DNS name and recording every host tried, and explain."""
-        from volact.core.errors import CODES
-
-        attempt = self._attempt(vendor_url=vendor_url, eager=True)
-        lines = [] if attempt.trace is None else attempt.trace.lines()
-        if attempt.error is None:
-            status = attempt.status
-            until = (
-                "permanently" if status.valid_until is None else f"until {iso(status.valid_until)}"
-            )
-            verdict = f"OK: activated by {attempt.host}, licensed {until}"
-        else:
-            info = CODES.get(attempt.error.code)
-            remedy = f" Remedy: {info.remedy}" if info is not None else ""
-            verdict = f"FAILED: {attempt.error.code}: {attempt.error.message}.{remedy}"
-        return Diagnosis(attempt, lines, verdict)
-
-    def _request(self, record: machine.ClientRecord, now: int) -> ActivationRequest:
-        return ActivationRequest(
-            product=self.product,
-            key=record.key,
-            cmid=record.cmid,
-            fingerprint=record.fingerprint,
-            machine=identity.machine_name(),
-            client_time=now,
-            nonce=identity.new_nonce(self.random),
-            state=machine.request_state(record, now),
-        )
-
-    def _attempt(self, *, vendor_url: str | None = None, eager: bool = False) -> Attempt:
-        with self._lock:
-            now = self.clock()
-            stored = self._require()
-            if stored.record.fingerprint != self.fingerprint:
-                stored = self._update(lambda current: self._recloned(current, now), now)
-            request = self._request(stored.record, now)
-            trace: Trace | None = None
-            host: str | None = None
-            try:
-                if stored.record.channel is keys.Channel.MAK:
-                    host = self._vendor_url(vendor_url)
-                    activation = self._activate_mak(host, request)
-                else:
-                    candidates, trace, server = self._discover(stored, eager)
-                    activation = self._try_hosts(candidates, trace, server, request)
-                    assert trace.reached is not None
-                    host = trace.reached.address
-            except StorageError:
-                raise
-            except VolactError as error:
-                if trace is not None and trace.reached is not None:
-                    host = trace.reached.address
-                return self._record_failure(error, host, trace, self.clock())
-            done = self.clock()
-            reached = host
-            discovered = trace is not None
-
-            def succeeded(current: ProductState) -> ProductState:
-                caching = current.settings.over(self.state.read_settings()).host_caching
-                return replace(
-                    current,
-                    record=machine.record_activation(current.record, activation, done),
-                    activated_by=reached,
-                    last_host=reached,
-                    cached_host=reached if caching and discovered else current.cached_host,
-                    pending_offline=None,
-                )
-
-            try:
-                self._update(succeeded, done)
-            except InvalidTicket as error:  # the record changed meanwhile (a rearm, a clone)
-                return self._record_failure(error, host, trace, done)
-            return Attempt(self.product, done, None, host, self.status(), trace)
-
-    def _recloned(self, current: ProductState, now: int) -> ProductState:
-        if current.record.fingerprint == self.fingerprint:
-            return current
-        record = machine.check_fingerprint(
-            current.record, self.fingerprint, now, identity.new_cmid(self.random)
-        )
-        return replace(current, record=record, activated_by=None, pending_offline=None)
-
-    def _record_failure(
-        self, error: VolactError, host: str | None, trace: Trace | None, now: int
-    ) -> Attempt:
-        retry = error.details.get("retry_interval")
-        hinted = retry if isinstance(retry, int) and not isinstance(retry, bool) else None
-        caching_host = trace.reached.address if trace and trace.reached else None
-
-        def failed(current: ProductState) -> ProductState:
-            caching = current.settings.over(self.state.read_settings()).host_caching
-            return replace(
-                current,
-                record=machine.record_failure(current.record, error.code, now, hinted),
-                last_host=host,
-                cached_host=caching_host if caching and caching_host else current.cached_host,
-            )
-
-        updated = self._update(failed, now, trust_clock=error.code != "time_skew")
-        error = self._explained(error, updated.record.retry_interval, host)
-        return Attempt(self.product, now, error, host, self.status(), trace)
-
-    @staticmethod
-    def _explained(error: VolactError, retry_interval: int, host: str | None) -> VolactError:
-        """The error with a message that says what happens next (the retry)."""
-        details = dict(error.details)
-        details["retry_interval"] = retry_interval
-        if host is not None:
-            details.setdefault("host", host)
-        later = f"will retry in {humanize(retry_interval)}"
-        if isinstance(error, CountInsufficient) and {"count", "threshold"} <= details.keys():
-            message = f"{details['count']} of {details['threshold']} clients so far; {later}"
-        elif error.code in _FINAL_CODES:
-            # Retrying cannot help until someone acts (a new key, an unblock): say so plainly.
-            message = error.message.rstrip(".")
-        else:
-            message = f"{error.message.rstrip('.')}; {later}"
-        return error_from_code(error.code, message, details)
-
-    def _vendor_url(self, given: str | None) -> str:
-        url = given or self.descriptor.activation_url
-        if not url:
-            raise BadRequest(
-                "this product's descriptor names no online activation service for MAKs; give "
-                "one (--vendor URL) or activate offline (--offline-request FILE)"
-            )
-        return url
-
-    def _activate_mak(self, url: str, request: ActivationRequest) -> Activation:
-        from volact.client.mak import activate_mak_online
-
-        return activate_mak_online(url, request, self.descriptor, transport=self._transport)
-
-    def _discover(
-        self, stored: ProductState, eager: bool
-    ) -> tuple[Iterator[Candidate], Trace, DNSServer | None]:
-        """The candidate hosts (lazily, or all at once for ``diagnose``), their trace, and the
-        DNS server set by hand (None: the system resolver)."""
-        from volact.client import discovery
-
-        effective = stored.settings.over(self.state.read_settings())
-        settings = discovery.DiscoverySettings(
-            manual_host=effective.manual_host,
-            cached_host=stored.cached_host,
-            host_caching=effective.host_caching,
-            domains=effective.domains,
-            dns_server=effective.dns_server,
-            srv_service=self.descriptor.srv_service,
-        )
-        lookups = self._lookups()
-        found, trace = discovery.iter_candidates(
-            settings,
-            query_srv=lookups.query_srv,
-            search_domains=lookups.search_domains,
-            fqdn_suffix=lookups.fqdn_suffix,
-            randint=self.random.randint,
-            timeout=self._dns_timeout,
-        )
-        return (iter(list(found)) if eager else found), trace, settings.server
-
-    def _lookups(self) -> Any:
-        if self._dns is not None:
-            return self._dns
-        from volact.net import dns
-
-        return dns
-
-    def _try_hosts(
-        self,
-        candidates: Iterator[Candidate],
-        trace: Trace,
-        server: DNSServer | None,
-        request: ActivationRequest,
-    ) -> Activation:
-        from volact.client import discovery
-
-        body = request.to_json()
-        resolve = getattr(self._lookups(), "resolve_address", None)
-
-        def attempt(candidate: Candidate) -> Activation:
-            return self._ask_host(candidate, body, request, resolve, server)
-
-        return discovery.try_candidates(
-            candidates,
-            attempt,
-            trace,
-            try_next_on=(*discovery.TRY_NEXT_ON, InvalidHostCertificate, InvalidTicket),
-        )
-
-    def _ask_host(
-        self,
-        candidate: Candidate,
-        body: dict[str, Any],
-        request: ActivationRequest,
-        resolve: Any,
-        server: DNSServer | None,
-    ) -> Activation:
-        from volact.net.dns import join_host_port
-
-        hosts = [candidate.host]
-        if server is not None and resolve is not None:
-            # A DNS server set by hand also resolves the SRV targets (else httpx would ask the
-            # system resolver, which may not know the names).
-            hosts = resolve(candidate.host, server=server, timeout=self._dns_timeout)
-        last: VolactError | None = None
-        for address in hosts:
-            url = f"http://{join_host_port(address, candidate.port)}{ACTIVATE_PATH}"
-            try:
-                answer = self._post(url, body)
-            except VolactError as error:
-                if error.code != "host_unreachable":
-                    raise
-                last = error
-                continue
-            ticket = answer.get("ticket")
-            certificate = answer.get("host_certificate")
-            if not isinstance(ticket, str) or not isinstance(certificate, (str, type(None))):
-                raise InvalidTicket(f"{candidate.address} answered without a ticket")
-            try:
-                return verify_activation(
-                    self.descriptor,
-                    ticket,
-                    certificate,
-                    cmid=request.cmid,
-                    fingerprint=request.fingerprint,
-                    nonce=request.nonce,
-                )
-            except (InvalidHostCertificate, InvalidTicket) as error:
-                raise type(error)(f"{candidate.address}: {error.message}", error.details) from None
-        assert last is not None
-        raise last
-
-    def _post(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
-        if self._transport is None:
-            from volact.net.transport import HTTPTransport
-
-            self._transport = HTTPTransport()
-        return self._transport.post_json(url, body)
+        return diagnosis.diagnose(self, vendor_url=vendor_url)
 
     # --- renewal --------------------------------------------------------------------------
 
@@ -884,7 +493,7 @@ class License:
             name=f"volact-renewal-{self.product}",
         )
 
-    # --- MAK offline ----------------------------------------------------------------------
+    # --- MAK offline (volact.client.activation) ------------------------------------------
 
     def offline_request(self) -> str:
         """An offline MAK activation request file for this machine (its text).
@@ -893,23 +502,7 @@ class License:
         fulfil``), and :meth:`install_offline_response` installs the answer here. Only the
         latest request's answer is accepted (its nonce must come back).
         """
-        from volact.client.mak import mak_request_file
-
-        now = self.clock()
-        with self._lock:
-            stored = self._require()
-            if stored.record.channel is not keys.Channel.MAK:
-                raise BadRequest(
-                    "offline activation is for MAKs; this product has a GVLK installed "
-                    "(install the MAK with `volact client install-key`)"
-                )
-            if stored.record.fingerprint != self.fingerprint:
-                stored = self._update(lambda current: self._recloned(current, now), now)
-            request = self._request(stored.record, now)
-            pending = PendingRequest(request.nonce, request.cmid, request.fingerprint, now)
-            text = mak_request_file(request)
-            self._update(lambda current: replace(current, pending_offline=pending), now)
-        return text
+        return activation.offline_request(self)
 
     def install_offline_response(self, source: str | bytes) -> LicenseStatus:
         """Install the vendor's answer to :meth:`offline_request` (a response file's text).
@@ -918,32 +511,4 @@ class License:
         when no request is pending, the vendor's error for a refused machine, or
         ``invalid_ticket`` for a ticket that does not verify.
         """
-        from volact.client.mak import read_mak_response
-
-        now = self.clock()
-        with self._lock:
-            stored = self._require()
-            pending = stored.pending_offline
-            if pending is None or pending.cmid != stored.record.cmid:
-                raise BadRequest(
-                    "no offline request is pending on this machine; make one first "
-                    "(`volact client activate --offline-request FILE`)"
-                )
-            activation = read_mak_response(
-                source,
-                self.descriptor,
-                cmid=pending.cmid,
-                fingerprint=pending.fingerprint,
-                nonce=pending.nonce,
-            )
-            self._update(
-                lambda current: replace(
-                    current,
-                    record=machine.record_activation(current.record, activation, now),
-                    activated_by="offline",
-                    last_host="offline",
-                    pending_offline=None,
-                ),
-                now,
-            )
-        return self.status()
+        return activation.install_offline_response(self, source)

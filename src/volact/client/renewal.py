@@ -27,18 +27,19 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from volact.core.errors import VolactError
 from volact.core.policy import INTERVAL_BOUNDS
 
 if TYPE_CHECKING:
-    from volact.client.license import Attempt, License
+    from volact.client.activation import Attempt
     from volact.clock import Clock
 
 __all__ = [
     "DEFAULT_WAKE_INTERVAL",
     "MIN_RETRY_GAP",
+    "Renewable",
     "RenewalLoop",
     "RenewalThread",
     "run_async",
@@ -52,6 +53,23 @@ MIN_RETRY_GAP = INTERVAL_BOUNDS[0]
 _MIN_SLEEP = 0.01
 
 OnAttempt = Callable[["Attempt"], None]
+
+
+class Renewable(Protocol):
+    """What the loop needs of a product's license (``volact.client.License`` is one)."""
+
+    @property
+    def product(self) -> str: ...
+
+    def next_attempt_at(self) -> int | None:
+        """When (Unix seconds) to try next; None: never."""
+        ...
+
+    def renew(self) -> Attempt:
+        """One recorded attempt; its outcome is returned, not raised."""
+        ...
+
+
 OnError = Callable[[str, VolactError], None]
 
 
@@ -71,7 +89,7 @@ class RenewalLoop:
 
     def __init__(
         self,
-        licenses: Callable[[], Sequence[License]],
+        licenses: Callable[[], Sequence[Renewable]],
         *,
         clock: Clock,
         wake_interval: float = DEFAULT_WAKE_INTERVAL,
@@ -90,7 +108,7 @@ class RenewalLoop:
         self._not_before: dict[str, int] = {}
         self._reported: dict[str, str] = {}
 
-    def _due_at(self, license: License, now: int) -> int | None:
+    def _due_at(self, license: Renewable, now: int) -> int | None:
         due = license.next_attempt_at()
         if due is None:
             return None

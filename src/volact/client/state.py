@@ -6,7 +6,7 @@ fsync, rename, directory fsync)::
     {
       "format": "volact-client-state", "v": 1,
       "descriptor": "v4.public.…",        # the product descriptor's token (for the CLI)
-      "record": {…},                      # client_machine.ClientRecord.to_dict()
+      "record": {…},                      # client_record.ClientRecord.to_dict()
       "settings": {                       # this product's discovery overrides; null = inherit
         "manual_host": null, "host_caching": null, "domains": null, "dns_server": null
       },
@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from volact.core import keys, validate
-from volact.core.client_machine import ClientRecord
+from volact.core.client_record import ClientRecord
 from volact.core.errors import BadRequest, StorageError, UnsupportedVersion, VolactError
 from volact.fileio import write_bytes_atomic
 
@@ -251,7 +251,7 @@ def parse_product_state(raw: Any, path: Path) -> ProductState:
             f"the client state file {path} is damaged: {error.message} (reinstall the key "
             "with `volact client install-key` to start over)",
             {"path": str(path)},
-        ) from None
+        ) from error
     return state
 
 
@@ -266,7 +266,7 @@ def parse_machine_settings(raw: Any, path: Path) -> MachineSettings:
             raise
         raise BadRequest(
             f"the client settings file {path} is damaged: {error.message}", {"path": str(path)}
-        ) from None
+        ) from error
     return MachineSettings(
         manual_host=settings.manual_host,
         host_caching=True if settings.host_caching is None else settings.host_caching,
@@ -305,7 +305,7 @@ class StateDir:
             raise StorageError(
                 f"cannot list {self.directory}: {exc.strerror or exc}",
                 {"path": str(self.directory)},
-            ) from None
+            ) from exc
         found = []
         for name in names:
             if name.endswith(PRODUCT_SUFFIX) and not name.startswith("."):
@@ -323,7 +323,7 @@ class StateDir:
         except OSError as exc:
             raise StorageError(
                 f"cannot read {path}: {exc.strerror or exc}", {"path": str(path)}
-            ) from None
+            ) from exc
         if len(data) > MAX_STATE_BYTES:
             raise BadRequest(f"{path} is too large for a client state file", {"path": str(path)})
         return data
@@ -338,12 +338,12 @@ class StateDir:
     def _decode(data: bytes, path: Path) -> Any:
         try:
             return json.loads(data)
-        except (ValueError, UnicodeDecodeError, RecursionError):
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise BadRequest(
                 f"the client state file {path} is damaged (not JSON); reinstall the key with "
                 "`volact client install-key` to start over",
                 {"path": str(path)},
-            ) from None
+            ) from exc
 
     def read_product(self, product: str) -> ProductState | None:
         """The product's state, or None when it is not installed."""
@@ -374,7 +374,7 @@ class StateDir:
         except FileNotFoundError:
             return False
         except OSError as exc:
-            raise StorageError(f"cannot remove the state of {product}: {exc.strerror}") from None
+            raise StorageError(f"cannot remove the state of {product}: {exc.strerror}") from exc
         return True
 
     def read_settings(self) -> MachineSettings:
@@ -399,7 +399,7 @@ class StateDir:
                 f"cannot write to the client state directory {self.directory}: "
                 f"{exc.strerror or exc}",
                 {"path": str(self.directory)},
-            ) from None
+            ) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield

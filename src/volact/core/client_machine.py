@@ -1,9 +1,10 @@
 """The client's licensing state machine for one installed product (SPEC §3), as pure functions.
 
-A :class:`ClientRecord` is everything the SDK keeps about one installed product; every function
-here takes a record and ``now`` (the client's clock, Unix seconds) and returns a new record or a
-:class:`Status`. Nothing here reads a clock, draws random numbers or touches a file: a new CMID
-is passed in, and the SDK writes what these functions return.
+A :class:`ClientRecord` (:mod:`volact.core.client_record`, with its JSON codec) is everything the
+SDK keeps about one installed product; every function here takes a record and ``now`` (the
+client's clock, Unix seconds) and returns a new record or a :class:`Status`. Nothing here reads
+a clock, draws random numbers or touches a file: a new CMID is passed in, and the SDK writes
+what these functions return.
 
 Rules (everything that changes a client's state lives in this file):
 
@@ -55,16 +56,33 @@ Rules (everything that changes a client's state lives in this file):
     certificate) is always exactly the held ticket's. The SDK re-verifies the stored ticket
     offline whenever it reports status, then :func:`check_stored_activation` compares the copy
     with it, so an edited state file cannot stretch a signed ticket.
+14. A held activation whose chain does not verify (an edited state file, another vendor's
+    root) does not count: :func:`discard_activation` drops it and, as after a fingerprint
+    change, the record re-enters ``oob_grace`` with its *original* install time (no fresh
+    grace); its attempt history stays. The SDK reports the status of the discarded record and
+    writes nothing.
 """
 
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass, replace
 from typing import Any
 
 from volact.core import keys, validate
+from volact.core.client_record import (
+    CLOCK_TAMPERED,
+    CLONED_FROM_LIMIT,
+    DEFAULT_RENEWAL_INTERVAL,
+    DEFAULT_RETRY_INTERVAL,
+    INSTALLABLE_CHANNELS,
+    NOTIFICATION_REASONS,
+    OOB_GRACE_EXPIRED,
+    OOT_GRACE_EXPIRED,
+    RECORD_VERSION,
+    ClientRecord,
+    StoredActivation,
+)
 from volact.core.descriptor import ProductDescriptor
 from volact.core.durations import DAY
 from volact.core.errors import (
@@ -74,16 +92,8 @@ from volact.core.errors import (
     InvalidKey,
     InvalidTicket,
     RearmLimit,
-    UnsupportedVersion,
 )
-from volact.core.policy import (
-    CLOCK_ROLLBACK_TOLERANCE,
-    EXPIRY_WARNING,
-    INTERVAL_BOUNDS,
-    OOB_GRACE_BOUNDS,
-    REARM_LIMIT_BOUNDS,
-    GroupPolicy,
-)
+from volact.core.policy import CLOCK_ROLLBACK_TOLERANCE, EXPIRY_WARNING, INTERVAL_BOUNDS
 from volact.core.states import State
 from volact.core.tickets import Activation
 
@@ -98,14 +108,15 @@ __all__ = [
     "OOT_GRACE_EXPIRED",
     "RECORD_VERSION",
     "TRANSITIONS",
+    "ClientEvent",
     "ClientRecord",
-    "Event",
     "Status",
     "StoredActivation",
     "Transition",
     "advance",
     "check_fingerprint",
     "check_stored_activation",
+    "discard_activation",
     "install_key",
     "mermaid_diagram",
     "next_deadline",
@@ -118,21 +129,8 @@ __all__ = [
     "status",
 ]
 
-RECORD_VERSION = 1
-_POLICY_DEFAULTS = GroupPolicy()
-DEFAULT_RENEWAL_INTERVAL = _POLICY_DEFAULTS.renewal_interval
-DEFAULT_RETRY_INTERVAL = _POLICY_DEFAULTS.retry_interval
-# How many previous CMIDs a record remembers (the most recent ones), so the file stays small.
-CLONED_FROM_LIMIT = 32
 
-OOB_GRACE_EXPIRED = "oob_grace_expired"
-OOT_GRACE_EXPIRED = "oot_grace_expired"
-CLOCK_TAMPERED = "clock_tampered"
-NOTIFICATION_REASONS = frozenset({OOB_GRACE_EXPIRED, OOT_GRACE_EXPIRED, CLOCK_TAMPERED})
-_INSTALLABLE = {keys.Channel.GVLK, keys.Channel.MAK}
-
-
-class Event(enum.StrEnum):
+class ClientEvent(enum.StrEnum):
     """Everything that can happen to a client record."""
 
     KEY_INSTALLED = "key_installed"
@@ -145,6 +143,7 @@ class Event(enum.StrEnum):
     REARMED = "rearmed"
     CLOCK_ROLLED_BACK = "clock_rolled_back"
     FINGERPRINT_CHANGED = "fingerprint_changed"
+    ACTIVATION_DISCARDED = "activation_discarded"
 
 
 @dataclass(frozen=True)
@@ -152,7 +151,7 @@ class Transition:
     """One row of the transition table."""
 
     source: State
-    event: Event
+    event: ClientEvent
     target: State
     reason: str | None = None
     keep_reason: bool = False
@@ -162,120 +161,24 @@ _INSTALLED = (State.OOB_GRACE, State.LICENSED, State.OOT_GRACE, State.NOTIFICATI
 _NOT_LICENSED = (State.OOB_GRACE, State.OOT_GRACE, State.NOTIFICATION)
 
 TRANSITIONS: tuple[Transition, ...] = (
-    Transition(State.UNLICENSED, Event.KEY_INSTALLED, State.OOB_GRACE),
-    *(Transition(s, Event.KEY_REPLACED, State.OOB_GRACE) for s in _INSTALLED),
-    *(Transition(s, Event.ACTIVATION_SUCCEEDED, State.LICENSED) for s in _INSTALLED),
-    *(Transition(s, Event.ACTIVATION_FAILED, s, keep_reason=True) for s in _INSTALLED),
-    Transition(State.LICENSED, Event.VALIDITY_ENDED, State.OOT_GRACE),
-    Transition(State.OOT_GRACE, Event.OOT_GRACE_ENDED, State.NOTIFICATION, OOT_GRACE_EXPIRED),
-    Transition(State.OOB_GRACE, Event.OOB_GRACE_ENDED, State.NOTIFICATION, OOB_GRACE_EXPIRED),
-    *(Transition(s, Event.REARMED, State.OOB_GRACE) for s in _NOT_LICENSED),
+    Transition(State.UNLICENSED, ClientEvent.KEY_INSTALLED, State.OOB_GRACE),
+    *(Transition(s, ClientEvent.KEY_REPLACED, State.OOB_GRACE) for s in _INSTALLED),
+    *(Transition(s, ClientEvent.ACTIVATION_SUCCEEDED, State.LICENSED) for s in _INSTALLED),
+    *(Transition(s, ClientEvent.ACTIVATION_FAILED, s, keep_reason=True) for s in _INSTALLED),
+    Transition(State.LICENSED, ClientEvent.VALIDITY_ENDED, State.OOT_GRACE),
+    Transition(State.OOT_GRACE, ClientEvent.OOT_GRACE_ENDED, State.NOTIFICATION, OOT_GRACE_EXPIRED),
+    Transition(State.OOB_GRACE, ClientEvent.OOB_GRACE_ENDED, State.NOTIFICATION, OOB_GRACE_EXPIRED),
+    *(Transition(s, ClientEvent.REARMED, State.OOB_GRACE) for s in _NOT_LICENSED),
     *(
-        Transition(s, Event.CLOCK_ROLLED_BACK, State.NOTIFICATION, CLOCK_TAMPERED)
+        Transition(s, ClientEvent.CLOCK_ROLLED_BACK, State.NOTIFICATION, CLOCK_TAMPERED)
         for s in _INSTALLED
     ),
-    *(Transition(s, Event.FINGERPRINT_CHANGED, State.OOB_GRACE) for s in _INSTALLED),
+    *(Transition(s, ClientEvent.FINGERPRINT_CHANGED, State.OOB_GRACE) for s in _INSTALLED),
+    *(Transition(s, ClientEvent.ACTIVATION_DISCARDED, State.OOB_GRACE) for s in _INSTALLED),
 )
-_TABLE: dict[tuple[State, Event], Transition] = {(t.source, t.event): t for t in TRANSITIONS}
+_TABLE: dict[tuple[State, ClientEvent], Transition] = {(t.source, t.event): t for t in TRANSITIONS}
 # Rule 6: the only events that end clock tampering.
-ENDS_TAMPERING = frozenset({Event.ACTIVATION_SUCCEEDED})
-
-
-# --- the record -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoredActivation:
-    """The activation a client holds: the verified ticket and what the machine needs of it."""
-
-    ticket: str  # the ticket token, re-verified by the SDK whenever it reports status
-    certificate: str | None  # the host certificate token; None for a MAK (vendor) ticket
-    issuer_id: str  # the host id, or the vendor id for a MAK ticket
-    issued_at: int  # the host's (or vendor's) clock
-    valid_until: int | None  # None = permanent (MAK)
-    oot_grace: int
-    renewed_at: int  # the client's clock at the last success that confirmed this activation
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ticket": self.ticket,
-            "certificate": self.certificate,
-            "issuer_id": self.issuer_id,
-            "issued_at": self.issued_at,
-            "valid_until": self.valid_until,
-            "oot_grace": self.oot_grace,
-            "renewed_at": self.renewed_at,
-        }
-
-
-@dataclass(frozen=True)
-class ClientRecord:
-    """Everything the SDK persists about one installed product (times in Unix seconds)."""
-
-    product: str
-    key: str  # canonical key text (a MAK is a secret: the state file is private)
-    channel: keys.Channel  # GVLK or MAK
-    cmid: str
-    fingerprint: str
-    installed_at: int  # start of the OOB grace; a rearm moves it to the rearm's time
-    oob_grace: int
-    rearm_limit: int
-    rearm_count: int
-    phase: State
-    reason: str | None
-    activation: StoredActivation | None
-    trusted_time: int
-    renewal_interval: int = DEFAULT_RENEWAL_INTERVAL
-    retry_interval: int = DEFAULT_RETRY_INTERVAL
-    last_attempt_at: int | None = None
-    last_error: str | None = None  # the error code of the last attempt, None if it succeeded
-    cloned_from: tuple[str, ...] = ()  # earlier CMIDs of this install, oldest first
-
-    def __post_init__(self) -> None:
-        # Rule 2, which keeps advance() from looping on a hand-made record.
-        if (self.phase is State.NOTIFICATION) != (self.reason in NOTIFICATION_REASONS):
-            raise ValueError(f"reason {self.reason!r} does not fit state {self.phase.value!r}")
-
-    @property
-    def tampered(self) -> bool:
-        return self.reason == CLOCK_TAMPERED
-
-    @property
-    def valid_until(self) -> int | None:
-        return None if self.activation is None else self.activation.valid_until
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON object the SDK writes to the state file."""
-        return {
-            "v": RECORD_VERSION,
-            "product": self.product,
-            "key": self.key,
-            "channel": self.channel.value,
-            "cmid": self.cmid,
-            "fingerprint": self.fingerprint,
-            "installed_at": self.installed_at,
-            "oob_grace": self.oob_grace,
-            "rearm_limit": self.rearm_limit,
-            "rearm_count": self.rearm_count,
-            "phase": self.phase.value,
-            "reason": self.reason,
-            "activation": None if self.activation is None else self.activation.to_dict(),
-            "trusted_time": self.trusted_time,
-            "renewal_interval": self.renewal_interval,
-            "retry_interval": self.retry_interval,
-            "last_attempt_at": self.last_attempt_at,
-            "last_error": self.last_error,
-            "cloned_from": list(self.cloned_from),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Any) -> ClientRecord:
-        """Rebuild a record from untrusted JSON (a state file).
-
-        Raises :class:`BadRequest` naming the first problem (or :class:`UnsupportedVersion` for
-        a record written by a newer volact).
-        """
-        return _record_from_dict(data)
+ENDS_TAMPERING = frozenset({ClientEvent.ACTIVATION_SUCCEEDED})
 
 
 @dataclass(frozen=True)
@@ -305,7 +208,7 @@ class Status:
 # --- the machine ----------------------------------------------------------------------------
 
 
-def _fire(record: ClientRecord, event: Event) -> ClientRecord:
+def _fire(record: ClientRecord, event: ClientEvent) -> ClientRecord:
     """Apply one event's state change by the table (rules 1, 2 and 6)."""
     if record.tampered and event not in ENDS_TAMPERING:
         return record
@@ -314,22 +217,22 @@ def _fire(record: ClientRecord, event: Event) -> ClientRecord:
     return replace(record, phase=row.target, reason=reason)
 
 
-def _time_event(record: ClientRecord, now: int) -> Event | None:
+def _time_event(record: ClientRecord, now: int) -> ClientEvent | None:
     """The first time event of rule 5 that applies at ``now``, if any."""
     if not record.tampered and now < record.trusted_time - CLOCK_ROLLBACK_TOLERANCE:
-        return Event.CLOCK_ROLLED_BACK
+        return ClientEvent.CLOCK_ROLLED_BACK
     activation = record.activation
     if record.phase is State.LICENSED:
         assert activation is not None
         if activation.valid_until is not None and now >= activation.valid_until:
-            return Event.VALIDITY_ENDED
+            return ClientEvent.VALIDITY_ENDED
     elif record.phase is State.OOT_GRACE:
         assert activation is not None
         assert activation.valid_until is not None
         if now >= activation.valid_until + activation.oot_grace:
-            return Event.OOT_GRACE_ENDED
+            return ClientEvent.OOT_GRACE_ENDED
     elif record.phase is State.OOB_GRACE and now >= record.installed_at + record.oob_grace:
-        return Event.OOB_GRACE_ENDED
+        return ClientEvent.OOB_GRACE_ENDED
     return None
 
 
@@ -347,7 +250,7 @@ def _dropped(record: ClientRecord) -> ClientRecord:
 
 def _parse_installable_key(descriptor: ProductDescriptor, key_text: str) -> keys.ProductKey:
     key = keys.parse_key(key_text)
-    if key.channel not in _INSTALLABLE:
+    if key.channel not in INSTALLABLE_CHANNELS:
         raise InvalidKey(
             f"a {key.channel.label} cannot be installed on a client; install the product's "
             "GVLK or a MAK",
@@ -390,7 +293,7 @@ def install_key(
         activation=None,
         trusted_time=now,
     )
-    return advance(_fire(record, Event.KEY_INSTALLED), now)
+    return advance(_fire(record, ClientEvent.KEY_INSTALLED), now)
 
 
 def replace_key(
@@ -405,7 +308,7 @@ def replace_key(
     if key.text == record.key:
         return advance(record, now)
     changed = replace(_dropped(record), key=key.text, channel=key.channel)
-    return advance(_fire(changed, Event.KEY_REPLACED), now)
+    return advance(_fire(changed, ClientEvent.KEY_REPLACED), now)
 
 
 def _outlasts(held: int | None, offered: int | None) -> bool:
@@ -454,7 +357,7 @@ def record_activation(record: ClientRecord, activation: Activation, now: int) ->
         last_attempt_at=now,
         last_error=None,
     )
-    return advance(_fire(succeeded, Event.ACTIVATION_SUCCEEDED), now)
+    return advance(_fire(succeeded, ClientEvent.ACTIVATION_SUCCEEDED), now)
 
 
 def check_stored_activation(record: ClientRecord, activation: Activation) -> None:
@@ -488,7 +391,7 @@ def check_stored_activation(record: ClientRecord, activation: Activation) -> Non
         record.cmid,
         record.fingerprint,
     ):
-        raise InvalidTicket("the stored activation differs from its signed ticket")
+        raise InvalidTicket("the state file's activation differs from its signed ticket")
 
 
 def record_failure(
@@ -507,7 +410,7 @@ def record_failure(
         if retry_interval is None
         else _clamp_interval(retry_interval),
     )
-    return advance(_fire(failed, Event.ACTIVATION_FAILED), now)
+    return advance(_fire(failed, ClientEvent.ACTIVATION_FAILED), now)
 
 
 def rearm(record: ClientRecord, now: int, new_cmid: str) -> ClientRecord:
@@ -532,7 +435,7 @@ def rearm(record: ClientRecord, now: int, new_cmid: str) -> ClientRecord:
         installed_at=now,
         rearm_count=current.rearm_count + 1,
     )
-    return advance(_fire(rearmed, Event.REARMED), now)
+    return advance(_fire(rearmed, ClientEvent.REARMED), now)
 
 
 def check_fingerprint(
@@ -552,7 +455,18 @@ def check_fingerprint(
         fingerprint=fingerprint,
         cloned_from=(*record.cloned_from, record.cmid)[-CLONED_FROM_LIMIT:],
     )
-    return advance(_fire(cloned, Event.FINGERPRINT_CHANGED), now)
+    return advance(_fire(cloned, ClientEvent.FINGERPRINT_CHANGED), now)
+
+
+def discard_activation(record: ClientRecord, now: int) -> ClientRecord:
+    """The record without its held activation, whose chain did not verify (rule 14).
+
+    It re-enters ``oob_grace`` with the original install time, advanced to ``now``; a tampered
+    clock stays tampered (rule 6). A record that holds no activation is returned as it is.
+    """
+    if record.activation is None:
+        return record
+    return advance(_fire(replace(record, activation=None), ClientEvent.ACTIVATION_DISCARDED), now)
 
 
 def observe(record: ClientRecord, now: int) -> ClientRecord:
@@ -659,169 +573,3 @@ def mermaid_diagram() -> str:
         "    end note",
     ]
     return "\n".join(lines) + "\n"
-
-
-# --- reading a record from untrusted JSON ---------------------------------------------------
-
-_RECORD_FIELDS = frozenset(
-    {
-        "v",
-        "product",
-        "key",
-        "channel",
-        "cmid",
-        "fingerprint",
-        "installed_at",
-        "oob_grace",
-        "rearm_limit",
-        "rearm_count",
-        "phase",
-        "reason",
-        "activation",
-        "trusted_time",
-        "renewal_interval",
-        "retry_interval",
-        "last_attempt_at",
-        "last_error",
-        "cloned_from",
-    }
-)
-_ACTIVATION_FIELDS = frozenset(
-    {"ticket", "certificate", "issuer_id", "issued_at", "valid_until", "oot_grace", "renewed_at"}
-)
-_TOKEN_LIMIT = 16384
-# A PASETO v4.public token with its footer. A regex, not validate.string: tokens are kilobytes
-# long, and a state file is read every time the SDK reports status.
-_TOKEN = re.compile(r"v4\.public\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-
-
-def _token(data: dict[str, Any], name: str) -> str:
-    value = data.get(name)
-    if not isinstance(value, str) or len(value) > _TOKEN_LIMIT or not _TOKEN.fullmatch(value):
-        raise BadRequest(f"field {name!r} must be a signed token", {"field": name})
-    return value
-
-
-def _optional_token(data: dict[str, Any], name: str) -> str | None:
-    return None if data.get(name) is None else _token(data, name)
-
-
-def _refuse_unknown(data: dict[str, Any], known: frozenset[str], what: str) -> None:
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise BadRequest(f"unknown {what} field(s): {', '.join(unknown[:5])}", {"fields": unknown})
-
-
-def _activation_from_dict(value: Any) -> StoredActivation | None:
-    if value is None:
-        return None
-    data = validate.obj(value, "activation")
-    _refuse_unknown(data, _ACTIVATION_FIELDS, "activation")
-    activation = StoredActivation(
-        ticket=_token(data, "ticket"),
-        certificate=_optional_token(data, "certificate"),
-        issuer_id=validate.string(data, "issuer_id", max_len=64),
-        issued_at=validate.integer(data, "issued_at", minimum=0),
-        valid_until=validate.optional_integer(data, "valid_until", minimum=0),
-        # Any grace a signed ticket may carry; rule 13 ties it to the ticket.
-        oot_grace=validate.integer(data, "oot_grace", minimum=0),
-        renewed_at=validate.integer(data, "renewed_at", minimum=0),
-    )
-    if activation.valid_until is not None and activation.valid_until <= activation.issued_at:
-        raise BadRequest("the activation ends before it starts", {"field": "valid_until"})
-    return activation
-
-
-def _record_from_dict(value: Any) -> ClientRecord:
-    data = validate.obj(value, "client record")
-    version = data.get("v")
-    if version != RECORD_VERSION:
-        if isinstance(version, int) and not isinstance(version, bool):
-            raise UnsupportedVersion(
-                f"client state version {version} is not supported (this volact writes "
-                f"version {RECORD_VERSION})",
-                {"supported": [RECORD_VERSION]},
-            )
-        raise BadRequest("field 'v' must be the client state version (1)", {"field": "v"})
-    _refuse_unknown(data, _RECORD_FIELDS, "client record")
-    key_text = validate.string(data, "key", max_len=keys.MAX_INPUT_LENGTH)
-    try:
-        key = keys.parse_key(key_text)
-    except InvalidKey as exc:
-        raise BadRequest(f"field 'key' is not a product key: {exc}", {"field": "key"}) from None
-    channel = validate.string(data, "channel", max_len=8)
-    if key.channel not in _INSTALLABLE or channel != key.channel.value:
-        raise BadRequest(
-            "field 'channel' must match the key ('gvlk' or 'mak')", {"field": "channel"}
-        )
-    try:
-        phase = State(validate.string(data, "phase", max_len=32))
-    except ValueError:
-        phase = State.UNLICENSED
-    if phase is State.UNLICENSED:
-        raise BadRequest(
-            "field 'phase' must be the state of an installed product", {"field": "phase"}
-        )
-    reason = validate.optional_string(data, "reason", max_len=32)
-    if (phase is State.NOTIFICATION) != (reason is not None) or reason not in {
-        None,
-        *NOTIFICATION_REASONS,
-    }:
-        raise BadRequest(
-            "field 'reason' must name why the product is in notification, and only then",
-            {"field": "reason"},
-        )
-    cloned_from = data.get("cloned_from")
-    if not isinstance(cloned_from, list) or len(cloned_from) > CLONED_FROM_LIMIT:
-        raise BadRequest(
-            f"field 'cloned_from' must be a list of at most {CLONED_FROM_LIMIT} CMIDs",
-            {"field": "cloned_from"},
-        )
-    rearm_limit = validate.integer(
-        data, "rearm_limit", minimum=REARM_LIMIT_BOUNDS[0], maximum=REARM_LIMIT_BOUNDS[1]
-    )
-    record = ClientRecord(
-        product=validate.identifier(data, "product"),
-        key=key.text,
-        channel=key.channel,
-        cmid=validate.uuid_text(data, "cmid"),
-        fingerprint=validate.hex_text(data, "fingerprint"),
-        installed_at=validate.integer(data, "installed_at", minimum=0),
-        oob_grace=validate.integer(
-            data, "oob_grace", minimum=OOB_GRACE_BOUNDS[0], maximum=OOB_GRACE_BOUNDS[1]
-        ),
-        rearm_limit=rearm_limit,
-        rearm_count=validate.integer(data, "rearm_count", minimum=0, maximum=rearm_limit),
-        phase=phase,
-        reason=reason,
-        activation=_activation_from_dict(data.get("activation")),
-        trusted_time=validate.integer(data, "trusted_time", minimum=0),
-        renewal_interval=validate.integer(
-            data, "renewal_interval", minimum=INTERVAL_BOUNDS[0], maximum=INTERVAL_BOUNDS[1]
-        ),
-        retry_interval=validate.integer(
-            data, "retry_interval", minimum=INTERVAL_BOUNDS[0], maximum=INTERVAL_BOUNDS[1]
-        ),
-        last_attempt_at=validate.optional_integer(data, "last_attempt_at", minimum=0),
-        last_error=validate.optional_string(data, "last_error", max_len=64),
-        cloned_from=tuple(validate.uuid_text({"cmid": item}, "cmid") for item in cloned_from),
-    )
-    _check_consistency(record)
-    return record
-
-
-def _check_consistency(record: ClientRecord) -> None:
-    """The invariants the machine keeps, checked on a record read from a file."""
-    activation = record.activation
-    if record.phase in (State.LICENSED, State.OOT_GRACE) and activation is None:
-        raise BadRequest(f"a {record.phase.value} record must hold an activation")
-    if record.phase is State.OOB_GRACE and activation is not None:
-        raise BadRequest("an oob_grace record cannot hold an activation")
-    if (
-        record.phase is State.OOT_GRACE
-        and activation is not None
-        and activation.valid_until is None
-    ):
-        raise BadRequest("a permanent activation has no out-of-tolerance grace")
-    if record.last_error is not None and record.last_attempt_at is None:
-        raise BadRequest("a failed attempt needs its time", {"field": "last_attempt_at"})

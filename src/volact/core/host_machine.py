@@ -19,8 +19,9 @@ Rules:
 
 Every request produces exactly one event (``activation_request`` with its outcome) plus a
 ``cloned_image`` event when rule 6 applies. The store carries out ``Decision.write`` and
-``Decision.events`` in one transaction; the service signs ``Decision.ticket`` only after that
-transaction committed.
+``Decision.events`` in one transaction and hands the decision to the service's ``seal``, which
+signs ``Decision.ticket`` (store rule 7, :mod:`volact.store.base`): the SQLite store seals while
+its batch commits, the others after their commit. An answer leaves only after the commit.
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ class Decision:
     threshold: int
     write: ClientWrite | None
     events: tuple[Event, ...]
-    ticket: Ticket | None  # unsigned; the service signs it after the write committed
+    ticket: Ticket | None  # unsigned; signed by the store's seal call, answered after the commit
     message: str = ""
 
     @property

@@ -23,7 +23,8 @@ from volact.core.keys import Channel, parse_key, require_channel
 from volact.core.protocol import HOST_ACTIVATIONS_PATH
 from volact.core.tickets import HostCertificate, verify_certificate
 from volact.crypto import KeyFormatError, SigningKey, VerifyKey
-from volact.host.identity import HostFiles, HostSettings, write_atomic
+from volact.fileio import write_atomic
+from volact.host.identity import HostFiles, HostSettings
 from volact.net.transport import Transport, service_url, vendor_transport
 
 PENDING_REQUESTS_FILE = "vendor-requests.json"
@@ -57,7 +58,7 @@ def init_host(
         settings = HostSettings(host_id=str(uuid.uuid4()), host_key=key.text, vendor_url=vendor_url)
         files.save_settings(settings)
     except OSError as exc:
-        raise StorageError(f"cannot write the host directory {files.directory}: {exc}") from None
+        raise StorageError(f"cannot write the host directory {files.directory}: {exc}") from exc
     return settings, True
 
 
@@ -94,7 +95,7 @@ def _pending(files: HostFiles) -> list[dict[str, Any]]:
     except FileNotFoundError:
         return []
     except (OSError, ValueError) as exc:
-        raise StorageError(f"cannot read {path}: {exc}") from None
+        raise StorageError(f"cannot read {path}: {exc}") from exc
     pending = data.get("pending") if isinstance(data, dict) else None
     return [item for item in pending or [] if isinstance(item, dict)]
 
@@ -104,7 +105,7 @@ def _save_pending(files: HostFiles, pending: list[dict[str, Any]]) -> None:
     try:
         write_atomic(path, json.dumps({"pending": pending[-MAX_PENDING_REQUESTS:]}, indent=2))
     except OSError as exc:
-        raise StorageError(f"cannot write {path}: {exc}") from None
+        raise StorageError(f"cannot write {path}: {exc}") from exc
 
 
 def write_host_request_file(
@@ -179,7 +180,7 @@ def install_host_response(
         files.save_settings(updated)
         files.save_certificate_token(certificate.token)
     except OSError as exc:
-        raise StorageError(f"cannot write to the host directory {files.directory}: {exc}") from None
+        raise StorageError(f"cannot write to the host directory {files.directory}: {exc}") from exc
     remaining = [item for item in pending if item.get("request_id") != response.request_id]
     if remaining != pending:
         _save_pending(files, remaining)

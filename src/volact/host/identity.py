@@ -24,7 +24,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from volact.core.errors import BadRequest, HostNotActivated, NotFound, StorageError
+from volact.core.errors import (
+    BadRequest,
+    ConfigurationError,
+    HostNotActivated,
+    NotFound,
+    StorageError,
+)
 from volact.crypto import KeyFormatError, SigningKey
 from volact.fileio import write_atomic, write_private
 
@@ -63,18 +69,18 @@ class HostFiles:
         path = self.directory / HOST_FILE
         try:
             data: Any = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
             raise NotFound(
                 f"no host in {self.directory}; run `volact host init --key HOSTKEY` first"
-            ) from None
+            ) from exc
         except (OSError, ValueError) as exc:
-            raise StorageError(f"cannot read {path}: {exc}") from None
+            raise StorageError(f"cannot read {path}: {exc}") from exc
         if not isinstance(data, dict):
-            raise BadRequest(f"{path} is not a host settings file")
+            raise ConfigurationError(f"{path} is not a host settings file")
         try:
             return HostSettings(**data)
-        except TypeError:
-            raise BadRequest(f"{path} has unknown or missing fields") from None
+        except TypeError as exc:
+            raise ConfigurationError(f"{path} has unknown or missing fields") from exc
 
     def save_settings(self, settings: HostSettings) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -87,14 +93,14 @@ class HostFiles:
         path = self.directory / SIGNING_KEY_FILE
         try:
             return SigningKey.from_pem(path.read_bytes())
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
             raise NotFound(
                 f"no host signing key in {self.directory}; run `volact host init`"
-            ) from None
+            ) from exc
         except KeyFormatError as exc:
-            raise BadRequest(f"{path}: {exc}") from None
+            raise BadRequest(f"{path}: {exc}") from exc
         except OSError as exc:
-            raise StorageError(f"cannot read {path}: {exc}") from None
+            raise StorageError(f"cannot read {path}: {exc}") from exc
 
     def save_signing_key(self, key: SigningKey) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -104,16 +110,16 @@ class HostFiles:
         path = self.directory / CERTIFICATE_FILE
         try:
             return path.read_text(encoding="ascii").strip()
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
             raise HostNotActivated(
                 "this host is not certified yet; run `volact host activate`"
-            ) from None
+            ) from exc
         except (OSError, UnicodeDecodeError) as exc:
-            raise StorageError(f"cannot read {path}: {exc}") from None
+            raise StorageError(f"cannot read {path}: {exc}") from exc
 
     def save_certificate_token(self, token: str) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         write_atomic(self.directory / CERTIFICATE_FILE, token + "\n")
 
 
-__all__ = ["HostFiles", "HostSettings", "write_atomic", "write_private"]
+__all__ = ["HostFiles", "HostSettings"]

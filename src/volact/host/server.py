@@ -8,7 +8,10 @@ the socket, then print one line on stdout once requests are accepted::
 Shutdown on SIGTERM or SIGINT (Ctrl-C): stop accepting connections, let in-flight requests
 finish (at most ``graceful_timeout`` seconds), stop background tasks, let the store's writer
 commit everything queued, close the store, and return — the process exits with status 0. A
-second SIGINT gives up waiting for in-flight requests.
+second SIGINT gives up waiting for in-flight requests. The logging, the socket, the signals and
+the uvicorn server are the vendor service's too (:mod:`volact.web.runner`); what is the host's
+own here is its HTTP protocol (the fast path for ``POST /v1/activate``), its background jobs and
+its service's start and stop.
 
 uvloop and httptools are used when installed (they come with ``uvicorn[standard]``); uvicorn's
 access log is off, because the app logs each request itself as structured JSON.
@@ -25,19 +28,16 @@ raises is logged and never stops the host. Events go to the store with
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import json
 import logging
-import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import uvicorn
 
@@ -48,6 +48,7 @@ from volact.host.app import DEFAULT_RATE_LIMIT, ActivateEndpoint, HostApp, creat
 from volact.host.identity import HostFiles
 from volact.host.service import HostService
 from volact.store import open_store
+from volact.web import runner
 
 log = logging.getLogger("volact.host")
 
@@ -56,9 +57,8 @@ GRACEFUL_TIMEOUT = 30
 BACKGROUND_STOP_TIMEOUT = 10.0
 # How long the thread holding Python's interpreter lock may keep it when another thread asks
 # for it (Python's default is 5 ms). The SQLite writer thread takes the lock back after every
-# call into SQLite; with the event loop busy it could wait 5 ms each time. 1 ms lowered the
-# open-loop p99 at a quarter and at half of the host's capacity (5.4 against 8.0 ms, 12.5
-# against 16–135 ms) and left throughput as it was: docs/benchmarks.md.
+# call into SQLite; with the event loop busy it could wait 5 ms each time. 1 ms lowers the
+# open-loop p99 and leaves throughput as it is (measurements: docs/benchmarks.md).
 SWITCH_INTERVAL = 0.001
 
 # A long-running job: (the running service, an event set when the host stops).
@@ -77,64 +77,6 @@ class ServeOptions:
     log_level: str = "info"
     graceful_timeout: int = GRACEFUL_TIMEOUT
     background: list[BackgroundTask] = field(default_factory=list)
-
-
-class JSONLogFormatter(logging.Formatter):
-    """One JSON object a line: time (UTC), level, logger, message, and any ``fields`` extra."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        data: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            data.update(fields)
-        if record.exc_info:
-            data["exception"] = self.formatException(record.exc_info)
-        return json.dumps(data, default=str)
-
-
-def configure_logging(level: str, stream: TextIO | None = None) -> None:
-    """Send every log record to stderr as JSON lines, at ``level`` and above."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JSONLogFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-
-
-def bind_socket(address: str, port: int) -> socket.socket:
-    """A listening-ready TCP socket on ``address``:``port`` (IPv6 when the address has a colon)."""
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        sock.bind((address, port))
-    except OSError as exc:
-        sock.close()
-        reason = exc.strerror or str(exc)
-        raise BadRequest(
-            f"cannot listen on {address} port {port}: {reason}",
-            {"bind": address, "port": port},
-        ) from None
-    except (OverflowError, TypeError, ValueError) as exc:
-        sock.close()
-        raise BadRequest(f"cannot listen on {address} port {port}: {exc}") from None
-    sock.set_inheritable(True)
-    return sock
-
-
-def listening_url(sock: socket.socket) -> str:
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}"
 
 
 MALFORMED_HTTP = BadRequest(
@@ -233,7 +175,7 @@ def _http_protocol(activate: ActivateEndpoint | None = None) -> type[asyncio.Pro
     collected as it is parsed, and one task awaits :meth:`ActivateEndpoint.answer_body` and
     writes the whole answer at once. That skips uvicorn's ASGI request/response cycle (the
     scope's use, the receive and send messages, an event, the header checks on every answer),
-    about a fifth of the host's throughput (docs/benchmarks.md). Every other request, and any
+    a large share of the host's throughput (docs/benchmarks.md). Every other request, and any
     request that arrives while one is being answered on the same connection (pipelining), goes
     through uvicorn and ASGI as before; answers leave in the order the requests came.
     """
@@ -332,71 +274,45 @@ def _http_protocol(activate: ActivateEndpoint | None = None) -> type[asyncio.Pro
     return JSONErrorProtocol
 
 
-class _Server(uvicorn.Server):
-    """uvicorn's server with our signal handling and a callback once it accepts requests."""
-
-    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None]) -> None:
-        super().__init__(config)
-        self._on_ready = on_ready
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        # uvicorn's own handling re-raises the signal after shutdown, which would kill the
-        # process before the store is closed; serve() installs loop handlers instead.
-        yield
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if self.started and not self.should_exit:
-            self._on_ready()
-
-    def request_exit(self, sig: int) -> None:
-        if self.should_exit and sig == signal.SIGINT:
-            self.force_exit = True
-        else:
-            self.should_exit = True
-
-
-def _print_ready(url: str) -> None:
-    print(f"volact host listening on {url}", flush=True)
-
-
 def uvicorn_config(app: Any, graceful_timeout: int = GRACEFUL_TIMEOUT) -> uvicorn.Config:
     """uvicorn's settings for the host: our loop, protocol, logging and shutdown."""
-    return uvicorn.Config(
+    return runner.uvicorn_config(
         app,
+        graceful_timeout=graceful_timeout,
         loop="auto",
         http=_http_protocol(app.activate if isinstance(app, HostApp) else None),
         ws="none",
-        lifespan="off",
-        access_log=False,
-        log_config=None,
-        server_header=False,
         # Clients reach the host directly; trusting X-Forwarded-For would let a local proxy
         # (or anything on 127.0.0.1) choose the address that rate limiting keys on.
         proxy_headers=False,
-        timeout_graceful_shutdown=graceful_timeout,
     )
+
+
+def _print_ready(url: str) -> None:
+    runner.print_listening("host", url)
 
 
 def serve(options: ServeOptions, *, on_ready: Callable[[str], None] = _print_ready) -> None:
     """Run the host until SIGTERM/SIGINT. Raises VolactError for start-up problems."""
-    configure_logging(options.log_level)
+    runner.configure_logging(options.log_level)
     files = HostFiles(options.directory)
     store = open_store(options.database_url or files.database_url)
     service = HostService.from_files(files, store, system_clock)
     port = options.port if options.port is not None else service.settings.port
     app = create_app(service, rate_limit=options.rate_limit)
     config = uvicorn_config(app, options.graceful_timeout)
-    sock = bind_socket(options.bind, port)
+    sock = runner.bind_socket(options.bind, port)
+
+    async def main() -> None:
+        # What is imported and built by now lives as long as the process: keep it out of the
+        # garbage collector's full passes, each of which walked all of it (a pause every few
+        # seconds under load) and found nothing to free.
+        gc.freeze()
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        await serve_until_stopped(service, config, sock, options.background, on_ready)
+
     try:
-        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-            # What is imported and built by now lives as long as the process: keep it out of
-            # the garbage collector's full passes, each of which walked all of it (~25 ms, a
-            # pause every few seconds under load) and found nothing to free.
-            gc.freeze()
-            sys.setswitchinterval(SWITCH_INTERVAL)
-            runner.run(serve_until_stopped(service, config, sock, options.background, on_ready))
+        runner.run(config, main())
     finally:
         sock.close()
 
@@ -412,7 +328,7 @@ async def serve_until_stopped(
 
     Must run in the main thread (signal handlers). Starts and stops ``service``.
     """
-    url = listening_url(sock)
+    url = runner.listening_url(sock)
     await service.start()
     stopping = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
@@ -423,15 +339,9 @@ async def serve_until_stopped(
             tasks.append(asyncio.create_task(_guarded_task(job, service, stopping)))
         on_ready(url)
 
-    server = _Server(config, ready)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, server.request_exit, sig)
     try:
-        await server.serve(sockets=[sock])
+        await runner.serve_until_signalled(config, sock, ready)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
         stopping.set()
         if tasks:
             _, late = await asyncio.wait(tasks, timeout=BACKGROUND_STOP_TIMEOUT)

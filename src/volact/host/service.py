@@ -186,7 +186,7 @@ class HostService:
                 raise BadRequest(
                     f"host.json: {exc.message} (the vendor's bounds for group {group!r})",
                     exc.details,
-                ) from None
+                ) from exc
         # Swapped together, on the event loop, between requests.
         self.settings = settings
         self.certificate_status = status
@@ -425,7 +425,7 @@ class HostService:
                 "the host could not record this request (a storage problem, logged on the "
                 "host); nothing was counted; try again later",
                 {"retry_interval": self._retry_interval(None)},
-            ) from None
+            ) from exc
 
     def _retry_interval(self, group: str | None) -> int:
         policy = self._policies.get(group) if group else None

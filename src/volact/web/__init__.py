@@ -3,6 +3,8 @@
 This is the only place, with the apps that use it, that knows HTTP status codes: the domain
 raises :class:`~volact.core.errors.VolactError` subclasses with stable codes, and
 :func:`error_response` turns them into the one error shape of SPEC §6 with a fitting status.
+The one server runner (uvicorn, JSON logs, a clean stop on SIGTERM) is
+:mod:`volact.web.runner`.
 """
 
 from __future__ import annotations
@@ -98,8 +100,8 @@ def parse_json(raw: bytes) -> Any:
     """
     try:
         return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise BadRequest("the body is not valid JSON") from None
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest("the body is not valid JSON") from exc
 
 
 class RateLimiter:

@@ -1,0 +1,250 @@
+"""The host admin's view: the status report, the clients, the event log, blocking a CMID.
+
+What ``volact host status``, ``clients``, ``events``, ``block`` and ``unblock`` show and do,
+as JSON-ready data (the CLI renders it as text or prints it with ``--json``). Each reads and
+writes the store directly, so it works while ``volact host serve`` runs (SQLite in WAL mode
+lets it). Times are ISO 8601 UTC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from volact.core.errors import BadRequest, ConfigurationError, HostNotActivated
+from volact.core.policy import GroupPolicy
+from volact.host.identity import HostFiles, HostSettings
+from volact.host.service import check_certificate
+from volact.store import open_store, redact_url
+from volact.store.base import EventRecord, KnownClient, Store
+
+T = TypeVar("T")
+
+# The status report reads this many of the newest events of each DNS kind to find the last
+# result per domain (a failing domain is retried hourly; every domain succeeds at most daily).
+DNS_EVENTS_READ = 500
+RECENT_EVENTS = 5
+
+
+def iso(timestamp: int | None) -> str | None:
+    """Unix seconds as ISO 8601 UTC (``2026-01-31T12:00:00Z``); None stays None."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def client_json(record: KnownClient) -> dict[str, Any]:
+    return {
+        "cmid": record.cmid,
+        "group": record.group,
+        "product": record.product,
+        "machine": record.machine,
+        "fingerprint": record.fingerprint,
+        "state": record.state,
+        "blocked": record.blocked,
+        "first_seen": iso(record.first_seen),
+        "last_seen": iso(record.last_seen),
+        "valid_until": iso(record.valid_until),
+    }
+
+
+def event_json(event: EventRecord) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "at": iso(event.at),
+        "kind": event.kind,
+        "cmid": event.cmid,
+        "group": event.group,
+        "details": event.details,
+    }
+
+
+def dns_results(events: list[EventRecord]) -> list[dict[str, Any]]:
+    """The latest DNS publishing result per domain, from the event log (``serve`` publishes in
+    another process, so the events are the only record of it)."""
+    latest: dict[str, EventRecord] = {}
+    for event in sorted(events, key=lambda e: e.id):
+        domain = event.details.get("domain")
+        if isinstance(domain, str):
+            latest[domain] = event
+    return [
+        {
+            "domain": domain,
+            "ok": event.kind == "dns_published",
+            "at": iso(event.at),
+            "reason": event.details.get("reason"),
+            "error": event.details.get("error"),
+            "name": event.details.get("name"),
+            "target": event.details.get("target"),
+            "port": event.details.get("port"),
+            "server": event.details.get("server"),
+        }
+        for domain, event in sorted(latest.items())
+    ]
+
+
+def shown_url(url: str) -> str:
+    """The database URL fit to print. SQLite and memory URLs hold no password and are shown as
+    given: ``redact_url`` rebuilds URLs with ``urlunsplit``, which drops the empty host of
+    ``sqlite:////abs/path`` (it printed ``sqlite://abs/path``)."""
+    if url.startswith(("sqlite:", "memory:")):
+        return url
+    return redact_url(url)
+
+
+def store_url(directory: Path, database_url: str | None) -> str:
+    """``database_url``, else the host directory's database (a clear "no host in DIR; run
+    `volact host init`" when there is no host)."""
+    if database_url:
+        return database_url
+    files = HostFiles(directory)
+    files.settings()
+    return files.database_url
+
+
+@asynccontextmanager
+async def _opened(url: str) -> AsyncIterator[Store]:
+    store = open_store(url)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def with_store(url: str, work: Callable[[Store], Coroutine[Any, Any, T]]) -> T:
+    """Run ``await work(store)`` on the opened store of ``url``."""
+
+    async def main() -> T:
+        async with _opened(url) as store:
+            return await work(store)
+
+    return asyncio.run(main())
+
+
+def parse_cmid(text: str) -> str:
+    """A CMID as given on the command line, normalised (a UUID)."""
+    try:
+        return str(uuid.UUID(text.strip()))
+    except ValueError as exc:
+        raise ConfigurationError(f"{text!r} is not a CMID (a UUID)", {"cmid": text}) from exc
+
+
+def shown_intervals(
+    policy: GroupPolicy, renewal_interval: int | None, retry_interval: int | None
+) -> tuple[int, int]:
+    """The renewal and retry intervals the report shows for a group: the host admin's choice in
+    host.json within the vendor's bounds (:meth:`GroupPolicy.with_admin_intervals`, the one
+    rule the host itself applies).
+
+    Two readings are the report's own, kept as ``host status`` always showed them: a 0 in
+    host.json reads as "not chosen" (the vendor's interval is shown), and a choice outside the
+    vendor's bounds, with which the host refuses to start, is shown as written.
+    """
+    renewal = renewal_interval or None
+    retry = retry_interval or None
+    with suppress(BadRequest):  # outside the vendor's bounds: shown as written
+        renewal = policy.with_admin_intervals(renewal_interval=renewal).renewal_interval
+    with suppress(BadRequest):
+        retry = policy.with_admin_intervals(retry_interval=retry).retry_interval
+    # Never None: with no choice, the vendor's own interval is within its bounds.
+    assert renewal is not None and retry is not None
+    return renewal, retry
+
+
+def _group_entries(
+    settings: HostSettings, counts: dict[str, int], groups: dict[str, GroupPolicy]
+) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = []
+    for name in sorted(set(counts) | set(groups)):
+        policy = groups.get(name)
+        entry: dict[str, Any] = {"group": name, "count": counts.get(name, 0)}
+        if policy is not None:
+            renewal, retry = shown_intervals(
+                policy, settings.renewal_interval, settings.retry_interval
+            )
+            entry.update(
+                threshold=policy.threshold,
+                activating=counts.get(name, 0) >= policy.threshold,
+                validity=policy.validity,
+                renewal_interval=renewal,
+                retry_interval=retry,
+            )
+        else:
+            entry.update(threshold=None, activating=False)  # counted once, no longer certified
+        entries.append(entry)
+    return entries
+
+
+def status_report(directory: Path, database_url: str | None, now: int) -> dict[str, Any]:
+    """The host's id, certificate, counts per group, statistics, DNS publishing results and
+    newest events (like slmgr /dlv), as ``volact host status --json`` prints it."""
+    files = HostFiles(directory)
+    settings = files.settings()
+    try:
+        token: str | None = files.certificate_token()
+    except HostNotActivated:
+        token = None
+    certificate_status = check_certificate(settings, files.signing_key().public_key, token)
+    certificate = certificate_status.certificate
+    url = database_url or files.database_url
+
+    async def read(store: Store) -> tuple[Any, ...]:
+        dns_events = [
+            *await store.events(limit=DNS_EVENTS_READ, kind="dns_published"),
+            *await store.events(limit=DNS_EVENTS_READ, kind="dns_publish_failed"),
+        ]
+        return (
+            await store.counts(now),
+            await store.stats(),
+            await store.events(limit=RECENT_EVENTS),
+            dns_events,
+        )
+
+    counts, stats, recent, dns_events = with_store(url, read)
+    reason = certificate_status.explain(now)
+    data: dict[str, Any] = {
+        "host_id": settings.host_id,
+        "directory": str(directory),
+        "database": shown_url(url),
+        "port": settings.port,
+        "activated": not reason,
+        "reason": reason or None,
+        "certificate": None,
+        "groups": _group_entries(settings, counts, certificate.groups if certificate else {}),
+        "statistics": stats.to_json(),
+        "dns_publishing": dns_results(dns_events),
+        "recent_events": [event_json(event) for event in recent],
+    }
+    if certificate is not None:
+        data["certificate"] = {
+            "cert_id": certificate.cert_id,
+            "customer": certificate.customer,
+            "key_serial": certificate.key_serial,
+            "groups": sorted(certificate.groups),
+            "not_before": iso(certificate.not_before),
+            "not_after": iso(certificate.not_after),
+        }
+    return data
+
+
+def clients(url: str, group: str | None, *, limit: int, offset: int) -> list[KnownClient]:
+    """The clients (CMIDs) the store of ``url`` knows, by group and first request."""
+    return with_store(url, lambda store: store.clients(group, limit=limit, offset=offset))
+
+
+def events(url: str, *, limit: int, kind: str | None) -> list[EventRecord]:
+    """The newest ``limit`` events (of ``kind``), newest first."""
+    return with_store(url, lambda store: store.events(limit=limit, kind=kind))
+
+
+def set_blocked(url: str, cmid: str, blocked: bool, now: int) -> int:
+    """Block (or unblock) the normalised ``cmid`` in every group; how many groups changed."""
+    return with_store(
+        url, lambda store: store.block(cmid, now) if blocked else store.unblock(cmid, now)
+    )
