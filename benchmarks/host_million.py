@@ -49,7 +49,7 @@ from common import GROUP, PRODUCT, Machine, Server, activation_body, host_server
 from volact.core.policy import COUNT_WINDOW
 from volact.store import SQLiteStore
 from volact.store.base import count_limit_for
-from volact.store.sqlite import COUNT_EXACT, COUNT_LIMITED, SELECT_CLIENT
+from volact.store.sqlite_queries import COUNT_EXACT, COUNT_LIMITED, SELECT_CLIENT
 
 THRESHOLD = 5
 EVENTS = 100_000

@@ -17,13 +17,15 @@ import pytest
 
 from tests.ports import free_port
 from tests.store.helpers import CERTIFICATE, CONTEXT, DAY, GROUP, T0, activate, cmid, request
-from volact.core.errors import BadRequest, NotFound, StorageError, UnsupportedVersion
+from volact.core.errors import ConfigurationError, NotFound, StorageError, UnsupportedVersion
 from volact.core.host_machine import Decision, GroupView, Outcome, decide
 from volact.core.protocol import ActivationRequest
+from volact.sql import migrations as schema
+from volact.sql.locks import lock_key
 from volact.store import MemoryStore, Store, open_store
-from volact.store import migrations as schema
 from volact.store.base import count_limit_for
-from volact.store.postgres import READ_BATCH, STATISTIC_SHARDS, PostgresStore, lock_key
+from volact.store.postgres import STATISTIC_SHARDS, PostgresStore
+from volact.store.postgres_queries import READ_BATCH
 
 from .postgres import fresh_schema, schema_url, server_address, via_port
 from .proxy import TCPProxy
@@ -214,7 +216,7 @@ async def test_hosts_starting_at_once_migrate_once(
     versions = sql.execute(
         f'SELECT version, name FROM "{schema_of(pg_url)}".schema_version ORDER BY version'
     ).fetchall()
-    assert versions == [(m.version, m.name) for m in schema.migrations("postgresql")]
+    assert versions == [(m.version, m.name) for m in schema.migrations("host", "postgresql")]
     await activate(stores[3], request(0))
     assert await stores[0].counts(T0) == {GROUP: 1}
 
@@ -260,16 +262,18 @@ def test_postgres_urls_open_a_postgres_store_that_hides_the_password() -> None:
 
 
 def test_an_unreadable_postgres_url_is_a_bad_request() -> None:
-    with pytest.raises(BadRequest, match="cannot be read") as caught:
+    with pytest.raises(ConfigurationError, match="cannot be read") as caught:
         open_store("postgresql://volact:s3cret@db.example/volact?no_such_option=1")
     assert "s3cret" not in caught.value.message
 
 
 def test_lock_keys_are_per_schema_and_group() -> None:
-    keys = {lock_key(space, name) for space in ("a", "b") for name in ("group:x", "group:y")}
+    keys = {
+        lock_key("volact", space, name) for space in ("a", "b") for name in ("group:x", "group:y")
+    }
     assert len(keys) == 4
     assert all(-(2**63) <= key < 2**63 for key in keys)
-    assert lock_key("a", "group:x") == lock_key("a", "group:x")
+    assert lock_key("volact", "a", "group:x") == lock_key("volact", "a", "group:x")
 
 
 # --- the database failing ---------------------------------------------------------------------
@@ -379,7 +383,7 @@ def test_the_batch_read_walks_the_indexes(pg_url: str, sql: SQL) -> None:
     Without ``ORDER BY last_seen DESC`` this plan is a sequential scan of the whole table."""
     schema_name = schema_of(pg_url)
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        for statement in schema.migrations("postgresql")[0].statements:
+        for statement in schema.migrations("host", "postgresql")[0].statements:
             conn.execute(statement)
         conn.execute(
             "INSERT INTO clients SELECT md5(i::text)::uuid::text, 'big', 'p', 'f', 'm', 's', 0, "

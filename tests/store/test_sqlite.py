@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from volact.core.errors import BadRequest, StorageError, UnsupportedVersion
+from volact.core.errors import ConfigurationError, StorageError, UnsupportedVersion
 from volact.core.host_machine import Decision, Event, GroupView, decide
+from volact.sql import migrations as schema
 from volact.store import MemoryStore, SQLiteStore, open_store, redact_url
-from volact.store import migrations as schema
-from volact.store.sqlite import COUNT_LIMITED, SELECT_CLIENT
+from volact.store.sqlite_queries import COUNT_LIMITED, SELECT_CLIENT
 
 from .helpers import CONTEXT, GROUP, T0, activate, cmid, request
 
@@ -37,18 +37,18 @@ async def test_migrations_apply_once_and_reopening_is_idempotent(tmp_path: Path)
         await store.close()
     with sqlite3.connect(path) as conn:
         versions = conn.execute("SELECT version, name FROM schema_version").fetchall()
-        assert versions == [(m.version, m.name) for m in schema.migrations("sqlite")]
+        assert versions == [(m.version, m.name) for m in schema.migrations("host", "sqlite")]
         assert conn.execute("SELECT COUNT(*) FROM events").fetchone() == (3,)
     assert {"clients", "events", "statistics", "clients_count", "events_at"} <= tables(path)
 
 
 def test_migrations_fill_in_dialect_tokens() -> None:
     for dialect in ("sqlite", "postgresql"):
-        text = " ".join(s for m in schema.migrations(dialect) for s in m.statements)
+        text = " ".join(s for m in schema.migrations("host", dialect) for s in m.statements)
         assert "{{" not in text and "--" not in text
-    assert "INTEGER PRIMARY KEY" in schema.migrations("sqlite")[0].statements[2]
-    assert "IDENTITY" in schema.migrations("postgresql")[0].statements[2]
-    assert schema.latest_version() == len(schema.migrations("sqlite"))
+    assert "INTEGER PRIMARY KEY" in schema.migrations("host", "sqlite")[0].statements[2]
+    assert "IDENTITY" in schema.migrations("host", "postgresql")[0].statements[2]
+    assert schema.latest_version() == len(schema.migrations("host", "sqlite"))
 
 
 async def test_a_database_from_a_newer_volact_is_refused(tmp_path: Path) -> None:
@@ -189,7 +189,7 @@ def test_open_store_picks_the_store_from_the_url(tmp_path: Path) -> None:
     assert open_store("sqlite:///relative/h.db").path == "relative/h.db"  # type: ignore[attr-defined]
     assert isinstance(open_store("memory://"), MemoryStore)
     for bad in ("mysql://u:secret@db/x", "h.db", "sqlite:///", "sqlite:///:memory:"):
-        with pytest.raises(BadRequest) as caught:
+        with pytest.raises(ConfigurationError) as caught:
             open_store(bad)
         assert "secret" not in caught.value.message
 
@@ -209,16 +209,16 @@ async def test_a_writer_bug_fails_its_batch_and_the_writer_goes_on(
     store = SQLiteStore(tmp_path / "host.db")
     await store.open()
     try:
-        original = store._run_batch
+        original = store._writer._run_batch
 
         def broken(conn: sqlite3.Connection, batch: list[object]) -> None:
             conn.execute("BEGIN IMMEDIATE")
             raise KeyError("bug")
 
-        monkeypatch.setattr(store, "_run_batch", broken)
+        monkeypatch.setattr(store._writer, "_run_batch", broken)
         with pytest.raises(InternalError):
             await activate(store, request(0))
-        monkeypatch.setattr(store, "_run_batch", original)
+        monkeypatch.setattr(store._writer, "_run_batch", original)
         await activate(store, request(1))
         assert [row.cmid for row in await store.clients()] == [cmid(1)]
     finally:
@@ -270,16 +270,16 @@ async def test_a_failed_commit_answers_nothing_it_sealed(
 ) -> None:
     """SQLite seals while the batch commits. If the COMMIT then fails, every caller of the batch
     gets the storage error, not what was sealed, and nothing of the batch is stored."""
-    from volact.store import sqlite as sqlite_store
+    from volact.sql import sqlite_writer
 
     def connect(path: str) -> sqlite3.Connection:
         conn = sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, factory=_CommitFails
         )
-        conn.execute(f"PRAGMA busy_timeout = {sqlite_store.BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA busy_timeout = {sqlite_writer.BUSY_TIMEOUT_MS}")
         return conn
 
-    monkeypatch.setattr(sqlite_store, "_connect", connect)
+    monkeypatch.setattr(sqlite_writer, "connect", connect)
     sealed: list[str] = []
 
     def seal(decision: Decision) -> None:
@@ -333,7 +333,8 @@ async def test_the_checkpointer_copies_commits_into_the_database_file(
                     found = conn.execute("SELECT COUNT(*) FROM clients").fetchone()[0]
             except sqlite3.DatabaseError:  # caught mid-copy, or before the first checkpoint
                 continue
-            if found == clients:
+            # The count of checkpoints goes up just after the copy is visible: wait for both.
+            if found == clients and store.checkpoints >= 1:
                 break
         assert found == clients
         assert store.checkpoints >= 1

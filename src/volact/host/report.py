@@ -21,7 +21,7 @@ from volact.core.policy import GroupPolicy
 from volact.host.identity import HostFiles, HostSettings
 from volact.host.service import check_certificate
 from volact.store import open_store, redact_url
-from volact.store.base import ClientRecord, EventRecord, Store
+from volact.store.base import EventRecord, KnownClient, Store
 
 T = TypeVar("T")
 
@@ -38,7 +38,7 @@ def iso(timestamp: int | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def client_json(record: ClientRecord) -> dict[str, Any]:
+def client_json(record: KnownClient) -> dict[str, Any]:
     return {
         "cmid": record.cmid,
         "group": record.group,
@@ -233,7 +233,7 @@ def status_report(directory: Path, database_url: str | None, now: int) -> dict[s
     return data
 
 
-def clients(url: str, group: str | None, *, limit: int, offset: int) -> list[ClientRecord]:
+def clients(url: str, group: str | None, *, limit: int, offset: int) -> list[KnownClient]:
     """The clients (CMIDs) the store of ``url`` knows, by group and first request."""
     return with_store(url, lambda store: store.clients(group, limit=limit, offset=offset))
 

@@ -17,12 +17,11 @@ The store is returned *unopened*: ``await store.open()`` connects and migrates.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
-from volact.core.errors import BadRequest
-from volact.store.base import ClientRecord, EventRecord, Stats, Store
+from volact.core.errors import ConfigurationError
+from volact.sql.urls import POSTGRES_SCHEMES, redact_url, sqlite_url_path
+from volact.store.base import EventRecord, KnownClient, Stats, Store
 from volact.store.memory import MemoryStore
 from volact.store.sqlite import SQLiteStore
 
@@ -30,8 +29,8 @@ if TYPE_CHECKING:
     from volact.store.postgres import PostgresStore
 
 __all__ = [
-    "ClientRecord",
     "EventRecord",
+    "KnownClient",
     "MemoryStore",
     "PostgresStore",
     "SQLiteStore",
@@ -41,27 +40,7 @@ __all__ = [
     "redact_url",
 ]
 
-SCHEMES = ("sqlite:///", "memory://", "postgresql://", "postgres://")
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-
-# A password given as a URL parameter (libpq accepts ?password=…) rather than in the netloc.
-_QUERY_PASSWORD = re.compile(r"(?i)(^|&)(password)=[^&]*")
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password, fit to print or log."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return "<unreadable URL>"
-    if password is not None:
-        netloc = parts.netloc.rsplit("@", 1)[1]
-        user = parts.username or ""
-        parts = parts._replace(netloc=f"{user}:***@{netloc}")
-    if parts.query:
-        parts = parts._replace(query=_QUERY_PASSWORD.sub(r"\1\2=***", parts.query))
-    return urlunsplit(parts)
+SCHEMES = ("sqlite:///", "memory://", *POSTGRES_SCHEMES)
 
 
 def __getattr__(name: str) -> object:
@@ -75,11 +54,12 @@ def __getattr__(name: str) -> object:
 
 
 def open_store(url: str) -> Store:
-    """The store for ``url`` (not yet opened). Raises BadRequest for an unknown scheme."""
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///") :]
+    """The store for ``url`` (not yet opened). Raises ConfigurationError for an unknown
+    scheme."""
+    path = sqlite_url_path(url)
+    if path is not None:
         if not path or path == ":memory:":
-            raise BadRequest(
+            raise ConfigurationError(
                 f"database URL {url!r} names no file; write sqlite:///path/to/host.db "
                 "(or memory:// for a store that is not kept)"
             )
@@ -91,7 +71,7 @@ def open_store(url: str) -> Store:
 
         return PostgresStore(url)
     scheme = url.split(":", 1)[0] if ":" in url else url
-    raise BadRequest(
+    raise ConfigurationError(
         f"unknown database URL scheme {scheme!r} in {redact_url(url)!r}; use sqlite:///PATH, "
         "postgresql://USER@HOST/DBNAME or memory://",
         {"supported": list(SCHEMES)},

@@ -13,7 +13,9 @@ Rules every store follows (the memory, SQLite and PostgreSQL stores alike):
    *capped* (``min(exact, count_limit)``), and the count a decision reports (the view's, plus
    the newcomer) is at most ``count_limit + 1``. :meth:`Store.counts` is always exact.
 4. A client write keeps ``first_seen``, never moves ``last_seen`` back, and only raises
-   ``valid_until`` (a ``None`` in the write leaves it as it was).
+   ``valid_until`` (a ``None`` in the write leaves it as it was). Written once, in the batch
+   model (:func:`volact.core.batch.merge`); within a batch each decision sees the batch's
+   earlier writes (:class:`volact.core.batch.BatchOverlay`).
 5. Statistics are derived from decisions: ``total``; ``failed`` (every outcome except
    ``activated`` and ``below_threshold``); ``outcome.<outcome>``; and ``state.<client state>``
    taken from the ``state`` detail of the decision's ``activation_request`` event when present.
@@ -23,10 +25,11 @@ Rules every store follows (the memory, SQLite and PostgreSQL stores alike):
    loop, before it returns; the host signs its tickets there. ``seal`` may run before the commit
    is durable, so what it makes must not leave the process until ``activate`` has returned: if
    the commit fails, ``activate`` raises and the sealed result is never answered. The SQLite
-   store calls it for every activation of a batch in one go while its writer thread commits the
-   batch, so the signatures (which release the interpreter lock) overlap the fsync; the memory
-   and PostgreSQL stores call it after their commit. If ``seal`` raises, that call alone fails
-   with its exception; the write stands.
+   store hands a batch's decisions to the loop just before its writer thread sends COMMIT, and
+   one callback seals them all while the COMMIT (and its fsync) runs, so the signatures (which
+   release the interpreter lock) overlap the fsync; the answers wait for the COMMIT to return.
+   The PostgreSQL store calls ``seal`` after its COMMIT returned, the memory store after its
+   write. If ``seal`` raises, that call alone fails with its exception; the write stands.
 """
 
 from __future__ import annotations
@@ -36,7 +39,25 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from volact.core.host_machine import Decision, Event, GroupView, Outcome
+from volact.core.batch import Decide, KnownClient
+from volact.core.host_machine import Decision, Event, Outcome
+
+__all__ = [
+    "CLIENT_COLUMNS",
+    "EVENT_RETENTION_ROWS",
+    "EVENT_RETENTION_SECONDS",
+    "Decide",
+    "EventRecord",
+    "KnownClient",
+    "Seal",
+    "Stats",
+    "Store",
+    "count_limit_for",
+    "event_record",
+    "events_query",
+    "known_client",
+    "stat_deltas",
+]
 
 # Outcomes that are not counted as "failed" requests in the statistics.
 NOT_FAILED = frozenset({Outcome.ACTIVATED, Outcome.BELOW_THRESHOLD})
@@ -45,24 +66,7 @@ NOT_FAILED = frozenset({Outcome.ACTIVATED, Outcome.BELOW_THRESHOLD})
 EVENT_RETENTION_SECONDS = 90 * 86400
 EVENT_RETENTION_ROWS = 100_000
 
-Decide = Callable[[GroupView], Decision]
 Seal = Callable[[Decision], None]
-
-
-@dataclass(frozen=True)
-class ClientRecord:
-    """One CMID in one group, as an admin sees it (times in Unix seconds)."""
-
-    cmid: str
-    group: str
-    product: str
-    fingerprint: str
-    machine: str
-    state: str
-    blocked: bool
-    first_seen: int
-    last_seen: int
-    valid_until: int | None
 
 
 @dataclass(frozen=True)
@@ -163,7 +167,7 @@ class Store(Protocol):
 
     async def clients(
         self, group: str | None = None, *, limit: int = 1000, offset: int = 0
-    ) -> list[ClientRecord]:
+    ) -> list[KnownClient]:
         """Clients ordered by (group, first_seen, cmid); every group when ``group`` is None."""
 
     async def events(
@@ -188,6 +192,28 @@ class Store(Protocol):
 
     async def prune_events(self, before: int, keep: int = EVENT_RETENTION_ROWS) -> int:
         """Delete events older than ``before`` and all but the newest ``keep``; returns how many."""
+
+
+CLIENT_COLUMNS = (
+    "cmid, group_id, product, fingerprint, machine, state, blocked, first_seen, last_seen, "
+    "valid_until"
+)
+
+
+def known_client(row: Sequence[Any]) -> KnownClient:
+    """A :class:`KnownClient` from a row of ``CLIENT_COLUMNS``, for the SQL stores."""
+    return KnownClient(
+        cmid=row[0],
+        group=row[1],
+        product=row[2],
+        fingerprint=row[3],
+        machine=row[4],
+        state=row[5],
+        blocked=bool(row[6]),
+        first_seen=int(row[7]),
+        last_seen=int(row[8]),
+        valid_until=None if row[9] is None else int(row[9]),
+    )
 
 
 def events_query(

@@ -1,6 +1,7 @@
 """A dict-based :class:`~volact.store.base.Store` for tests and the fleet simulator.
 
-It follows every rule of :mod:`volact.store.base`, with one difference: it forgets everything
+It follows every rule of :mod:`volact.store.base` (a client write is merged by the batch model,
+:func:`volact.core.batch.merge`), with one difference: it forgets everything
 when the process ends. Each method runs without awaiting between its read and its write, so on
 one event loop every call is atomic, as a transaction would be.
 
@@ -15,12 +16,12 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 from dataclasses import replace
 
+from volact.core.batch import KnownClient, merge
 from volact.core.errors import NotFound
-from volact.core.host_machine import ClientRow, Decision, Event, GroupView
+from volact.core.host_machine import Decision, Event, GroupView
 from volact.core.policy import COUNT_WINDOW
 from volact.store.base import (
     EVENT_RETENTION_ROWS,
-    ClientRecord,
     Decide,
     EventRecord,
     Seal,
@@ -33,11 +34,11 @@ class _Group:
     """The clients of one group, ordered by last_seen while ``ordered`` holds."""
 
     def __init__(self) -> None:
-        self.clients: OrderedDict[str, ClientRecord] = OrderedDict()
+        self.clients: OrderedDict[str, KnownClient] = OrderedDict()
         self.ordered = True
         self.newest = 0  # the largest last_seen so far: the tail's, while ordered
 
-    def put(self, record: ClientRecord) -> None:
+    def put(self, record: KnownClient) -> None:
         self.clients[record.cmid] = record
         self.clients.move_to_end(record.cmid)
         if record.last_seen < self.newest:
@@ -98,36 +99,7 @@ class MemoryStore:
         write = decision.write
         if write is not None:
             group = self._groups.setdefault(write.group, _Group())
-            old = group.clients.get(write.cmid)
-            if old is None:
-                record = ClientRecord(
-                    cmid=write.cmid,
-                    group=write.group,
-                    product=write.product,
-                    fingerprint=write.fingerprint,
-                    machine=write.machine,
-                    state=write.state,
-                    blocked=False,
-                    first_seen=write.seen_at,
-                    last_seen=write.seen_at,
-                    valid_until=write.valid_until,
-                )
-            else:
-                valid_until = old.valid_until
-                if write.valid_until is not None and (
-                    valid_until is None or write.valid_until > valid_until
-                ):
-                    valid_until = write.valid_until
-                record = replace(
-                    old,
-                    product=write.product,
-                    fingerprint=write.fingerprint,
-                    machine=write.machine,
-                    state=write.state,
-                    last_seen=max(old.last_seen, write.seen_at),
-                    valid_until=valid_until,
-                )
-            group.put(record)
+            group.put(merge(group.clients.get(write.cmid), write))
         self._insert_events(decision.events)
         self._counters.update(stat_deltas(decision))
 
@@ -142,19 +114,10 @@ class MemoryStore:
         seal: Seal | None = None,
     ) -> Decision:
         clients = self._groups.get(group)
-        row: ClientRow | None = None
+        row: KnownClient | None = None
         count = 0
         if clients is not None:
-            found = clients.clients.get(cmid)
-            if found is not None:
-                row = ClientRow(
-                    found.cmid,
-                    found.group,
-                    found.fingerprint,
-                    found.blocked,
-                    found.first_seen,
-                    found.last_seen,
-                )
+            row = clients.clients.get(cmid)
             count = clients.count(now, count_limit)
         decision = decide(GroupView(count, row))
         self._apply(decision)
@@ -200,7 +163,7 @@ class MemoryStore:
 
     async def clients(
         self, group: str | None = None, *, limit: int = 1000, offset: int = 0
-    ) -> list[ClientRecord]:
+    ) -> list[KnownClient]:
         records = [
             record
             for name, clients in self._groups.items()

@@ -1,18 +1,19 @@
 """The scale-out store: PostgreSQL, shared by several host processes (SPEC §9).
 
 Every host process that opens the same database (and schema) shares one count per product group.
-The schema and migrations are the SQLite store's (:mod:`volact.store.migrations`, dialect
-``postgresql``); opening runs the pending ones under a transaction-level advisory lock, so hosts
-that start at the same moment migrate once and never see a half-made schema.
+The schema and migrations are the SQLite store's (``volact/sql/schemas/host``, dialect
+``postgresql``, run by :mod:`volact.sql.migrations`); opening runs the pending ones under a
+transaction-level advisory lock, so hosts that start at the same moment migrate once and never
+see a half-made schema.
 
 How a write goes (``activate``, ``record``, ``record_event``): as in the SQLite store, calls put a
 job on a queue, and one writer task per process takes whatever is queued (up to
 ``batch_limit``) and runs it as ONE transaction with one commit, so under load many requests
 share one WAL flush. The transaction has a fixed number of statements however many requests it
 holds: lock the batch's groups; read every client row and count it needs (one statement);
-decide each request in order, each seeing the writes of the ones before it (see
-:class:`_BatchView`); write every client row, event and statistic (one statement); commit. A
-caller is answered only after that COMMIT returned.
+decide each request in order, each seeing the writes of the ones before it (the batch model,
+:class:`~volact.core.batch.BatchOverlay`); write every client row, event and statistic (one
+statement); commit. A caller is answered only after that COMMIT returned.
 
 Isolation (the guarantee, with the reasons in ``docs/scale-out.md``):
 
@@ -43,181 +44,54 @@ Isolation (the guarantee, with the reasons in ``docs/scale-out.md``):
 Failures: every database failure becomes :class:`~volact.core.errors.StorageError` with a plain
 one-line message. A transaction whose connection broke before COMMIT is retried on a fresh
 connection (nothing of it was committed), as is one that hit a deadlock or a serialisation
-failure (at most :data:`MAX_RETRIES` attempts). A connection lost *during* COMMIT fails the
-batch, because its outcome is unknown: the callers get ``storage_error`` and retry, which at
-worst refreshes a row that was written. A batch that one request's data makes fail is rerun one
-request per transaction, so that only that request fails.
+failure (at most :data:`~volact.store.postgres_pool.MAX_RETRIES` attempts; the connections,
+errors and retries are :mod:`volact.store.postgres_pool`). A connection lost *during* COMMIT
+fails the batch, because its outcome is unknown: the callers get ``storage_error`` and retry,
+which at worst refreshes a row that was written. A batch that one request's data makes fail is
+rerun one request per transaction, so that only that request fails.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
-import json
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, unquote, urlsplit
 
-import psycopg
-from psycopg import errors as pg_errors
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
-from psycopg.pq import TransactionStatus
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
-
-from volact.core.errors import BadRequest, NotFound, StorageError, UnsupportedVersion
-from volact.core.host_machine import ClientRow, ClientWrite, Decision, Event, GroupView
+from volact.core.batch import BatchOverlay, KnownClient
+from volact.core.errors import NotFound, StorageError, UnsupportedVersion
+from volact.core.host_machine import Decision, Event
 from volact.core.policy import COUNT_WINDOW
-from volact.store import migrations
+from volact.sql import migrations
+from volact.sql.locks import lock_key
+from volact.store import postgres_queries as q
 from volact.store.base import (
     EVENT_RETENTION_ROWS,
-    ClientRecord,
     Decide,
     EventRecord,
     Seal,
     Stats,
     event_record,
     events_query,
+    known_client,
     stat_deltas,
+)
+from volact.store.postgres_pool import (
+    ACQUIRE_TIMEOUT,
+    DEFAULT_POOL_SIZE,
+    LOCK_TIMEOUT,
+    Connection,
+    Database,
+    StatementFailed,
 )
 
 T = TypeVar("T")
 log = logging.getLogger("volact.store")
 
-Connection = psycopg.AsyncConnection[Any]
-
 DEFAULT_BATCH_LIMIT = 256
-DEFAULT_POOL_SIZE = 4
-CONNECT_TIMEOUT = 5
-"""Seconds one connection attempt may take (libpq ``connect_timeout``), unless the URL sets it."""
-ACQUIRE_TIMEOUT = 5.0
-"""Seconds a request waits for a pooled connection before it fails with ``storage_error``."""
-LOCK_TIMEOUT = 15.0
-"""Seconds a batch waits for another host's lock on a group before it fails with
-``storage_error``, rather than queueing requests forever behind a host that hangs."""
-SESSION_SETTINGS = (
-    "SET statement_timeout = '30s'",
-    # A host that freezes inside a transaction (and so holds a group's lock) is cut off by the
-    # server after this long, which releases the lock for the other hosts.
-    "SET idle_in_transaction_session_timeout = '60s'",
-)
-RECONNECT_TIMEOUT = 30.0
-"""Seconds the pool keeps retrying one lost connection (backing off: 1, 2, 4, … s) before it gives
-up and lets the next request start afresh: after an outage, the host reconnects within about
-half of this once the database is back."""
 STATISTIC_SHARDS = 16
-MAX_RETRIES = 3
-APPLICATION_NAME = "volact-host"
-
-BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
-LOCK_KEYS = "SELECT pg_advisory_xact_lock(key) FROM unnest(%b::bigint[]) AS keys(key)"
-# A batch's reads in one statement: the rows of the (cmid, group) pairs it decides on (kind 0,
-# ``i`` = the pair's position) and the count of each (group, cutoff, cap) it needs (kind 1).
-# A count stops at its cap (LIMIT), so it costs O(threshold) however many clients a group has.
-# ORDER BY last_seen DESC makes that a backward walk of the clients_count index: without it,
-# the planner (not knowing which group) may prefer a sequential scan that, for a small group
-# beside a big one, reads the whole table to find fewer rows than the cap.
-# Arrays are bound in binary (%b): the text format escapes every element, which cost more than
-# everything else the store does for a request.
-READ_BATCH = """
-SELECT 0, wanted.i, c.fingerprint, c.blocked, c.first_seen, c.last_seen
-FROM unnest(%b::text[], %b::text[]) WITH ORDINALITY AS wanted(cmid, group_id, i)
-JOIN clients AS c ON c.cmid = wanted.cmid AND c.group_id = wanted.group_id
-UNION ALL
-SELECT 1, asked.i, NULL, NULL, NULL,
-       (SELECT COUNT(*) FROM (SELECT 1 FROM clients
-                              WHERE group_id = asked.group_id AND blocked = 0
-                                AND last_seen >= asked.cutoff
-                              ORDER BY last_seen DESC
-                              LIMIT asked.cap) AS counted)
-FROM unnest(%b::text[], %b::bigint[], %b::bigint[])
-     WITH ORDINALITY AS asked(group_id, cutoff, cap, i)
-"""
-INSERT_EVENTS = """
-INSERT INTO events (at, kind, cmid, group_id, details)
-SELECT at, kind, cmid, group_id, details
-FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[])
-     AS new_events(at, kind, cmid, group_id, details)
-"""
-# A batch's writes in one statement: client rows, statistics, events (in request order).
-# The client upsert keeps first_seen, never moves last_seen back and only raises valid_until
-# (base.py, rule 4). CASE rather than GREATEST: the same text works on Postgres-wire databases
-# whose GREATEST treats NULL differently. ``WHERE true`` keeps ON CONFLICT from being read as a
-# join condition of the SELECT.
-WRITE_BATCH = f"""
-WITH upserted AS (
-    INSERT INTO clients (cmid, group_id, product, fingerprint, machine, state, blocked,
-                         first_seen, last_seen, valid_until)
-    SELECT cmid, group_id, product, fingerprint, machine, state, 0,
-           first_seen, last_seen, valid_until
-    FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
-                %b::bigint[], %b::bigint[], %b::bigint[])
-         AS writes(cmid, group_id, product, fingerprint, machine, state,
-                   first_seen, last_seen, valid_until)
-    WHERE true
-    ON CONFLICT (cmid, group_id) DO UPDATE SET
-        product = excluded.product,
-        fingerprint = excluded.fingerprint,
-        machine = excluded.machine,
-        state = excluded.state,
-        last_seen = CASE WHEN excluded.last_seen > clients.last_seen
-                         THEN excluded.last_seen ELSE clients.last_seen END,
-        valid_until = CASE WHEN excluded.valid_until IS NULL THEN clients.valid_until
-                           WHEN clients.valid_until IS NULL THEN excluded.valid_until
-                           WHEN excluded.valid_until > clients.valid_until
-                           THEN excluded.valid_until
-                           ELSE clients.valid_until END
-), bumped AS (
-    INSERT INTO statistics (name, value)
-    SELECT name, value FROM unnest(%b::text[], %b::bigint[]) AS bumps(name, value)
-    WHERE true
-    ON CONFLICT (name) DO UPDATE SET value = statistics.value + excluded.value
-)
-{INSERT_EVENTS}
-"""
-SHARD_SEPARATOR = "@"
-CLIENT_COLUMNS = (
-    "cmid, group_id, product, fingerprint, machine, state, blocked, first_seen, last_seen, "
-    "valid_until"
-)
-
-
-def lock_key(namespace: str, name: str) -> int:
-    """A signed 64-bit advisory lock key for ``name`` (a group, or the migrations) in a schema.
-
-    Derived in Python (BLAKE2b) rather than with the server's ``hashtext``, whose values are
-    not promised to stay the same across PostgreSQL versions. Two names that collide only
-    share a lock: slower, never wrong.
-    """
-    text = f"volact\x00{namespace}\x00{name}".encode("utf-8", "surrogatepass")
-    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big", signed=True)
-
-
-def one_line(text: str) -> str:
-    """libpq's multi-line messages as one line (``a; b``), without psycopg's prefix."""
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    joined = "; ".join(lines) or "unknown error"
-    joined = joined.removeprefix("connection failed: ")
-    return " ".join(joined.replace("FATAL:", "").split())
-
-
-def _is_connection_failure(exc: BaseException, conn: Connection | None) -> bool:
-    if conn is not None and (conn.broken or conn.closed):
-        return True
-    sqlstate = getattr(exc, "sqlstate", None)
-    # 08: connection exceptions; 57P01-57P03: the server is shutting down or cut us off.
-    return isinstance(sqlstate, str) and (
-        sqlstate.startswith("08") or sqlstate in ("57P01", "57P02", "57P03")
-    )
-
-
-class _StatementFailed(StorageError):
-    """A statement failed on a good connection (bad data, a constraint): the transaction is
-    rolled back, and rerunning the batch's other jobs without this one can succeed."""
 
 
 @dataclass(frozen=True)
@@ -249,146 +123,7 @@ class _Job:
         self.error: BaseException | None = None
 
 
-@dataclass
-class _MergedWrite:
-    """The client writes of one (cmid, group) in a batch, folded into one row for the upsert
-    the way applying them one after another would leave it (rule 4)."""
-
-    write: ClientWrite
-    first_seen: int
-    last_seen: int
-    valid_until: int | None
-
-    def add(self, write: ClientWrite) -> None:
-        self.write = write
-        self.last_seen = max(self.last_seen, write.seen_at)
-        if write.valid_until is not None and (
-            self.valid_until is None or write.valid_until > self.valid_until
-        ):
-            self.valid_until = write.valid_until
-
-
-class _BatchView:
-    """What each activation of a batch sees: the rows and counts read at the start of the
-    batch, plus the writes of the batch's earlier decisions.
-
-    The batch reads once instead of once per request; the views are the ones that reading
-    before each decision would give, because (under the groups' locks) only this batch writes
-    those rows, and a write can only add its CMID to a count: it raises ``last_seen`` and
-    leaves ``blocked`` alone. So a count is the count read plus, for each row the batch wrote,
-    whether it is counted now minus whether it was counted as read; capped as read.
-    """
-
-    def __init__(self, activations: Sequence[_Activation]) -> None:
-        self.pairs = list(dict.fromkeys((a.cmid, a.group) for a in activations))
-        self.counts = list(
-            dict.fromkeys((a.group, a.now - COUNT_WINDOW, a.count_limit) for a in activations)
-        )
-        self.times: dict[str, set[int]] = {}
-        for activation in activations:
-            self.times.setdefault(activation.group, set()).add(activation.now)
-        self.rows: dict[tuple[str, str], ClientRow] = {}
-        self.read_counts: dict[tuple[str, int, int | None], int] = {}
-        self.added: Counter[tuple[str, int]] = Counter()  # (group, now) -> CMIDs the batch added
-        self.writes: dict[tuple[str, str], _MergedWrite] = {}
-
-    async def read(self, conn: Connection) -> None:
-        if not self.pairs:
-            return
-        cursor = await conn.execute(
-            READ_BATCH,
-            (
-                [cmid for cmid, _ in self.pairs],
-                [group for _, group in self.pairs],
-                [group for group, _, _ in self.counts],
-                [cutoff for _, cutoff, _ in self.counts],
-                [cap for _, _, cap in self.counts],
-            ),
-        )
-        for kind, position, fingerprint, blocked, first_seen, last_seen in await cursor.fetchall():
-            if kind == 0:
-                cmid, group = self.pairs[position - 1]
-                row = ClientRow(
-                    cmid, group, fingerprint, bool(blocked), int(first_seen), int(last_seen)
-                )
-                self.rows[cmid, group] = row
-            else:
-                self.read_counts[self.counts[position - 1]] = int(last_seen)
-
-    def view(self, activation: _Activation) -> GroupView:
-        key = (activation.group, activation.now - COUNT_WINDOW, activation.count_limit)
-        count = self.read_counts[key] + self.added[activation.group, activation.now]
-        if activation.count_limit is not None:
-            count = min(count, activation.count_limit)
-        return GroupView(count, self.rows.get((activation.cmid, activation.group)))
-
-    def apply(self, write: ClientWrite) -> None:
-        key = (write.cmid, write.group)
-        before = self.rows.get(key)
-        if before is None:
-            after = ClientRow(
-                write.cmid, write.group, write.fingerprint, False, write.seen_at, write.seen_at
-            )
-        else:
-            after = ClientRow(
-                write.cmid,
-                write.group,
-                write.fingerprint,
-                before.blocked,
-                before.first_seen,
-                max(before.last_seen, write.seen_at),
-            )
-        self.rows[key] = after
-        for now in self.times.get(write.group, ()):
-            was = before is not None and before.counted_at(now)
-            self.added[write.group, now] += int(after.counted_at(now)) - int(was)
-        merged = self.writes.get(key)
-        if merged is None:
-            self.writes[key] = _MergedWrite(write, write.seen_at, write.seen_at, write.valid_until)
-        else:
-            merged.add(write)
-
-    def client_columns(self) -> list[list[Any]]:
-        merged = list(self.writes.values())
-        return [
-            [m.write.cmid for m in merged],
-            [m.write.group for m in merged],
-            [m.write.product for m in merged],
-            [m.write.fingerprint for m in merged],
-            [m.write.machine for m in merged],
-            [m.write.state for m in merged],
-            [m.first_seen for m in merged],
-            [m.last_seen for m in merged],
-            [m.valid_until for m in merged],
-        ]
-
-
 _STOP = object()
-
-
-def _event_columns(events: Sequence[Event]) -> list[list[Any]]:
-    return [
-        [event.at for event in events],
-        [event.kind for event in events],
-        [event.cmid for event in events],
-        [event.group for event in events],
-        [json.dumps(event.details) for event in events],
-    ]
-
-
-def _client_record(row: Sequence[Any]) -> ClientRecord:
-    return ClientRecord(
-        cmid=row[0],
-        group=row[1],
-        product=row[2],
-        fingerprint=row[3],
-        machine=row[4],
-        state=row[5],
-        blocked=bool(row[6]),
-        first_seen=int(row[7]),
-        last_seen=int(row[8]),
-        valid_until=None if row[9] is None else int(row[9]),
-    )
 
 
 class PostgresStore:
@@ -408,89 +143,20 @@ class PostgresStore:
         acquire_timeout: float = ACQUIRE_TIMEOUT,
         lock_timeout: float = LOCK_TIMEOUT,
     ) -> None:
-        from volact.store import redact_url
-
-        self.url = redact_url(url)
-        self._password = _url_password(url)
+        self._db = Database(
+            url, pool_size=pool_size, acquire_timeout=acquire_timeout, lock_timeout=lock_timeout
+        )
+        self.url = self._db.url
         self.batch_limit = batch_limit
-        self.pool_size = max(pool_size, 2)
+        self.pool_size = self._db.pool_size
         self.acquire_timeout = acquire_timeout
         self.lock_timeout = lock_timeout
-        try:
-            params = conninfo_to_dict(url)
-        except psycopg.Error as exc:
-            raise BadRequest(
-                f"the database URL {self.url} cannot be read: {self._clean(one_line(str(exc)))}"
-            ) from None
-        self._password = str(params.get("password") or self._password)
-        self._conninfo = url
-        self._connect_kwargs: dict[str, Any] = {"autocommit": True}
-        if "connect_timeout" not in params:
-            self._connect_kwargs["connect_timeout"] = CONNECT_TIMEOUT
-        if "application_name" not in params:
-            self._connect_kwargs["application_name"] = APPLICATION_NAME
-        self._pool: AsyncConnectionPool[Connection] | None = None
         self._queue: asyncio.Queue[_Job | object] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._namespace = ""
-        self._healthy = True  # False once a connection was lost, until a statement succeeds
         self._closed = True
         self.batches = 0
         """How many batch transactions the writer ran: a diagnostic for tests and benchmarks."""
-
-    # --- errors ---------------------------------------------------------------------------
-
-    def _clean(self, text: str) -> str:
-        if self._password:
-            text = text.replace(self._password, "***")
-        return text
-
-    def _storage_error(
-        self, exc: BaseException, *, lost: bool = False, committing: bool = False
-    ) -> StorageError:
-        """A plain, one-line StorageError for a psycopg failure (never the password).
-
-        ``lost``: the connection broke. A statement that failed on a good connection (bad data,
-        a constraint) gives a ``_StatementFailed``, which the writer answers by rerunning a
-        batch one request at a time.
-        """
-        reason = self._clean(one_line(str(exc)))
-        if isinstance(exc, pg_errors.LockNotAvailable):
-            reason = "a product group stayed locked by another host (lock_timeout)"
-        elif isinstance(exc, pg_errors.QueryCanceled):
-            reason = f"a statement took too long (statement_timeout): {reason}"
-        if committing:
-            reason = f"the connection failed while committing, so the outcome is unknown: {reason}"
-        message = f"the database {self.url} cannot be used: {reason}"
-        if (
-            not lost
-            and not committing
-            and isinstance(exc, psycopg.DatabaseError)
-            and not isinstance(exc, psycopg.OperationalError)
-        ):
-            return _StatementFailed(message, {"cause": reason})
-        return StorageError(message, {"cause": reason})
-
-    async def _probe(self) -> StorageError | None:
-        """Ask the server directly (not the pool) whether it answers; the reason if it does not."""
-        try:
-            conn = await psycopg.AsyncConnection.connect(self._conninfo, **self._connect_kwargs)
-        except psycopg.Error as exc:
-            return self._storage_error(exc, lost=True)
-        await conn.close()
-        return None
-
-    async def _unreachable(self) -> StorageError:
-        """Why no pooled connection came in time: the server's own answer, if it gives one."""
-        self._healthy = False
-        problem = await self._probe()
-        if problem is not None:
-            return problem
-        return StorageError(
-            f"the database {self.url} cannot be used: no pooled connection became free within "
-            f"{self.acquire_timeout:g} s (every connection is busy, or the pool is still "
-            "reconnecting after an outage)"
-        )
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -498,53 +164,11 @@ class PostgresStore:
         """Connect, migrate (once, even when several hosts start at once), start the writer."""
         if not self._closed:
             return
-        self._healthy = True
-        try:
-            conn = await psycopg.AsyncConnection.connect(self._conninfo, **self._connect_kwargs)
-        except psycopg.Error as exc:
-            raise self._storage_error(exc) from None
-        try:
-            async with conn:
-                schema = (
-                    await (await conn.execute("SELECT current_schema()")).fetchone() or [None]
-                )[0]
-                if schema is None:
-                    raise StorageError(
-                        f"the database {self.url} cannot be used: its search_path names no "
-                        "schema that exists (create the schema, or fix options=-csearch_path)"
-                    )
-                self._namespace = str(schema)
-                await self._migrate(conn)
-        except psycopg.Error as exc:
-            raise self._storage_error(exc) from None
-        pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
-            self._conninfo,
-            kwargs=self._connect_kwargs,
-            min_size=1,
-            max_size=self.pool_size,
-            open=False,
-            configure=self._configure,
-            timeout=self.acquire_timeout,
-            reconnect_timeout=RECONNECT_TIMEOUT,
-            name=f"volact-{self._namespace}",
-        )
-        try:
-            await pool.open(wait=True, timeout=self.acquire_timeout)
-        except psycopg.Error:
-            await pool.close()
-            raise await self._unreachable() from None
-        self._pool = pool
+        await self._db.open(self._migrate)
+        self._namespace = self._db.namespace
         self._queue = asyncio.Queue()
         self._writer = asyncio.create_task(self._write_loop(), name="volact-postgres-writer")
         self._closed = False
-
-    async def _configure(self, conn: Connection) -> None:
-        """Session settings of every pooled connection."""
-        for setting in SESSION_SETTINGS:
-            await conn.execute(setting)
-        await conn.execute(
-            sql.SQL("SET lock_timeout = {}").format(f"{max(int(self.lock_timeout * 1000), 1)}ms")
-        )
 
     async def close(self) -> None:
         """Run every queued write, then close the pool. Idempotent."""
@@ -555,120 +179,20 @@ class PostgresStore:
         if self._writer is not None:
             await self._writer
             self._writer = None
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        await self._db.close()
 
-    async def _migrate(self, conn: Connection) -> None:
-        pending = migrations.migrations("postgresql")
-        latest = pending[-1].version
-        if await _schema_version(conn) == latest:
-            return  # The common case takes no lock, so hosts and admin commands start at once.
-        async with conn.transaction():
-            # Two hosts starting on a new database at once: the second waits here, then finds
-            # the schema made and applies nothing.
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(%s)", (lock_key(self._namespace, "migrations"),)
+    async def _migrate(self, conn: Connection, namespace: str) -> None:
+        def too_new(version: int, latest: int) -> UnsupportedVersion:
+            return UnsupportedVersion(
+                f"the database {self.url} has schema version {version}, newer than this "
+                f"volact knows ({latest}); upgrade volact",
+                {"schema_version": version, "supported": latest},
             )
-            await conn.execute(migrations.SCHEMA_VERSION_TABLE)
-            current = await _schema_version(conn)
-            if current > latest:
-                raise UnsupportedVersion(
-                    f"the database {self.url} has schema version {current}, newer than this "
-                    f"volact knows ({latest}); upgrade volact",
-                    {"schema_version": current, "supported": latest},
-                )
-            for migration in pending:
-                if migration.version <= current:
-                    continue
-                for statement in migration.statements:
-                    await conn.execute(statement)
-                await conn.execute(
-                    "INSERT INTO schema_version (version, name) VALUES (%s, %s)",
-                    (migration.version, migration.name),
-                )
 
-    # --- connections and transactions -----------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Connection]:
-        # Not ``_closed``: close() lets the writer finish what is queued before the pool goes.
-        pool = self._pool
-        if pool is None:
-            raise StorageError(f"the store {self.url} is not open")
-        if not self._healthy:
-            # The last attempt lost the database. If it is still gone, say so now rather than
-            # after waiting ``acquire_timeout`` for the pool.
-            problem = await self._probe()
-            if problem is not None:
-                raise problem
-        try:
-            async with pool.connection() as conn:
-                yield conn
-        except PoolTimeout:
-            raise await self._unreachable() from None
-
-    async def _transaction(self, body: Callable[[Connection], Awaitable[T]]) -> T:
-        """Run ``body`` in one READ COMMITTED transaction and commit; retry what is safe.
-
-        Raises StorageError (``_StatementFailed`` for a failed statement); an exception from
-        ``body`` itself propagates after the rollback.
-        """
-        attempt = 0
-        while True:
-            attempt += 1
-            committing = False
-            used: Connection | None = None
-            try:
-                async with self._connection() as conn:
-                    used = conn
-                    try:
-                        await conn.execute(BEGIN)
-                        result = await body(conn)
-                        committing = True
-                        await conn.execute("COMMIT")
-                        self._healthy = True
-                        return result
-                    except BaseException:
-                        await _rollback_quietly(conn)
-                        raise
-            except psycopg.Error as exc:
-                lost = _is_connection_failure(exc, used)
-                if lost:
-                    self._healthy = False
-                if committing and lost:
-                    raise self._storage_error(exc, lost=True, committing=True) from None
-                retry = lost or isinstance(
-                    exc, pg_errors.DeadlockDetected | pg_errors.SerializationFailure
-                )
-                if retry and attempt < MAX_RETRIES:
-                    if lost and self._pool is not None:
-                        # Drop every other connection the server cut too, then try once more.
-                        with contextlib.suppress(psycopg.Error):
-                            await self._pool.check()
-                    continue
-                raise self._storage_error(exc, lost=lost) from None
-
-    async def _read(self, body: Callable[[Connection], Awaitable[T]]) -> T:
-        """A read on a pooled (autocommit) connection; retried once if the connection broke."""
-        for attempt in range(2):
-            used: Connection | None = None
-            try:
-                async with self._connection() as conn:
-                    used = conn
-                    result = await body(conn)
-                    self._healthy = True
-                    return result
-            except psycopg.Error as exc:
-                lost = _is_connection_failure(exc, used)
-                if lost:
-                    self._healthy = False
-                if attempt == 0 and lost and self._pool is not None:
-                    with contextlib.suppress(psycopg.Error):
-                        await self._pool.check()
-                    continue
-                raise self._storage_error(exc, lost=lost) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        # Two hosts starting on a new database at once: the second waits for the lock, then
+        # finds the schema made and applies nothing.
+        key = lock_key("volact", namespace, "migrations")
+        await migrations.migrate_postgres_async(conn, "host", too_new, key)
 
     # --- the writer -----------------------------------------------------------------------
 
@@ -711,7 +235,7 @@ class PostgresStore:
         try:
             await self._run_together(batch)
             return
-        except _StatementFailed as exc:
+        except StatementFailed as exc:
             failure: Exception = exc
         except StorageError as exc:  # the database, not a request: the whole batch fails
             for job in batch:
@@ -741,9 +265,8 @@ class PostgresStore:
             if keys:
                 # A statement of its own: at READ COMMITTED the next statement's snapshot is
                 # taken after the lock is held, so it sees every earlier decision's commit.
-                await conn.execute(LOCK_KEYS, (keys,))
-            view = _BatchView(activations)
-            await view.read(conn)
+                await conn.execute(q.LOCK_KEYS, (keys,))
+            overlay, reads = await _read_batch(conn, activations)
             events: list[Event] = []
             totals: Counter[str] = Counter()
             for job in batch:
@@ -754,32 +277,37 @@ class PostgresStore:
                     totals.update(work.deltas)
                     continue
                 try:
-                    decision = work.decide(view.view(work))
+                    decision = overlay.decide(
+                        work.group,
+                        work.cmid,
+                        work.now,
+                        reads[work.group, work.now - COUNT_WINDOW, work.count_limit],
+                        work.count_limit,
+                        work.decide,
+                    )
                 except Exception as exc:  # this request fails alone, having written nothing
                     job.error = exc
                     continue
-                if decision.write is not None:
-                    view.apply(decision.write)
                 events.extend(decision.events)
                 totals.update(stat_deltas(decision))
                 job.result = decision
             shard = conn.info.backend_pid % STATISTIC_SHARDS
             names = sorted(totals)  # one order for every writer: no deadlock on shared shards
             await conn.execute(
-                WRITE_BATCH,
+                q.WRITE_BATCH,
                 (
-                    *view.client_columns(),
-                    [f"{name}{SHARD_SEPARATOR}{shard}" for name in names],
+                    *q.client_columns(overlay.written.values()),
+                    [f"{name}{q.SHARD_SEPARATOR}{shard}" for name in names],
                     [totals[name] for name in names],
-                    *_event_columns(events),
+                    *q.event_columns(events),
                 ),
             )
 
-        await self._transaction(body)
+        await self._db.transaction(body)
 
     def group_lock(self, group: str) -> int:
         """The advisory lock key that serialises decisions of ``group`` (in this schema)."""
-        return lock_key(self._namespace, f"group:{group}")
+        return lock_key("volact", self._namespace, f"group:{group}")
 
     # --- the Store protocol: writes -------------------------------------------------------
 
@@ -808,25 +336,18 @@ class PostgresStore:
         kind = "client_blocked" if blocked else "client_unblocked"
 
         async def body(conn: Connection) -> int:
-            cursor = await conn.execute(
-                'SELECT group_id FROM clients WHERE cmid = %s ORDER BY group_id COLLATE "C"',
-                (cmid,),
-            )
+            cursor = await conn.execute(q.GROUPS_OF, (cmid,))
             groups = [str(row[0]) for row in await cursor.fetchall()]
             if not groups:
                 raise NotFound(f"no client with CMID {cmid} is known to this host", {"cmid": cmid})
             # Ordered with the decisions of those groups, on every host.
-            await conn.execute(LOCK_KEYS, (sorted({self.group_lock(g) for g in groups}),))
-            changed = (
-                await conn.execute(
-                    "UPDATE clients SET blocked = %s WHERE cmid = %s", (int(blocked), cmid)
-                )
-            ).rowcount
+            await conn.execute(q.LOCK_KEYS, (sorted({self.group_lock(g) for g in groups}),))
+            changed = (await conn.execute(q.SET_BLOCKED, (int(blocked), cmid))).rowcount
             event = Event(kind, now, cmid, None, {"groups": groups})
-            await conn.execute(INSERT_EVENTS, _event_columns([event]))
+            await conn.execute(q.INSERT_EVENTS, q.event_columns([event]))
             return int(changed)
 
-        return await self._transaction(body)
+        return await self._db.transaction(body)
 
     async def block(self, cmid: str, now: int) -> int:
         return await self._set_blocked(cmid, now, True)
@@ -836,17 +357,11 @@ class PostgresStore:
 
     async def prune_events(self, before: int, keep: int = EVENT_RETENTION_ROWS) -> int:
         async def body(conn: Connection) -> int:
-            removed = (await conn.execute("DELETE FROM events WHERE at < %s", (before,))).rowcount
-            removed += (
-                await conn.execute(
-                    "DELETE FROM events WHERE id <= "
-                    "(SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET %s)",
-                    (max(keep, 0),),
-                )
-            ).rowcount
+            removed = (await conn.execute(q.PRUNE_OLD, (before,))).rowcount
+            removed += (await conn.execute(q.PRUNE_BEYOND, (max(keep, 0),))).rowcount
             return int(removed)
 
-        return await self._transaction(body)
+        return await self._db.transaction(body)
 
     # --- the Store protocol: reads --------------------------------------------------------
 
@@ -854,19 +369,13 @@ class PostgresStore:
         async def body(conn: Connection) -> list[Any]:
             return await (await conn.execute(sql, params)).fetchall()
 
-        return await self._read(body)
+        return await self._db.read(body)
 
     async def clients(
         self, group: str | None = None, *, limit: int = 1000, offset: int = 0
-    ) -> list[ClientRecord]:
-        where, params = ("WHERE group_id = %s", [group]) if group is not None else ("", [])
-        # COLLATE "C": the same byte order as SQLite, whatever the database's collation.
-        rows = await self._fetch(
-            f"SELECT {CLIENT_COLUMNS} FROM clients {where} "
-            'ORDER BY group_id COLLATE "C", first_seen, cmid COLLATE "C" LIMIT %s OFFSET %s',
-            [*params, limit, offset],
-        )
-        return [_client_record(row) for row in rows]
+    ) -> list[KnownClient]:
+        sql, params = q.clients_query(group, limit, offset)
+        return [known_client(row) for row in await self._fetch(sql, params)]
 
     async def events(
         self, *, limit: int = 100, since: int | None = None, kind: str | None = None
@@ -875,48 +384,28 @@ class PostgresStore:
         return [event_record(row) for row in await self._fetch(sql, params)]
 
     async def stats(self) -> Stats:
-        rows = await self._fetch(
-            "SELECT split_part(name, %s, 1) AS counter, SUM(value)::bigint FROM statistics "
-            "GROUP BY counter",
-            [SHARD_SEPARATOR],
-        )
+        rows = await self._fetch(q.SELECT_STATISTICS, [q.SHARD_SEPARATOR])
         return Stats.from_counters({str(name): int(value) for name, value in rows})
 
     async def counts(self, now: int) -> dict[str, int]:
-        rows = await self._fetch(
-            "SELECT group_id, COUNT(*) FROM clients WHERE blocked = 0 AND last_seen >= %s "
-            'GROUP BY group_id ORDER BY group_id COLLATE "C"',
-            [now - COUNT_WINDOW],
-        )
+        rows = await self._fetch(q.COUNT_GROUPS, [now - COUNT_WINDOW])
         return {str(group): int(count) for group, count in rows}
 
 
-def _url_password(url: str) -> str:
-    """The password in ``url``, if any, so that no message ever repeats it."""
-    try:
-        parts = urlsplit(url)
-        found = parts.password or ""
-    except ValueError:
-        return ""
-    for name, value in parse_qsl(parts.query):
-        if name.lower() == "password" and value:
-            found = value
-    return unquote(found)
-
-
-async def _schema_version(conn: Connection) -> int:
-    found = await (await conn.execute("SELECT to_regclass('schema_version')")).fetchone()
-    if found is None or found[0] is None:
-        return 0
-    row = await (await conn.execute("SELECT MAX(version) FROM schema_version")).fetchone()
-    return int(row[0] or 0) if row else 0
-
-
-async def _rollback_quietly(conn: Connection) -> None:
-    if conn.broken or conn.closed or conn.info.transaction_status == TransactionStatus.IDLE:
-        return
-    with contextlib.suppress(psycopg.Error):
-        await conn.execute("ROLLBACK")
+async def _read_batch(
+    conn: Connection, activations: Sequence[_Activation]
+) -> tuple[BatchOverlay, dict[q.CountKey, int]]:
+    """The batch model over what a batch's activations read, in one statement (``READ_BATCH``),
+    and the counts read, by (group, cutoff, cap)."""
+    if not activations:
+        return BatchOverlay({}), {}
+    pairs = list(dict.fromkeys((a.cmid, a.group) for a in activations))
+    counts = list(
+        dict.fromkeys((a.group, a.now - COUNT_WINDOW, a.count_limit) for a in activations)
+    )
+    cursor = await conn.execute(q.READ_BATCH, q.read_batch_parameters(pairs, counts))
+    rows, reads = q.read_batch_rows(await cursor.fetchall(), pairs, counts)
+    return BatchOverlay(rows), reads
 
 
 def _resolve(jobs: list[_Job]) -> None:

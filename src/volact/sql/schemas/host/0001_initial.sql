@@ -1,7 +1,7 @@
 -- Version 1: clients, events and request statistics.
 --
 -- Portable SQL (SQLite and PostgreSQL): the only dialect difference is the events id column,
--- written {{id_primary_key}} and filled in per dialect by volact.store.migrations. Times are
+-- written {{id_primary_key}} and filled in per dialect by volact.sql.migrations. Times are
 -- BIGINT Unix seconds bound by the application; nothing here computes time.
 
 -- One row per CMID and product group. A CMID is counted in its group while it is not blocked
