@@ -11,7 +11,10 @@ import grimp
 SRC = Path(__file__).resolve().parents[1] / "src" / "volact"
 
 # Modules allowed past the size guideline, each with the reason (docs/architecture.md repeats it).
-LONG_MODULES: dict[str, str] = {}
+LONG_MODULES: dict[str, str] = {
+    "volact/net/dns.py": "the one dnspython boundary (SRV queries, address lookups, RFC 2136 "
+    "updates with TSIG, each answer checked): 608 lines, split only by cutting one adapter in two",
+}
 MAX_LINES = 600
 
 

@@ -48,7 +48,8 @@ async def answer(store: Store, activation: Activation) -> tuple[str, int, str | 
     now = T0 + after
     req = request(n, now, fingerprint=fingerprint, group=group)
     decision = await activate(store, req, now, group=group)
-    return str(decision.outcome), decision.count, decision.write and decision.write.cmid
+    written = decision.write.cmid if decision.write else None
+    return str(decision.outcome), decision.count, written
 
 
 async def replay(store: Store, history: list[Any]) -> None:

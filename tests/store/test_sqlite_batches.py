@@ -43,7 +43,8 @@ async def apply(
     kind, n, now, fingerprint = operation
     if kind == "activate":
         decision = await activate(store, request(n, now, fingerprint=fingerprint), now)
-        return (str(decision.outcome), decision.count, decision.write and decision.write.cmid)
+        written = decision.write.cmid if decision.write else None
+        return (str(decision.outcome), decision.count, written)
     try:
         changed = await (store.block if kind == "block" else store.unblock)(cmid(n), now)
     except NotFound:

@@ -18,7 +18,8 @@ from typing import Any
 from volact import crypto
 from volact.authority import issuance
 from volact.authority.files import VendorDir
-from volact.authority.store import GroupRecord, KeyRecord, ProductRecord, RootKeyRecord, VendorStore
+from volact.authority.records import GroupRecord, KeyRecord, ProductRecord, RootKeyRecord
+from volact.authority.store import VendorStore
 from volact.clock import Clock, system_clock
 from volact.core import validate
 from volact.core.descriptor import DEFAULT_SRV_SERVICE, ProductDescriptor, sign_descriptor

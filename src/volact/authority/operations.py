@@ -21,7 +21,8 @@ from pathlib import Path
 from volact.authority import issuance
 from volact.authority.catalogue import Catalogue, RandomBytes
 from volact.authority.files import VendorDir
-from volact.authority.store import KeyRecord, VendorStore, is_postgres_url, sqlite_path
+from volact.authority.records import KeyRecord
+from volact.authority.store import VendorStore, is_postgres_url, sqlite_path
 from volact.clock import Clock, system_clock
 from volact.core import offline, validate
 from volact.core.errors import (

@@ -31,10 +31,10 @@ import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from volact.authority.records import GroupRecord, KeyRecord, ProductRecord, RootKeyRecord
 from volact.core.errors import BadRequest, ConfigurationError, NotFound, StorageError
 from volact.core.policy import GroupPolicy
 from volact.sql import migrations
@@ -65,75 +65,6 @@ def sqlite_path(location: Path | str) -> Path:
             "sqlite:///PATH or postgresql://USER@HOST/DB"
         )
     return Path(location)
-
-
-@dataclass(frozen=True)
-class RootKeyRecord:
-    seq: int
-    key_id: str
-    public_key: str
-    state: str  # "active" (signs), "valid" (listed, verifies), "retired" (neither)
-    created_at: int
-    retired_at: int | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "key_id": self.key_id,
-            "public_key": self.public_key,
-            "state": self.state,
-            "created_at": self.created_at,
-            "retired_at": self.retired_at,
-        }
-
-
-@dataclass(frozen=True)
-class GroupRecord:
-    group_id: str
-    policy: GroupPolicy
-    created_at: int
-    updated_at: int
-
-
-@dataclass(frozen=True)
-class ProductRecord:
-    product_id: str
-    name: str
-    group_id: str
-    oob_grace: int
-    rearm_limit: int
-    srv_service: str
-    activation_url: str | None
-    created_at: int
-
-
-@dataclass(frozen=True)
-class KeyRecord:
-    serial: str
-    channel: str
-    key_text: str
-    product_id: str | None
-    groups: tuple[str, ...]
-    customer: str | None
-    activation_limit: int | None  # hosts (host key) or machines (MAK); None for a GVLK
-    validity: int | None  # MAK ticket validity in seconds; None = permanent
-    used: int  # distinct hosts (host key) or machines (MAK) so far
-    created_at: int
-
-    def to_json(self, *, reveal: bool = False) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "serial": self.serial,
-            "channel": self.channel,
-            "product": self.product_id,
-            "groups": list(self.groups),
-            "customer": self.customer,
-            "limit": self.activation_limit,
-            "used": self.used,
-            "validity": self.validity,
-            "created_at": self.created_at,
-        }
-        if reveal:
-            data["key"] = self.key_text
-        return data
 
 
 class VendorStore:
