@@ -93,3 +93,23 @@ def test_docs_links_resolve() -> None:
             r"\]\(([^)#:]+\.md)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")
         ):
             assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
+
+
+def test_every_module_is_in_the_architecture_tree() -> None:
+    """docs/architecture.md lists every module of src/volact under its package, and no other."""
+    text = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    tree = text.split("```\nsrc/volact/\n", 1)[1].split("```", 1)[0]
+    listed: set[str] = set()
+    package = ""
+    for line in tree.splitlines():
+        name = line.strip().split(" ", 1)[0]
+        if line.startswith("  ") and not line.startswith("    "):
+            package = name if name.endswith("/") else ""
+            if not package:
+                listed.add(name)
+        elif name.endswith(".py"):
+            listed.add(package + name)
+    source = ROOT / "src" / "volact"
+    actual = {str(path.relative_to(source)) for path in source.rglob("*.py")}
+    assert sorted(actual - listed) == [], "modules missing from docs/architecture.md"
+    assert sorted(listed - actual) == [], "docs/architecture.md names modules that do not exist"
