@@ -4,6 +4,7 @@ test holds what they cannot: a cycle through an ``__init__``), and no oversized 
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import grimp
@@ -59,6 +60,20 @@ def strongly_connected(graph: grimp.ImportGraph) -> list[set[str]]:
 def test_no_import_cycle_anywhere() -> None:
     graph = grimp.build_graph("volact", include_external_packages=False)
     assert strongly_connected(graph) == []
+
+
+def test_every_part_of_the_package_is_in_a_layer_of_the_import_contract() -> None:
+    """A new package or top-level module must take its place in the layers (pyproject.toml)."""
+    config = tomllib.loads((SRC.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    layers = config["tool"]["importlinter"]["contracts"][0]["layers"]
+    named = {name.strip() for layer in layers for name in layer.split("|")}
+    parts = {
+        f"volact.{path.stem if path.is_file() else path.name}"
+        for path in SRC.iterdir()
+        if (path.suffix == ".py" and path.name != "__init__.py")
+        or (path.is_dir() and (path / "__init__.py").exists())
+    }
+    assert sorted(parts - named) == []
 
 
 def test_no_module_is_oversized() -> None:

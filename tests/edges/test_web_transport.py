@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import http.server
 import json
-from typing import Any
+import threading
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -17,7 +19,14 @@ from volact.core.errors import (
     RateLimited,
     TimeSkew,
 )
-from volact.net.transport import ASGITransportAdapter, HTTPTransport, _interpret
+from volact.net.transport import (
+    MAX_VENDOR_ANSWER_BYTES,
+    ASGITransportAdapter,
+    HTTPTransport,
+    VendorAnswers,
+    interpret,
+    vendor_transport,
+)
 from volact.web import RateLimiter, exception_handlers, guarded, read_json
 
 
@@ -111,9 +120,9 @@ def test_rate_limiter() -> None:
 
 
 def test_transport_interprets_bodies() -> None:
-    assert _interpret("u", 200, b'{"ok": true, "x": 1}') == {"ok": True, "x": 1}
+    assert interpret("u", 200, b'{"ok": true, "x": 1}') == {"ok": True, "x": 1}
     with pytest.raises(CountInsufficient) as info:
-        _interpret(
+        interpret(
             "u",
             409,
             json.dumps(
@@ -135,9 +144,9 @@ def test_transport_interprets_bodies() -> None:
         (200, b"x" * 70000),
     ]:
         with pytest.raises(HostUnreachable):
-            _interpret("u", status, content)
+            interpret("u", status, content)
     with pytest.raises(BadRequest):
-        _interpret(
+        interpret(
             "u",
             400,
             b'{"ok": false, "error": {"code": "bad_request", "message": 5, "details": []}}',
@@ -154,3 +163,65 @@ def test_asgi_adapter_runs_the_real_app() -> None:
     assert adapter.post_json("http://x/echo", {"a": 2}) == {"ok": True, "echo": {"a": 2}}
     with pytest.raises(TimeSkew):
         adapter.post_json("http://x/echo", {"fail": "skew"})
+
+
+def test_the_vendor_services_answers_read_as_the_vendor_calls_always_said() -> None:
+    """Towards the vendor service, an answer that is not the service's is ``bad_request`` (the
+    vendor URL is wrong), and a refused connection names the vendor service."""
+    answers = VendorAnswers()
+    for status, content, message in [
+        (501, b"<html>", "without a volact answer; is the vendor URL right"),
+        (200, b"[]", "without a volact answer; is the vendor URL right"),
+        (500, b'{"ok": false}', "with an unknown shape"),
+        (200, b"x" * (MAX_VENDOR_ANSWER_BYTES + 1), "sent an oversized answer"),
+    ]:
+        with pytest.raises(BadRequest, match=message):
+            interpret("http://v/x", status, content, MAX_VENDOR_ANSWER_BYTES, answers)
+    # An answer the size of a host's limit is fine from the vendor (root keys, certificates).
+    big = json.dumps({"ok": True, "pad": "x" * 70000}).encode()
+    assert interpret("http://v/x", 200, big, MAX_VENDOR_ANSWER_BYTES, answers)["ok"] is True
+    with pytest.raises(HostUnreachable, match="cannot reach the vendor service at"):
+        vendor_transport().post_json("http://127.0.0.1:9/v1/mak-activations", {})
+
+
+class _Proxy(http.server.BaseHTTPRequestHandler):
+    """A forward proxy that answers every request itself and remembers what it was asked."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        self.seen.append(f"{self.command} {self.path}")
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        body = json.dumps({"ok": True, "via": "proxy"}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_the_vendor_service_is_reached_through_the_environments_proxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host or a MAK client reaches the vendor through the company's proxy; a host inside
+    the network is asked directly, whatever the environment says."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.server_address[1]}")
+        answer = vendor_transport().post_json("http://vendor.invalid/v1/mak-activations", {})
+        assert answer == {"ok": True, "via": "proxy"}
+        assert _Proxy.seen == ["POST http://vendor.invalid/v1/mak-activations"]
+        with pytest.raises(HostUnreachable):
+            HTTPTransport(timeout=5).post_json("http://host.invalid/v1/activate", {})
+        assert len(_Proxy.seen) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -1,5 +1,5 @@
-"""The admin report's intervals: the host's one rule (GroupPolicy.with_admin_intervals), with
-the two readings `host status` always had (0 is "not chosen"; out of bounds is shown as written)."""
+"""The admin report's intervals: the host's one rule (GroupPolicy.with_admin_intervals); a
+choice the host refuses to start with (out of bounds, 0 included) is shown as written."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ POLICY = GroupPolicy()  # renewal 7 days, retry 2 hours, bounds 15 minutes to 30
     [
         (None, None, (7 * DAY, 2 * HOUR)),  # nothing chosen: the vendor's
         (DAY, HOUR, (DAY, HOUR)),  # chosen within the bounds: the admin's
-        (0, 0, (7 * DAY, 2 * HOUR)),  # 0 reads as not chosen
+        (0, 0, (0, 0)),  # 0 is a choice like any other (the host refuses it): as written
         (60, 31 * DAY, (60, 31 * DAY)),  # outside the bounds (the host refuses it): as written
         (DAY, None, (DAY, 2 * HOUR)),
         (None, 30 * MINUTE, (7 * DAY, 30 * MINUTE)),

@@ -17,7 +17,8 @@ import pytest
 
 from tests.ports import free_port
 from tests.store.helpers import CERTIFICATE, CONTEXT, DAY, GROUP, T0, activate, cmid, request
-from volact.core.errors import ConfigurationError, NotFound, StorageError, UnsupportedVersion
+from volact.authority.store import VendorStore
+from volact.core.errors import BadRequest, NotFound, StorageError, UnsupportedVersion
 from volact.core.host_machine import Decision, GroupView, Outcome, decide
 from volact.core.protocol import ActivationRequest
 from volact.sql import migrations as schema
@@ -262,9 +263,20 @@ def test_postgres_urls_open_a_postgres_store_that_hides_the_password() -> None:
 
 
 def test_an_unreadable_postgres_url_is_a_bad_request() -> None:
-    with pytest.raises(ConfigurationError, match="cannot be read") as caught:
+    with pytest.raises(BadRequest, match="cannot be read") as caught:
         open_store("postgresql://volact:s3cret@db.example/volact?no_such_option=1")
     assert "s3cret" not in caught.value.message
+
+
+def test_a_url_that_cannot_be_parsed_never_shows_its_password() -> None:
+    """libpq repeats the whole URL in its message; the host and the vendor store hide it."""
+    url = "postgresql://postgres:SECRETPW@[::1:18499/h"
+    with pytest.raises(BadRequest, match="cannot be read") as caught:
+        open_store(url)
+    assert "SECRETPW" not in caught.value.message
+    with pytest.raises(BadRequest, match="cannot be read") as vendor:
+        VendorStore(url)
+    assert "SECRETPW" not in vendor.value.message
 
 
 def test_lock_keys_are_per_schema_and_group() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from volact.core.errors import ConfigurationError, StorageError, UnsupportedVersion
+from volact.core.errors import BadRequest, StorageError, UnsupportedVersion
 from volact.core.host_machine import Decision, Event, GroupView, decide
 from volact.sql import migrations as schema
 from volact.store import MemoryStore, SQLiteStore, open_store, redact_url
@@ -189,7 +189,7 @@ def test_open_store_picks_the_store_from_the_url(tmp_path: Path) -> None:
     assert open_store("sqlite:///relative/h.db").path == "relative/h.db"  # type: ignore[attr-defined]
     assert isinstance(open_store("memory://"), MemoryStore)
     for bad in ("mysql://u:secret@db/x", "h.db", "sqlite:///", "sqlite:///:memory:"):
-        with pytest.raises(ConfigurationError) as caught:
+        with pytest.raises(BadRequest) as caught:
             open_store(bad)
         assert "secret" not in caught.value.message
 

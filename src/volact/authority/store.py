@@ -40,7 +40,13 @@ from volact.core.policy import GroupPolicy
 from volact.sql import migrations
 from volact.sql.errors import driver_errors, is_constraint_violation, one_line
 from volact.sql.locks import lock_key
-from volact.sql.urls import hide_password, is_postgres_url, redact_url, sqlite_url_path
+from volact.sql.urls import (
+    hide_password,
+    is_postgres_url,
+    redact_url,
+    sqlite_url_path,
+    url_password,
+)
 
 log = logging.getLogger("volact.vendor")
 
@@ -109,7 +115,8 @@ class VendorStore:
             params = conninfo_to_dict(url)
         except psycopg.Error as exc:
             raise ConfigurationError(
-                f"the database URL {self.label} cannot be read: {one_line(str(exc))}"
+                f"the database URL {self.label} cannot be read: "
+                f"{hide_password(one_line(str(exc)), url_password(url))}"
             ) from exc
         self._password = str(params.get("password") or "")
         kwargs: dict[str, Any] = {"autocommit": True}

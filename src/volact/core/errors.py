@@ -264,8 +264,9 @@ class BadRequest(PeerError):
     code = "bad_request"
 
 
-class ConfigurationError(UsageError):
-    """The operator's own mistake; the same stable code as a malformed request."""
+class ConfigurationError(UsageError, BadRequest):
+    """The operator's own mistake (a usage error), with the same stable code as a malformed
+    request; it is also a :class:`BadRequest`, so what caught ``bad_request`` still does."""
 
     code = "bad_request"
 

@@ -13,7 +13,7 @@ import json
 import socket
 import uuid
 from collections.abc import Iterable
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -214,10 +214,3 @@ def certify_host_online(
     return install_host_response(
         files, answer, now=now, vendor_url=vendor_url, expected_request_id=request.request_id
     )
-
-
-def host_settings_summary(files: HostFiles) -> dict[str, Any]:
-    """The host's settings without secrets (for ``--json`` output)."""
-    data = asdict(files.settings())
-    data.pop("host_key", None)
-    return data

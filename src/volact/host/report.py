@@ -142,12 +142,10 @@ def shown_intervals(
     host.json within the vendor's bounds (:meth:`GroupPolicy.with_admin_intervals`, the one
     rule the host itself applies).
 
-    Two readings are the report's own, kept as ``host status`` always showed them: a 0 in
-    host.json reads as "not chosen" (the vendor's interval is shown), and a choice outside the
-    vendor's bounds, with which the host refuses to start, is shown as written.
+    A choice outside the vendor's bounds (0 included), with which the host refuses to start, is
+    shown as written.
     """
-    renewal = renewal_interval or None
-    retry = retry_interval or None
+    renewal, retry = renewal_interval, retry_interval
     with suppress(BadRequest):  # outside the vendor's bounds: shown as written
         renewal = policy.with_admin_intervals(renewal_interval=renewal).renewal_interval
     with suppress(BadRequest):

@@ -3,7 +3,8 @@
 Every failure leaves here as a :class:`~volact.core.errors.VolactError` with a stable code
 (httpcore's ``map_exceptions`` idea): connection problems → ``host_unreachable``, an error body in
 the one shape → the typed error it names, anything else that is not our protocol →
-``host_unreachable`` too (whatever answered is not a volact host).
+``host_unreachable`` too from a host (whatever answered is not a volact host), ``bad_request``
+from the vendor service (the vendor URL is wrong).
 
 :class:`ASGITransportAdapter` is the shipped fake: it sends the same requests to an in-process
 ASGI app (the real host app with a memory store), for tests and the simulator.
@@ -16,6 +17,7 @@ import json
 from typing import Any, Protocol
 
 from volact.core.errors import (
+    BadRequest,
     ConfigurationError,
     HostUnreachable,
     VolactError,
@@ -39,20 +41,68 @@ class Transport(Protocol):
         ...
 
 
-def _interpret(
-    url: str, status: int, content: bytes, limit: int = MAX_RESPONSE_BYTES
+class HostAnswers:
+    """How the answers of an activation host read: whatever is not our protocol is
+    ``host_unreachable`` (whatever answered is not a volact host)."""
+
+    def unreachable(self, url: str, exc: Exception) -> VolactError:
+        return HostUnreachable(
+            f"cannot reach {url}: {type(exc).__name__}: {exc}".rstrip(": "), {"url": url}
+        )
+
+    def not_ours(self, url: str, status: int, what: str) -> VolactError:
+        texts = {
+            "oversized": f"{url} sent an oversized answer",
+            "not_json": f"{url} answered HTTP {status} without a volact body "
+            "(is it a volact host?)",
+            "not_object": f"{url} answered with an unexpected body",
+            "unknown": f"{url} answered HTTP {status} with an unknown body",
+        }
+        details: dict[str, Any] = {"url": url}
+        if what == "not_json":
+            details["status"] = status
+        return HostUnreachable(texts[what], details)
+
+
+class VendorAnswers(HostAnswers):
+    """How the vendor service's answers read: an answer that is not the service's means the
+    vendor URL is wrong (``bad_request``), as the vendor calls always said."""
+
+    def unreachable(self, url: str, exc: Exception) -> VolactError:
+        return HostUnreachable(
+            f"cannot reach the vendor service at {url}: {exc or type(exc).__name__}", {"url": url}
+        )
+
+    def not_ours(self, url: str, status: int, what: str) -> VolactError:
+        if what == "oversized":
+            return BadRequest(f"the vendor service at {url} sent an oversized answer")
+        if what == "unknown":
+            return BadRequest(f"{url} answered HTTP {status} with an unknown shape")
+        return BadRequest(
+            f"{url} answered HTTP {status} without a volact answer; is the vendor URL right?",
+            {"url": url, "status": status},
+        )
+
+
+HOST_ANSWERS = HostAnswers()
+
+
+def interpret(
+    url: str,
+    status: int,
+    content: bytes,
+    limit: int = MAX_RESPONSE_BYTES,
+    answers: HostAnswers = HOST_ANSWERS,
 ) -> dict[str, Any]:
+    """The success body of an answer, or the error it carries raised as typed."""
     if len(content) > limit:
-        raise HostUnreachable(f"{url} sent an oversized answer", {"url": url})
+        raise answers.not_ours(url, status, "oversized")
     try:
         data = json.loads(content)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise HostUnreachable(
-            f"{url} answered HTTP {status} without a volact body (is it a volact host?)",
-            {"url": url, "status": status},
-        ) from exc
+        raise answers.not_ours(url, status, "not_json") from exc
     if not isinstance(data, dict):
-        raise HostUnreachable(f"{url} answered with an unexpected body", {"url": url})
+        raise answers.not_ours(url, status, "not_object")
     if data.get("ok") is True and 200 <= status < 300:
         return data
     error = data.get("error")
@@ -64,40 +114,55 @@ def _interpret(
             message if isinstance(message, str) else error["code"],
             details if isinstance(details, dict) else None,
         )
-    raise HostUnreachable(f"{url} answered HTTP {status} with an unknown body", {"url": url})
+    raise answers.not_ours(url, status, "unknown")
 
 
 class HTTPTransport:
-    """The real transport (httpx, no proxies from the environment, bounded time and size)."""
+    """The real transport (httpx, bounded time and size).
+
+    Towards an activation host (the default) it reads no proxy or CA settings from the
+    environment: a host is inside the customer's network. Towards the vendor service
+    (:func:`vendor_transport`) it does, since a host or a MAK client usually reaches the
+    internet through the company's proxy (``HTTPS_PROXY``, ``NO_PROXY``, ``SSL_CERT_FILE``).
+    """
 
     def __init__(
-        self, timeout: float = DEFAULT_TIMEOUT, max_response_bytes: int = MAX_RESPONSE_BYTES
+        self,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        *,
+        trust_env: bool = False,
+        answers: HostAnswers = HOST_ANSWERS,
     ) -> None:
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
+        self.trust_env = trust_env
+        self.answers = answers
 
     def post_json(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
         import httpx  # Imported here: apps that only read their status never pay for it.
 
         try:
-            with httpx.Client(timeout=self.timeout, trust_env=False) as client:
+            with httpx.Client(timeout=self.timeout, trust_env=self.trust_env) as client:
                 with client.stream("POST", url, json=body) as response:
                     chunks: list[bytes] = []
                     size = 0
                     for chunk in response.iter_bytes():
                         size += len(chunk)
                         if size > self.max_response_bytes:
-                            raise HostUnreachable(f"{url} sent an oversized answer", {"url": url})
+                            raise self.answers.not_ours(url, response.status_code, "oversized")
                         chunks.append(chunk)
-                    return _interpret(
-                        url, response.status_code, b"".join(chunks), self.max_response_bytes
+                    return interpret(
+                        url,
+                        response.status_code,
+                        b"".join(chunks),
+                        self.max_response_bytes,
+                        self.answers,
                     )
         except VolactError:
             raise
         except httpx.HTTPError as exc:
-            raise HostUnreachable(
-                f"cannot reach {url}: {type(exc).__name__}: {exc}".rstrip(": "), {"url": url}
-            ) from exc
+            raise self.answers.unreachable(url, exc) from exc
 
 
 class ASGITransportAdapter:
@@ -116,7 +181,7 @@ class ASGITransportAdapter:
         transport = httpx.ASGITransport(app=self.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://volact.test") as client:
             response = await client.post(httpx.URL(url).path, json=body)
-        return _interpret(url, response.status_code, response.content)
+        return interpret(url, response.status_code, response.content)
 
 
 VENDOR_TIMEOUT = 30.0
@@ -124,5 +189,11 @@ MAX_VENDOR_ANSWER_BYTES = 1024 * 1024
 
 
 def vendor_transport() -> HTTPTransport:
-    """The real transport with the vendor service's limits (its answers carry root keys)."""
-    return HTTPTransport(timeout=VENDOR_TIMEOUT, max_response_bytes=MAX_VENDOR_ANSWER_BYTES)
+    """The real transport towards the vendor service: its limits (its answers carry root keys),
+    its wording, and the environment's proxy and CA settings."""
+    return HTTPTransport(
+        timeout=VENDOR_TIMEOUT,
+        max_response_bytes=MAX_VENDOR_ANSWER_BYTES,
+        trust_env=True,
+        answers=VendorAnswers(),
+    )

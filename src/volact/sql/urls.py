@@ -12,6 +12,8 @@ SQLITE_SCHEME = "sqlite:///"
 
 # A password given as a URL parameter (libpq accepts ?password=…) rather than in the netloc.
 _QUERY_PASSWORD = re.compile(r"(?i)(^|&)(password)=[^&]*")
+# The password of a netloc, found without parsing the URL (scheme://user:PASSWORD@…).
+_NETLOC_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^:/@]*:(.+)@", re.IGNORECASE)
 
 
 def is_postgres_url(location: Path | str) -> bool:
@@ -52,7 +54,10 @@ def url_password(url: str) -> str:
         parts = urlsplit(url)
         found = parts.password or ""
     except ValueError:
-        return ""
+        # A URL that cannot be parsed (an unclosed "[", a bad port) can still hold a password
+        # that libpq's own message repeats: take what stands between "user:" and the last "@".
+        match = _NETLOC_PASSWORD.search(url)
+        return match.group(1) if match else ""
     for name, value in parse_qsl(parts.query):
         if name.lower() == "password" and value:
             found = value

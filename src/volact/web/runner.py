@@ -96,7 +96,7 @@ def bind_socket(address: str, port: int) -> socket.socket:
         sock.close()
         reason = exc.strerror or str(exc)
         raise ConfigurationError(
-            f"cannot listen on {address} port {port}: {reason}",
+            f"cannot listen on {address} port {port}: {reason} (choose another --port or --bind)",
             {"bind": address, "port": port},
         ) from exc
     except (OverflowError, TypeError, ValueError) as exc:
