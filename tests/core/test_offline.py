@@ -105,24 +105,24 @@ def test_a_file_of_another_version_asks_for_an_upgrade(version: object) -> None:
     assert caught.value.details == {"supported": [1]}
 
 
-# --- request_format --------------------------------------------------------------------------
+# --- read_request_file -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("file_format", offline.REQUEST_FORMATS)
-def test_request_format_names_each_request_kind(file_format: str) -> None:
+def test_a_request_file_names_each_request_kind(file_format: str) -> None:
     text = json.dumps({"format": file_format, "v": 1})
-    assert offline.request_format(text) == file_format
-    assert offline.request_format(text.encode()) == file_format
+    assert offline.read_request_file(text)["format"] == file_format
+    assert offline.read_request_file(text.encode())["format"] == file_format
 
 
-def test_request_format_refuses_a_response() -> None:
+def test_a_request_file_is_not_a_response() -> None:
     text = json.dumps({"format": offline.HOST_RESPONSE_FORMAT, "v": 1})
     with pytest.raises(
         BadRequest,
         match="is a host activation response file; expected a host activation request or MAK "
         "activation request or MAK activation batch file",
     ):
-        offline.request_format(text)
+        offline.read_request_file(text)
 
 
 # --- host activation request -----------------------------------------------------------------

@@ -329,9 +329,7 @@ class Vendor(Catalogue):
         each machine is answered on its own (a ticket or an error entry); the batch raises only
         if no machine at all was activated.
         """
-        data = offline.parse_file(
-            source, expected=offline.REQUEST_FORMATS, limit=offline.MAX_MAK_FILE_BYTES
-        )
+        data = offline.read_request_file(source)
         if data["format"] == offline.HOST_REQUEST_FORMAT:
             host_request = offline.read_host_request(data)
             response = self.certify_host(host_request, via=VIA_OFFLINE)

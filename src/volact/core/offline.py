@@ -429,7 +429,7 @@ def read_mak_response(
     return vendor_id, entries
 
 
-def request_format(source: str | bytes) -> str:
-    """The format of a file given to ``volact vendor fulfil`` (raises BadRequest otherwise)."""
-    data = parse_file(source, expected=REQUEST_FORMATS, limit=MAX_MAK_FILE_BYTES)
-    return str(data["format"])
+def read_request_file(source: str | bytes) -> dict[str, Any]:
+    """A file given to ``volact vendor fulfil``: one of :data:`REQUEST_FORMATS`, decoded (its
+    ``format`` says which; raises BadRequest otherwise)."""
+    return parse_file(source, expected=REQUEST_FORMATS, limit=MAX_MAK_FILE_BYTES)
