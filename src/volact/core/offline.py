@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from volact import crypto
 from volact.core import validate
@@ -128,16 +128,46 @@ def _check_fields(payload: dict[str, Any], allowed: Iterable[str], what: str) ->
         )
 
 
-def _file_text(file_format: str, token: str) -> str:
-    return json.dumps({"format": file_format, "v": FILE_VERSION, "token": token}, indent=2) + "\n"
+def _verify_signed(
+    token: str, kind: str, keys_text: Iterable[str], failure: str
+) -> tuple[dict[str, Any], list[crypto.VerifyKey]]:
+    """The payload of ``token`` verified under one of ``keys_text`` (PASERK), and those keys.
+    A malformed key or a signature that does not verify raises ``BadRequest(failure)``."""
+    try:
+        keys = [crypto.VerifyKey.from_paserk(text) for text in keys_text]
+        return crypto.verify(token, kind, keys), keys
+    except (crypto.SignatureError, crypto.KeyFormatError) as exc:
+        raise BadRequest(failure) from exc
+
+
+class _SignedFile:
+    """What the two signed files share: the file text and the object of their signed token."""
+
+    FORMAT: ClassVar[str]
+    NOUN: ClassVar[str]  # "request" or "response", for the error on an unsigned one
+    token: str
+
+    def to_file(self) -> str:
+        if not self.token:
+            raise ValueError(f"the {self.NOUN} is not signed")
+        document = {"format": self.FORMAT, "v": FILE_VERSION, "token": self.token}
+        return json.dumps(document, indent=2) + "\n"
+
+    def to_json(self) -> dict[str, Any]:
+        """The file as an object: the body of ``POST /v1/host-activations`` for a request, the
+        online answer (with ``"ok": true``) for a response."""
+        return {"format": self.FORMAT, "v": FILE_VERSION, "token": self.token}
 
 
 # --- host activation request -----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class HostActivationRequest:
+class HostActivationRequest(_SignedFile):
     """A host asking the vendor for a certificate (signed by the host's own key)."""
+
+    FORMAT: ClassVar[str] = HOST_REQUEST_FORMAT
+    NOUN: ClassVar[str] = "request"
 
     request_id: str
     host_id: str
@@ -157,15 +187,6 @@ class HostActivationRequest:
             "machine": self.machine,
             "created_at": self.created_at,
         }
-
-    def to_file(self) -> str:
-        if not self.token:
-            raise ValueError("the request is not signed")
-        return _file_text(HOST_REQUEST_FORMAT, self.token)
-
-    def to_json(self) -> dict[str, Any]:
-        """The file as an object: the body of ``POST /v1/host-activations``."""
-        return {"format": HOST_REQUEST_FORMAT, "v": FILE_VERSION, "token": self.token}
 
 
 def sign_host_request(
@@ -190,13 +211,13 @@ def read_host_request(source: str | bytes | Mapping[str, Any]) -> HostActivation
     data = parse_file(source, expected=[HOST_REQUEST_FORMAT], limit=MAX_HOST_FILE_BYTES)
     token, unverified = _token_payload(data, "host activation request")
     host_key = validate.string(unverified, "host_key", max_len=128)
-    try:
-        verified = crypto.verify(token, HOST_REQUEST_KIND, [crypto.VerifyKey.from_paserk(host_key)])
-    except (crypto.SignatureError, crypto.KeyFormatError) as exc:
-        raise BadRequest(
-            "the host activation request's signature does not verify: the file was changed "
-            "after the host made it, or is damaged; make a new request on the host"
-        ) from exc
+    verified, _ = _verify_signed(
+        token,
+        HOST_REQUEST_KIND,
+        [host_key],
+        "the host activation request's signature does not verify: the file was changed after "
+        "the host made it, or is damaged; make a new request on the host",
+    )
     _check_fields(verified, _HOST_REQUEST_FIELDS, "host activation request")
     return HostActivationRequest(
         request_id=validate.uuid_text(verified, "request_id"),
@@ -213,8 +234,11 @@ def read_host_request(source: str | bytes | Mapping[str, Any]) -> HostActivation
 
 
 @dataclass(frozen=True)
-class HostActivationResponse:
+class HostActivationResponse(_SignedFile):
     """The vendor's answer: the certificate, the vendor's id and its root keys (root-signed)."""
+
+    FORMAT: ClassVar[str] = HOST_RESPONSE_FORMAT
+    NOUN: ClassVar[str] = "response"
 
     request_id: str
     host_id: str
@@ -234,14 +258,6 @@ class HostActivationResponse:
             "root_keys": list(self.root_keys),
             "certificate": self.certificate,
         }
-
-    def to_file(self) -> str:
-        if not self.token:
-            raise ValueError("the response is not signed")
-        return _file_text(HOST_RESPONSE_FORMAT, self.token)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"format": HOST_RESPONSE_FORMAT, "v": FILE_VERSION, "token": self.token}
 
 
 def sign_host_response(
@@ -277,14 +293,13 @@ def read_host_response(
     data = parse_file(source, expected=[HOST_RESPONSE_FORMAT], limit=MAX_HOST_FILE_BYTES)
     token, unverified = _token_payload(data, "host activation response")
     keys_text = validate.string_list(unverified, "root_keys", max_items=MAX_ROOT_KEYS)
-    try:
-        keys = [crypto.VerifyKey.from_paserk(text) for text in keys_text]
-        verified = crypto.verify(token, HOST_RESPONSE_KIND, keys)
-    except (crypto.SignatureError, crypto.KeyFormatError) as exc:
-        raise BadRequest(
-            "the host activation response's signature does not verify: the file was changed "
-            "after the vendor made it, or is damaged; ask the vendor for the response again"
-        ) from exc
+    verified, keys = _verify_signed(
+        token,
+        HOST_RESPONSE_KIND,
+        keys_text,
+        "the host activation response's signature does not verify: the file was changed after "
+        "the vendor made it, or is damaged; ask the vendor for the response again",
+    )
     _check_fields(verified, _HOST_RESPONSE_FIELDS, "host activation response")
     response = HostActivationResponse(
         request_id=validate.uuid_text(verified, "request_id"),
