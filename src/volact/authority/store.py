@@ -242,6 +242,10 @@ class VendorStore:
                 ) from exc
             raise self._wrap(exc) from exc
 
+    def _number(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """The one number ``sql`` selects (a count, a next sequence number)."""
+        return int(self._execute(sql, params).fetchone()[0])
+
     def _dicts(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
         """Each row ``sql`` selects as a dict keyed by the selected column names."""
         cursor = self._execute(sql, params)
@@ -288,8 +292,7 @@ class VendorStore:
         return [RootKeyRecord(*row) for row in rows]
 
     def next_root_key_seq(self) -> int:
-        row = self._execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM root_keys").fetchone()
-        return int(row[0])
+        return self._number("SELECT COALESCE(MAX(seq), 0) + 1 FROM root_keys")
 
     def add_root_key(
         self, seq: int, key_id: str, public_key: str, now: int, *, active: bool
@@ -442,11 +445,10 @@ class VendorStore:
         return row is not None
 
     def certifications_of_host(self, serial: str, host_id: str) -> int:
-        row = self._execute(
+        return self._number(
             "SELECT COUNT(*) FROM host_certifications WHERE serial = ? AND host_id = ?",
             (serial, host_id),
-        ).fetchone()
-        return int(row[0])
+        )
 
     def record_certification(
         self,
@@ -493,7 +495,7 @@ class VendorStore:
         )
 
     def certification_count(self) -> int:
-        return int(self._execute("SELECT COUNT(*) FROM host_certifications").fetchone()[0])
+        return self._number("SELECT COUNT(*) FROM host_certifications")
 
     # --- MAK activations -----------------------------------------------------------------
 
@@ -539,4 +541,4 @@ class VendorStore:
         )
 
     def mak_activation_count(self) -> int:
-        return int(self._execute("SELECT COUNT(*) FROM mak_activations").fetchone()[0])
+        return self._number("SELECT COUNT(*) FROM mak_activations")
