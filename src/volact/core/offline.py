@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 
 from volact import crypto
@@ -141,11 +141,25 @@ def _verify_signed(
 
 
 class _SignedFile:
-    """What the two signed files share: the file text and the object of their signed token."""
+    """What the two signed files share: the payload their token signs (the file version and
+    every field but the token, in order), the file text and the file as an object."""
 
     FORMAT: ClassVar[str]
     NOUN: ClassVar[str]  # "request" or "response", for the error on an unsigned one
+    __dataclass_fields__: ClassVar[dict[str, Any]]  # each subclass is a dataclass
     token: str
+
+    @classmethod
+    def payload_fields(cls) -> tuple[str, ...]:
+        """The keys of the payload (and the only ones a reader accepts)."""
+        return ("v", *(item.name for item in fields(cls) if item.name != "token"))
+
+    def payload(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"v": FILE_VERSION}
+        for name in self.payload_fields()[1:]:
+            value = getattr(self, name)
+            data[name] = list(value) if isinstance(value, tuple) else value
+        return data
 
     def to_file(self) -> str:
         if not self.token:
@@ -177,17 +191,6 @@ class HostActivationRequest(_SignedFile):
     created_at: int
     token: str = field(default="", compare=False)
 
-    def payload(self) -> dict[str, Any]:
-        return {
-            "v": FILE_VERSION,
-            "request_id": self.request_id,
-            "host_id": self.host_id,
-            "host_key": self.host_key,
-            "key": self.key,
-            "machine": self.machine,
-            "created_at": self.created_at,
-        }
-
 
 def sign_host_request(
     host_signing_key: crypto.SigningKey, request: HostActivationRequest
@@ -197,9 +200,6 @@ def sign_host_request(
     return replace(
         request, token=crypto.sign(host_signing_key, HOST_REQUEST_KIND, request.payload())
     )
-
-
-_HOST_REQUEST_FIELDS = ("v", "request_id", "host_id", "host_key", "key", "machine", "created_at")
 
 
 def read_host_request(source: str | bytes | Mapping[str, Any]) -> HostActivationRequest:
@@ -218,7 +218,7 @@ def read_host_request(source: str | bytes | Mapping[str, Any]) -> HostActivation
         "the host activation request's signature does not verify: the file was changed after "
         "the host made it, or is damaged; make a new request on the host",
     )
-    _check_fields(verified, _HOST_REQUEST_FIELDS, "host activation request")
+    _check_fields(verified, HostActivationRequest.payload_fields(), "host activation request")
     return HostActivationRequest(
         request_id=validate.uuid_text(verified, "request_id"),
         host_id=validate.string(verified, "host_id", max_len=64),
@@ -248,17 +248,6 @@ class HostActivationResponse(_SignedFile):
     certificate: str
     token: str = field(default="", compare=False)
 
-    def payload(self) -> dict[str, Any]:
-        return {
-            "v": FILE_VERSION,
-            "request_id": self.request_id,
-            "host_id": self.host_id,
-            "vendor_id": self.vendor_id,
-            "vendor_name": self.vendor_name,
-            "root_keys": list(self.root_keys),
-            "certificate": self.certificate,
-        }
-
 
 def sign_host_response(
     root: crypto.SigningKey, response: HostActivationResponse
@@ -266,17 +255,6 @@ def sign_host_response(
     if root.public_key.paserk not in response.root_keys:
         raise ValueError("the signing root key must be listed in the response")
     return replace(response, token=crypto.sign(root, HOST_RESPONSE_KIND, response.payload()))
-
-
-_HOST_RESPONSE_FIELDS = (
-    "v",
-    "request_id",
-    "host_id",
-    "vendor_id",
-    "vendor_name",
-    "root_keys",
-    "certificate",
-)
 
 
 def read_host_response(
@@ -300,7 +278,7 @@ def read_host_response(
         "the host activation response's signature does not verify: the file was changed after "
         "the vendor made it, or is damaged; ask the vendor for the response again",
     )
-    _check_fields(verified, _HOST_RESPONSE_FIELDS, "host activation response")
+    _check_fields(verified, HostActivationResponse.payload_fields(), "host activation response")
     response = HostActivationResponse(
         request_id=validate.uuid_text(verified, "request_id"),
         host_id=validate.string(verified, "host_id", max_len=64),
