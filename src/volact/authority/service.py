@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -50,6 +50,9 @@ DEFAULT_PORT = 7689
 DEFAULT_RATE = 5.0
 DEFAULT_BURST = 20.0
 GRACEFUL_TIMEOUT = 10
+
+Parsed = TypeVar("Parsed")
+Answer = TypeVar("Answer")
 
 
 def _serial(key_text: str) -> str | None:
@@ -86,18 +89,30 @@ def create_app(
 
         return JSONResponse(await run_in_threadpool(read))
 
-    async def host_activations(request: Request) -> Response:
+    async def answer(
+        request: Request,
+        parse: Callable[[Any], Parsed],
+        act: Callable[..., Answer],
+        refused: str,
+    ) -> tuple[str, Parsed, Answer]:
+        """The one way a POST is answered: rate limit the caller, read the JSON body, parse it
+        and run ``act(parsed, via=online, address=…)`` in a worker thread. A refusal is logged
+        as the event ``refused`` and re-raised (the error answer is ``web``'s)."""
         address = web.client_address(request)
         limiter.check(address, monotonic())
         body = await web.read_json(request)
         try:
-            parsed = offline.read_host_request(body)
-            response = await run_in_threadpool(
-                vendor.certify_host, parsed, via=VIA_ONLINE, address=address
-            )
+            parsed = parse(body)
+            answered = await run_in_threadpool(act, parsed, via=VIA_ONLINE, address=address)
         except VolactError as error:
-            outcome("host_certification_refused", address, code=error.code, reason=error.message)
+            outcome(refused, address, code=error.code, reason=error.message)
             raise
+        return address, parsed, answered
+
+    async def host_activations(request: Request) -> Response:
+        address, parsed, response = await answer(
+            request, offline.read_host_request, vendor.certify_host, "host_certification_refused"
+        )
         outcome(
             "host_certified",
             address,
@@ -108,17 +123,9 @@ def create_app(
         return JSONResponse({"ok": True, **response.to_json()})
 
     async def mak_activations(request: Request) -> Response:
-        address = web.client_address(request)
-        limiter.check(address, monotonic())
-        body = await web.read_json(request)
-        try:
-            parsed = parse_activation_request(body)
-            activation = await run_in_threadpool(
-                vendor.activate_mak, parsed, via=VIA_ONLINE, address=address
-            )
-        except VolactError as error:
-            outcome("mak_activation_refused", address, code=error.code, reason=error.message)
-            raise
+        address, parsed, activation = await answer(
+            request, parse_activation_request, vendor.activate_mak, "mak_activation_refused"
+        )
         outcome(
             "mak_activated",
             address,

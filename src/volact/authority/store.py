@@ -249,6 +249,16 @@ class VendorStore:
                 ) from exc
             raise self._wrap(exc) from exc
 
+    def _number(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """The one number ``sql`` selects (a count, a next sequence number)."""
+        return int(self._execute(sql, params).fetchone()[0])
+
+    def _dicts(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        """Each row ``sql`` selects as a dict keyed by the selected column names."""
+        cursor = self._execute(sql, params)
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
     def _write(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         if not self.in_transaction:
             raise RuntimeError("store writes must run inside VendorStore.transaction()")
@@ -289,8 +299,7 @@ class VendorStore:
         return [RootKeyRecord(*row) for row in rows]
 
     def next_root_key_seq(self) -> int:
-        row = self._execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM root_keys").fetchone()
-        return int(row[0])
+        return self._number("SELECT COALESCE(MAX(seq), 0) + 1 FROM root_keys")
 
     def add_root_key(
         self, seq: int, key_id: str, public_key: str, now: int, *, active: bool
@@ -443,11 +452,10 @@ class VendorStore:
         return row is not None
 
     def certifications_of_host(self, serial: str, host_id: str) -> int:
-        row = self._execute(
+        return self._number(
             "SELECT COUNT(*) FROM host_certifications WHERE serial = ? AND host_id = ?",
             (serial, host_id),
-        ).fetchone()
-        return int(row[0])
+        )
 
     def record_certification(
         self,
@@ -487,16 +495,14 @@ class VendorStore:
             self._use_key(serial)
 
     def certifications(self, serial: str) -> list[dict[str, Any]]:
-        rows = self._execute(
+        return self._dicts(
             "SELECT host_id, machine, cert_id, via, address, issued_at, not_after, request_id "
             "FROM host_certifications WHERE serial = ? ORDER BY id",
             (serial,),
-        ).fetchall()
-        names = ("host_id", "machine", "cert_id", "via", "address", "issued_at", "not_after")
-        return [dict(zip((*names, "request_id"), row, strict=True)) for row in rows]
+        )
 
     def certification_count(self) -> int:
-        return int(self._execute("SELECT COUNT(*) FROM host_certifications").fetchone()[0])
+        return self._number("SELECT COUNT(*) FROM host_certifications")
 
     # --- MAK activations -----------------------------------------------------------------
 
@@ -535,23 +541,11 @@ class VendorStore:
             )
 
     def mak_activations(self, serial: str) -> list[dict[str, Any]]:
-        rows = self._execute(
-            "SELECT cmid, fingerprint, product_id, machine, via, address, first_at, last_at, "
-            "issues FROM mak_activations WHERE serial = ? ORDER BY id",
+        return self._dicts(
+            "SELECT cmid, fingerprint, product_id AS product, machine, via, address, first_at, "
+            "last_at, issues FROM mak_activations WHERE serial = ? ORDER BY id",
             (serial,),
-        ).fetchall()
-        names = (
-            "cmid",
-            "fingerprint",
-            "product",
-            "machine",
-            "via",
-            "address",
-            "first_at",
-            "last_at",
-            "issues",
         )
-        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def mak_activation_count(self) -> int:
-        return int(self._execute("SELECT COUNT(*) FROM mak_activations").fetchone()[0])
+        return self._number("SELECT COUNT(*) FROM mak_activations")

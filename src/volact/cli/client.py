@@ -11,7 +11,6 @@ path never imports httpx, starlette, dnspython or rich.
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from collections.abc import Callable
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+from volact.cli._output import json_option, print_json
 
 if TYPE_CHECKING:
     from volact.client.activation import Attempt
@@ -46,14 +47,6 @@ def product_option(function: F) -> F:
         metavar="ID",
         help="The installed product (needed when several are installed).",
     )(function)
-
-
-def json_option(function: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(function)
-
-
-def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2))
 
 
 def _open(product: str | None, directory: str | None) -> License:
@@ -145,7 +138,7 @@ def status_lines(status: LicenseStatus, vendor_name: str, group: str) -> list[st
 
 def _show(license: License, status: LicenseStatus, as_json: bool) -> None:
     if as_json:
-        _print_json(status.to_dict())
+        print_json(status.to_dict())
         return
     for line in status_lines(status, license.descriptor.vendor_name, license.descriptor.group):
         click.echo(line)
@@ -168,7 +161,7 @@ def _change_settings(
 
     settings = update_settings(directory, product=product, **changes)
     if as_json:
-        _print_json({"product": product, "settings": settings.to_dict()})
+        print_json({"product": product, "settings": settings.to_dict()})
         return
     scope = f"product {product}" if product else "every product on this machine"
     for line in _settings_lines(settings, scope):
@@ -233,7 +226,7 @@ def install_key(
         license = _open(product, directory)
     status = license.install_key(key)
     if as_json:
-        _print_json(status.to_dict())
+        print_json(status.to_dict())
         return
     click.echo(
         f"Installed product key ...-{status.partial_key} for {status.product_name} "
@@ -288,7 +281,7 @@ def activate(
 
         write_atomic(Path(offline_request), text)
         if as_json:
-            _print_json({"product": license.product, "request_file": offline_request})
+            print_json({"product": license.product, "request_file": offline_request})
         else:
             click.echo(
                 f"Wrote the offline activation request to {offline_request}. Take it to a "
@@ -304,7 +297,7 @@ def activate(
     else:
         status = license.activate(vendor_url=vendor_url)
     if as_json:
-        _print_json(status.to_dict())
+        print_json(status.to_dict())
         return
     until = "permanently" if status.valid_until is None else f"until {_when(status.valid_until)}"
     via = f" by {status.host}" if status.host and status.host != "offline" else ""
@@ -404,7 +397,7 @@ def rearm(product: str | None, directory: str | None, as_json: bool) -> None:
     license = _open(product, directory)
     status = license.rearm()
     if as_json:
-        _print_json(status.to_dict())
+        print_json(status.to_dict())
         return
     click.echo(
         f"Rearmed {status.product}: new CMID {status.cmid}; out-of-box grace until "
@@ -425,7 +418,7 @@ def diagnose(
     license = _open(product, directory)
     diagnosis = license.diagnose(vendor_url=vendor_url)
     if as_json:
-        _print_json(diagnosis.to_dict())
+        print_json(diagnosis.to_dict())
     else:
         click.echo(f"product: {license.product} ({license.descriptor.product_name})")
         click.echo(f"channel: {diagnosis.attempt.status.channel}; CMID {license.status().cmid}")

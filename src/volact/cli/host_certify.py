@@ -7,33 +7,17 @@ offline request file and response file; see docs/vendor.md.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
-from volact import paths
 from volact.cli._output import json_option, print_json
+from volact.cli.host import dir_option, resolve_host_dir
 from volact.cli.vendor import read_input_file, when, write_output
 from volact.clock import system_clock
 from volact.core.errors import ConfigurationError
 
-HOST_DIR_ENV = "VOLACT_HOST_DIR"
 MAX_RESPONSE_FILE_BYTES = 64 * 1024
-
-
-def _host_dir_option(function: Any) -> Any:
-    return click.option(
-        "--dir",
-        "directory",
-        metavar="DIR",
-        help=f"The host directory (default: ${HOST_DIR_ENV}, else /var/lib/volact/host when "
-        "writable, else the user's data directory).",
-    )(function)
-
-
-def _host_dir(directory: str | None) -> Path:
-    return paths.resolve_dir("host", directory)
 
 
 @click.command("init")
@@ -43,7 +27,7 @@ def _host_dir(directory: str | None) -> Path:
 @click.option(
     "--vendor", "vendor_url", metavar="URL", help="The vendor service's URL (for `host activate`)."
 )
-@_host_dir_option
+@dir_option
 @json_option
 def init(host_key: str, vendor_url: str | None, directory: str | None, as_json: bool) -> None:
     """Set up this host with a HOST key: makes the host id and its signing key.
@@ -53,7 +37,7 @@ def init(host_key: str, vendor_url: str | None, directory: str | None, as_json: 
     from volact.host import certification
     from volact.host.identity import HostFiles
 
-    path = _host_dir(directory)
+    path = resolve_host_dir(directory)
     settings, created = certification.init_host(HostFiles(path), host_key, vendor_url=vendor_url)
     serial = certification.host_key_serial(settings.host_key)
     note = "host initialised" if created else "host key replaced; host id and signing key kept"
@@ -100,7 +84,7 @@ def _report(certificate: Any, as_json: bool) -> None:
 @click.option(
     "--offline-response", metavar="FILE", help="Install the vendor's offline response FILE."
 )
-@_host_dir_option
+@dir_option
 @json_option
 def activate(
     vendor_url: str | None,
@@ -131,7 +115,7 @@ def activate(
     ]
     if len(chosen) > 1:
         raise ConfigurationError(f"use one of {', '.join(chosen)}, not several")
-    files = HostFiles(_host_dir(directory))
+    files = HostFiles(resolve_host_dir(directory))
     now = system_clock()
     if offline_request:
         request = certification.write_host_request_file(files, now=now)

@@ -250,28 +250,14 @@ class License:
         self, stored: ProductState | None, chain_error: VolactError | None, now: int
     ) -> LicenseStatus:
         descriptor = self.descriptor
-        if stored is None:
-            core = machine.status(None, now)
-            return LicenseStatus(
-                product=descriptor.product,
-                product_name=descriptor.product_name,
-                state=core.state,
-                reason=None,
-                valid_until=None,
-                grace_ends_at=None,
-                days_left=None,
-                expiry_warning=False,
-                next_attempt_at=None,
-            )
-        record = stored.record
-        if chain_error is not None:
+        record = None if stored is None else stored.record
+        if record is not None and chain_error is not None:
             record = machine.discard_activation(record, now)
         core = machine.status(record, now)
         reason = core.reason
         if chain_error is not None and reason != machine.CLOCK_TAMPERED:
             reason = chain_error.code
-        held = record.activation
-        return LicenseStatus(
+        status = LicenseStatus(
             product=descriptor.product,
             product_name=descriptor.product_name,
             state=core.state,
@@ -281,6 +267,12 @@ class License:
             days_left=core.days_left,
             expiry_warning=core.expiry_warning,
             next_attempt_at=to_datetime(core.next_attempt_at),
+        )
+        if stored is None or record is None:  # no key installed: the core status is all
+            return status
+        held = record.activation
+        return replace(
+            status,
             channel=record.channel.value,
             partial_key=record.key[-5:],
             cmid=record.cmid,

@@ -39,7 +39,7 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -139,12 +139,8 @@ class PendingRequest:
     created_at: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "nonce": self.nonce,
-            "cmid": self.cmid,
-            "fingerprint": self.fingerprint,
-            "created_at": self.created_at,
-        }
+        """Every field, under its own name (what the state file holds)."""
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ is checked, and so are the invariants the machine keeps (:func:`check_consistenc
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from volact.core import keys, validate
@@ -68,15 +68,8 @@ class StoredActivation:
     renewed_at: int  # the client's clock at the last success that confirmed this activation
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "ticket": self.ticket,
-            "certificate": self.certificate,
-            "issuer_id": self.issuer_id,
-            "issued_at": self.issued_at,
-            "valid_until": self.valid_until,
-            "oot_grace": self.oot_grace,
-            "renewed_at": self.renewed_at,
-        }
+        """Every field, under its own name (the record's ``activation`` object)."""
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, ClassVar
 
 from volact import crypto
 from volact.core import validate
@@ -128,16 +128,60 @@ def _check_fields(payload: dict[str, Any], allowed: Iterable[str], what: str) ->
         )
 
 
-def _file_text(file_format: str, token: str) -> str:
-    return json.dumps({"format": file_format, "v": FILE_VERSION, "token": token}, indent=2) + "\n"
+def _verify_signed(
+    token: str, kind: str, keys_text: Iterable[str], failure: str
+) -> tuple[dict[str, Any], list[crypto.VerifyKey]]:
+    """The payload of ``token`` verified under one of ``keys_text`` (PASERK), and those keys.
+    A malformed key or a signature that does not verify raises ``BadRequest(failure)``."""
+    try:
+        keys = [crypto.VerifyKey.from_paserk(text) for text in keys_text]
+        return crypto.verify(token, kind, keys), keys
+    except (crypto.SignatureError, crypto.KeyFormatError) as exc:
+        raise BadRequest(failure) from exc
+
+
+class _SignedFile:
+    """What the two signed files share: the payload their token signs (the file version and
+    every field but the token, in order), the file text and the file as an object."""
+
+    FORMAT: ClassVar[str]
+    NOUN: ClassVar[str]  # "request" or "response", for the error on an unsigned one
+    __dataclass_fields__: ClassVar[dict[str, Any]]  # each subclass is a dataclass
+    token: str
+
+    @classmethod
+    def payload_fields(cls) -> tuple[str, ...]:
+        """The keys of the payload (and the only ones a reader accepts)."""
+        return ("v", *(item.name for item in fields(cls) if item.name != "token"))
+
+    def payload(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"v": FILE_VERSION}
+        for name in self.payload_fields()[1:]:
+            value = getattr(self, name)
+            data[name] = list(value) if isinstance(value, tuple) else value
+        return data
+
+    def to_file(self) -> str:
+        if not self.token:
+            raise ValueError(f"the {self.NOUN} is not signed")
+        document = {"format": self.FORMAT, "v": FILE_VERSION, "token": self.token}
+        return json.dumps(document, indent=2) + "\n"
+
+    def to_json(self) -> dict[str, Any]:
+        """The file as an object: the body of ``POST /v1/host-activations`` for a request, the
+        online answer (with ``"ok": true``) for a response."""
+        return {"format": self.FORMAT, "v": FILE_VERSION, "token": self.token}
 
 
 # --- host activation request -----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class HostActivationRequest:
+class HostActivationRequest(_SignedFile):
     """A host asking the vendor for a certificate (signed by the host's own key)."""
+
+    FORMAT: ClassVar[str] = HOST_REQUEST_FORMAT
+    NOUN: ClassVar[str] = "request"
 
     request_id: str
     host_id: str
@@ -146,26 +190,6 @@ class HostActivationRequest:
     machine: str
     created_at: int
     token: str = field(default="", compare=False)
-
-    def payload(self) -> dict[str, Any]:
-        return {
-            "v": FILE_VERSION,
-            "request_id": self.request_id,
-            "host_id": self.host_id,
-            "host_key": self.host_key,
-            "key": self.key,
-            "machine": self.machine,
-            "created_at": self.created_at,
-        }
-
-    def to_file(self) -> str:
-        if not self.token:
-            raise ValueError("the request is not signed")
-        return _file_text(HOST_REQUEST_FORMAT, self.token)
-
-    def to_json(self) -> dict[str, Any]:
-        """The file as an object: the body of ``POST /v1/host-activations``."""
-        return {"format": HOST_REQUEST_FORMAT, "v": FILE_VERSION, "token": self.token}
 
 
 def sign_host_request(
@@ -178,9 +202,6 @@ def sign_host_request(
     )
 
 
-_HOST_REQUEST_FIELDS = ("v", "request_id", "host_id", "host_key", "key", "machine", "created_at")
-
-
 def read_host_request(source: str | bytes | Mapping[str, Any]) -> HostActivationRequest:
     """Parse and verify a host activation request (file text, bytes or the decoded body).
 
@@ -190,14 +211,14 @@ def read_host_request(source: str | bytes | Mapping[str, Any]) -> HostActivation
     data = parse_file(source, expected=[HOST_REQUEST_FORMAT], limit=MAX_HOST_FILE_BYTES)
     token, unverified = _token_payload(data, "host activation request")
     host_key = validate.string(unverified, "host_key", max_len=128)
-    try:
-        verified = crypto.verify(token, HOST_REQUEST_KIND, [crypto.VerifyKey.from_paserk(host_key)])
-    except (crypto.SignatureError, crypto.KeyFormatError) as exc:
-        raise BadRequest(
-            "the host activation request's signature does not verify: the file was changed "
-            "after the host made it, or is damaged; make a new request on the host"
-        ) from exc
-    _check_fields(verified, _HOST_REQUEST_FIELDS, "host activation request")
+    verified, _ = _verify_signed(
+        token,
+        HOST_REQUEST_KIND,
+        [host_key],
+        "the host activation request's signature does not verify: the file was changed after "
+        "the host made it, or is damaged; make a new request on the host",
+    )
+    _check_fields(verified, HostActivationRequest.payload_fields(), "host activation request")
     return HostActivationRequest(
         request_id=validate.uuid_text(verified, "request_id"),
         host_id=validate.string(verified, "host_id", max_len=64),
@@ -213,8 +234,11 @@ def read_host_request(source: str | bytes | Mapping[str, Any]) -> HostActivation
 
 
 @dataclass(frozen=True)
-class HostActivationResponse:
+class HostActivationResponse(_SignedFile):
     """The vendor's answer: the certificate, the vendor's id and its root keys (root-signed)."""
+
+    FORMAT: ClassVar[str] = HOST_RESPONSE_FORMAT
+    NOUN: ClassVar[str] = "response"
 
     request_id: str
     host_id: str
@@ -224,25 +248,6 @@ class HostActivationResponse:
     certificate: str
     token: str = field(default="", compare=False)
 
-    def payload(self) -> dict[str, Any]:
-        return {
-            "v": FILE_VERSION,
-            "request_id": self.request_id,
-            "host_id": self.host_id,
-            "vendor_id": self.vendor_id,
-            "vendor_name": self.vendor_name,
-            "root_keys": list(self.root_keys),
-            "certificate": self.certificate,
-        }
-
-    def to_file(self) -> str:
-        if not self.token:
-            raise ValueError("the response is not signed")
-        return _file_text(HOST_RESPONSE_FORMAT, self.token)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"format": HOST_RESPONSE_FORMAT, "v": FILE_VERSION, "token": self.token}
-
 
 def sign_host_response(
     root: crypto.SigningKey, response: HostActivationResponse
@@ -250,17 +255,6 @@ def sign_host_response(
     if root.public_key.paserk not in response.root_keys:
         raise ValueError("the signing root key must be listed in the response")
     return replace(response, token=crypto.sign(root, HOST_RESPONSE_KIND, response.payload()))
-
-
-_HOST_RESPONSE_FIELDS = (
-    "v",
-    "request_id",
-    "host_id",
-    "vendor_id",
-    "vendor_name",
-    "root_keys",
-    "certificate",
-)
 
 
 def read_host_response(
@@ -277,15 +271,14 @@ def read_host_response(
     data = parse_file(source, expected=[HOST_RESPONSE_FORMAT], limit=MAX_HOST_FILE_BYTES)
     token, unverified = _token_payload(data, "host activation response")
     keys_text = validate.string_list(unverified, "root_keys", max_items=MAX_ROOT_KEYS)
-    try:
-        keys = [crypto.VerifyKey.from_paserk(text) for text in keys_text]
-        verified = crypto.verify(token, HOST_RESPONSE_KIND, keys)
-    except (crypto.SignatureError, crypto.KeyFormatError) as exc:
-        raise BadRequest(
-            "the host activation response's signature does not verify: the file was changed "
-            "after the vendor made it, or is damaged; ask the vendor for the response again"
-        ) from exc
-    _check_fields(verified, _HOST_RESPONSE_FIELDS, "host activation response")
+    verified, keys = _verify_signed(
+        token,
+        HOST_RESPONSE_KIND,
+        keys_text,
+        "the host activation response's signature does not verify: the file was changed after "
+        "the vendor made it, or is damaged; ask the vendor for the response again",
+    )
+    _check_fields(verified, HostActivationResponse.payload_fields(), "host activation response")
     response = HostActivationResponse(
         request_id=validate.uuid_text(verified, "request_id"),
         host_id=validate.string(verified, "host_id", max_len=64),

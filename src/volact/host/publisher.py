@@ -163,18 +163,8 @@ class SRVPublisher:
     async def publish_once(self, domain: str) -> bool:
         """Publish into one domain (in a worker thread); record the result and the event."""
         try:
-            await asyncio.to_thread(
-                self.publish,
-                domain,
-                service=self.service,
-                target=self.target,
-                port=self.port,
-                priority=self.priority,
-                weight=self.weight,
-                ttl=self.ttl,
-                server=self.server,
-                key=self.key,
-                timeout=self.timeout,
+            await self._update(
+                self.publish, domain, priority=self.priority, weight=self.weight, ttl=self.ttl
             )
         except Exception as error:  # DNSPublishError, or anything a bad DNS answer provokes.
             reason = error.reason if isinstance(error, dns.DNSPublishError) else "error"
@@ -189,20 +179,26 @@ class SRVPublisher:
     async def withdraw_once(self, domain: str) -> None:
         """Remove this host's record from one domain; failures are only logged."""
         try:
-            await asyncio.to_thread(
-                self.withdraw,
-                domain,
-                service=self.service,
-                target=self.target,
-                port=self.port,
-                server=self.server,
-                key=self.key,
-                timeout=self.timeout,
-            )
+            await self._update(self.withdraw, domain)
         except Exception as error:
             logger.warning("withdrawing the SRV record from %s failed: %s", domain, error)
         else:
             logger.info("withdrew SRV %s.%s -> %s:%d", self.service, domain, self.target, self.port)
+
+    async def _update(self, action: Callable[..., None], domain: str, **record: int) -> None:
+        """Run ``action`` (publish or withdraw) for this host's record in ``domain`` in a
+        worker thread, with the record's name, target and port and the server to update."""
+        await asyncio.to_thread(
+            action,
+            domain,
+            service=self.service,
+            target=self.target,
+            port=self.port,
+            server=self.server,
+            key=self.key,
+            timeout=self.timeout,
+            **record,
+        )
 
     def _record(self, result: PublishResult) -> None:
         self.last_result[result.domain] = result

@@ -228,7 +228,7 @@ def migrate_postgres(
     except StopIteration:
         return
     except BaseException:
-        _rollback_quietly(conn)
+        rollback_quietly(conn)
         raise
 
 
@@ -246,9 +246,7 @@ async def migrate_postgres_async(
     except StopIteration:
         return
     except BaseException:
-        if needs_rollback(conn):
-            with contextlib.suppress(psycopg_error()):  # gone: the server rolled back
-                await conn.execute("ROLLBACK")
+        await rollback_quietly_async(conn)
         raise
 
 
@@ -267,7 +265,16 @@ def psycopg_error() -> type[Exception]:
     return psycopg.Error
 
 
-def _rollback_quietly(conn: psycopg.Connection[Any]) -> None:
+def rollback_quietly(conn: psycopg.Connection[Any]) -> None:
+    """ROLLBACK if the connection needs it; a connection lost meanwhile is left alone (the
+    server rolled back)."""
     if needs_rollback(conn):
-        with contextlib.suppress(psycopg_error()):  # gone: the server rolled back
+        with contextlib.suppress(psycopg_error()):
             conn.execute("ROLLBACK")
+
+
+async def rollback_quietly_async(conn: psycopg.AsyncConnection[Any]) -> None:
+    """:func:`rollback_quietly` on an async connection."""
+    if needs_rollback(conn):
+        with contextlib.suppress(psycopg_error()):
+            await conn.execute("ROLLBACK")

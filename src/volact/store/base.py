@@ -44,6 +44,7 @@ from volact.core.host_machine import Decision, Event, Outcome
 
 __all__ = [
     "CLIENT_COLUMNS",
+    "CLIENT_UPSERT",
     "EVENT_RETENTION_ROWS",
     "EVENT_RETENTION_SECONDS",
     "Decide",
@@ -197,6 +198,12 @@ class Store(Protocol):
 CLIENT_COLUMNS = (
     "cmid, group_id, product, fingerprint, machine, state, blocked, first_seen, last_seen, "
     "valid_until"
+)
+# How both SQL dialects write a merged row over a known one: the columns the batch model may
+# change are replaced; ``blocked`` and ``first_seen`` stay as they are.
+_MERGED_COLUMNS = ("product", "fingerprint", "machine", "state", "last_seen", "valid_until")
+CLIENT_UPSERT = "ON CONFLICT (cmid, group_id) DO UPDATE SET " + ", ".join(
+    f"{column} = excluded.{column}" for column in _MERGED_COLUMNS
 )
 
 

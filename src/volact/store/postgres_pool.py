@@ -29,7 +29,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from volact.core.errors import ConfigurationError, StorageError
 from volact.sql.errors import is_connection_failure, one_line
-from volact.sql.migrations import needs_rollback
+from volact.sql.migrations import rollback_quietly_async
 from volact.sql.urls import hide_password, redact_url, url_password
 
 T = TypeVar("T")
@@ -69,12 +69,6 @@ class StatementFailed(StorageError):
 
 def _is_connection_failure(exc: BaseException, conn: Connection | None) -> bool:
     return (conn is not None and (conn.broken or conn.closed)) or is_connection_failure(exc)
-
-
-async def _rollback_quietly(conn: Connection) -> None:
-    if needs_rollback(conn):
-        with contextlib.suppress(psycopg.Error):
-            await conn.execute("ROLLBACK")
 
 
 class Database:
@@ -259,7 +253,7 @@ class Database:
                         self._healthy = True
                         return result
                     except BaseException:
-                        await _rollback_quietly(conn)
+                        await rollback_quietly_async(conn)
                         raise
             except psycopg.Error as exc:
                 lost = _is_connection_failure(exc, used)

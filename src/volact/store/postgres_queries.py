@@ -13,7 +13,7 @@ from typing import Any
 
 from volact.core.batch import ClientKey, KnownClient
 from volact.core.host_machine import Event
-from volact.store.base import CLIENT_COLUMNS
+from volact.store.base import CLIENT_COLUMNS, CLIENT_UPSERT
 
 BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
 LOCK_KEYS = "SELECT pg_advisory_xact_lock(key) FROM unnest(%b::bigint[]) AS keys(key)"
@@ -62,13 +62,7 @@ WITH upserted AS (
          AS writes(cmid, group_id, product, fingerprint, machine, state,
                    first_seen, last_seen, valid_until)
     WHERE true
-    ON CONFLICT (cmid, group_id) DO UPDATE SET
-        product = excluded.product,
-        fingerprint = excluded.fingerprint,
-        machine = excluded.machine,
-        state = excluded.state,
-        last_seen = excluded.last_seen,
-        valid_until = excluded.valid_until
+    {CLIENT_UPSERT}
 ), bumped AS (
     INSERT INTO statistics (name, value)
     SELECT name, value FROM unnest(%b::text[], %b::bigint[]) AS bumps(name, value)

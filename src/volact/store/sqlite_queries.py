@@ -16,7 +16,7 @@ import orjson
 from volact.core.batch import ClientKey, KnownClient
 from volact.core.host_machine import Event
 from volact.core.policy import COUNT_WINDOW
-from volact.store.base import CLIENT_COLUMNS
+from volact.store.base import CLIENT_COLUMNS, CLIENT_UPSERT
 
 # What a batch reads of a client: everything but (cmid, group), which it asked with.
 _READ_COLUMNS = (
@@ -40,17 +40,11 @@ COUNT_LIMITED = (
 COUNT_EXACT = "SELECT COUNT(*) FROM clients WHERE group_id = ? AND blocked = 0 AND last_seen >= ?"
 # The row as the batch model merged it (a new row is never blocked; ``blocked`` and
 # ``first_seen`` of a known row stay as they are).
-UPSERT_CLIENT = """
+UPSERT_CLIENT = f"""
 INSERT INTO clients (cmid, group_id, product, fingerprint, machine, state, blocked,
                      first_seen, last_seen, valid_until)
 VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)
-ON CONFLICT (cmid, group_id) DO UPDATE SET
-    product = excluded.product,
-    fingerprint = excluded.fingerprint,
-    machine = excluded.machine,
-    state = excluded.state,
-    last_seen = excluded.last_seen,
-    valid_until = excluded.valid_until
+{CLIENT_UPSERT}
 """
 INSERT_EVENT = "INSERT INTO events (at, kind, cmid, group_id, details) VALUES (?, ?, ?, ?, ?)"
 BUMP_STATISTIC = (
