@@ -89,18 +89,9 @@ def _dns_result_lines(entry: dict[str, Any]) -> list[str]:
 # --- the group ---------------------------------------------------------------------------------
 
 
-@click.group()
+@click.group(short_help="The activation host a customer runs in its network.")
 def host() -> None:
-    """The activation host a customer runs in its network.
-
-    \b
-    serve         answer activation requests (port 7688)
-    status        host id, certificate, counts per group, statistics
-    clients       the clients this host knows
-    events        the event log
-    block/unblock refuse or readmit a client (CMID)
-    dns-records   the SRV record lines to publish by hand
-    """
+    """The activation host a customer runs in its network (port 7688)."""
 
 
 # --- serve, and publishing the host in DNS -----------------------------------------------------
@@ -378,8 +369,7 @@ def _set_blocked(
     from volact.host import report
 
     url = report.store_url(resolve_host_dir(directory), database_url)
-    normalised = report.parse_cmid(cmid)
-    changed = report.set_blocked(url, normalised, blocked, system_clock())
+    normalised, changed = report.set_blocked(url, cmid, blocked, system_clock())
     if as_json:
         print_json({"cmid": normalised, "blocked": blocked, "groups": changed})
         return
