@@ -375,6 +375,12 @@ def _set_blocked(
         return
     verb = "blocked" if blocked else "unblocked"
     click.echo(f"{verb} {normalised} ({changed} group{'s' if changed != 1 else ''})")
+    if blocked:
+        click.echo(
+            "Blocking is not revocation: the client keeps the activation it holds until its "
+            "ticket ends (up to the group's validity, 180 days by default, plus its grace); it "
+            "can no longer renew, and it no longer counts."
+        )
 
 
 @host.command()
@@ -383,7 +389,11 @@ def _set_blocked(
 @db_option
 @json_option
 def block(cmid: str, directory: str | None, database_url: str | None, as_json: bool) -> None:
-    """Refuse CMID from now on (client_blocked); it no longer counts."""
+    """Refuse CMID from now on (client_blocked); it no longer counts or renews.
+
+    CMID may be a unique prefix (the 8 characters `volact host clients` shows). Blocking is not
+    revocation: the client stays licensed until its ticket ends (up to 180 days by default, plus
+    its grace)."""
     _set_blocked(directory, database_url, cmid, True, as_json)
 
 
@@ -393,7 +403,7 @@ def block(cmid: str, directory: str | None, database_url: str | None, as_json: b
 @db_option
 @json_option
 def unblock(cmid: str, directory: str | None, database_url: str | None, as_json: bool) -> None:
-    """Readmit a blocked CMID."""
+    """Readmit a blocked CMID (whole, or a unique prefix)."""
     _set_blocked(directory, database_url, cmid, False, as_json)
 
 
