@@ -383,26 +383,33 @@ def merge_requests(files: tuple[str, ...], output: str | None) -> None:
 # --- run ------------------------------------------------------------------------------------
 
 
-def _stamp(at: int) -> str:
+def _attempt_record(attempt: Attempt) -> tuple[str, dict[str, Any]]:
+    """One attempt as a log message and its fields: what happened and when the next is due."""
     from volact.client.status import iso, to_datetime
 
-    return iso(to_datetime(at)) or ""
-
-
-def _attempt_line(attempt: Attempt) -> str:
-    from volact.client.status import iso
-
     status = attempt.status
+    next_at = iso(status.next_attempt_at)
+    fields: dict[str, Any] = {
+        "product": attempt.product,
+        "at": iso(to_datetime(attempt.at)),
+        "host": attempt.host,
+        "state": status.state.value,
+        "next_attempt_at": next_at,
+    }
     if attempt.error is None:
         until = "permanently" if status.valid_until is None else f"until {iso(status.valid_until)}"
-        return (
-            f"{_stamp(attempt.at)} {attempt.product}: activated by {attempt.host}; licensed "
-            f"{until}; next renewal {iso(status.next_attempt_at) or 'never'}"
+        fields.update(outcome="activated", valid_until=iso(status.valid_until))
+        message = (
+            f"{attempt.product}: activated by {attempt.host}; licensed {until}; next renewal "
+            f"{next_at or 'never'}"
         )
-    return (
-        f"{_stamp(attempt.at)} {attempt.product}: {attempt.error.code}: "
-        f"{attempt.error.message} (state {status.state.value})"
-    )
+    else:
+        fields.update(outcome="failed", code=attempt.error.code, days_left=status.days_left)
+        message = (
+            f"{attempt.product}: {attempt.error.code}: {attempt.error.message} (state "
+            f"{status.state.value}); next attempt {next_at or 'never'}"
+        )
+    return message, fields
 
 
 @client.command()
@@ -421,10 +428,21 @@ def _attempt_line(attempt: Attempt) -> str:
     metavar="SECONDS",
     help="Longest sleep between checks of the clock and the state files.",
 )
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="Log records at this level and above.",
+)
 @dir_option
-def run(products: tuple[str, ...], wake_interval: float, directory: str | None) -> None:
+def run(
+    products: tuple[str, ...], wake_interval: float, log_level: str, directory: str | None
+) -> None:
     """The renewal service in the foreground: activate, renew every renewal interval, retry
-    every retry interval after a failure; one line per attempt. SIGTERM or Ctrl-C stops it."""
+    every retry interval after a failure. Logs JSON lines on stderr, as the host does: one per
+    attempt, with its outcome and when the next attempt is due. SIGTERM or Ctrl-C stops it."""
+    import logging
     import threading
 
     from volact.client.license import License
@@ -433,11 +451,23 @@ def run(products: tuple[str, ...], wake_interval: float, directory: str | None) 
     from volact.client.state import StateDir
     from volact.clock import system_clock
     from volact.core.errors import VolactError
+    from volact.web.runner import configure_logging
 
+    configure_logging(log_level)
+    log = logging.getLogger("volact.client.run")
     state_dir = resolve_state_dir(directory)
     state = StateDir(state_dir)
     cache: dict[str, License] = {}
     idle_reported = False
+
+    def report_error(product: str, error: VolactError) -> None:
+        log.error(
+            "%s: %s: %s",
+            product,
+            error.code,
+            error.text("cli"),
+            extra={"fields": {"product": product, "code": error.code}},
+        )
 
     def licenses() -> list[License]:
         nonlocal idle_reported
@@ -450,23 +480,29 @@ def run(products: tuple[str, ...], wake_interval: float, directory: str | None) 
                 try:
                     cache[product] = License.open(product, state_dir)
                 except VolactError as error:
-                    _say(f"{_stamp(system_clock())} {product}: {error.code}: {error.message}")
+                    report_error(product, error)
                     continue
             found.append(cache[product])
         if not found and not idle_reported:
-            _say(f"{_stamp(system_clock())} no product is installed in {state_dir}; waiting")
+            log.warning(
+                "no product is installed in %s; waiting",
+                state_dir,
+                extra={"fields": {"dir": str(state_dir)}},
+            )
         idle_reported = not found
         return found
 
-    def on_error(product: str, error: VolactError) -> None:
-        _say(f"{_stamp(system_clock())} {product}: {error.code}: {error.message}")
+    def on_attempt(attempt: Attempt) -> None:
+        message, fields = _attempt_record(attempt)
+        level = logging.INFO if attempt.error is None else logging.WARNING
+        log.log(level, "%s", message, extra={"fields": fields})
 
     loop = RenewalLoop(
         licenses,
         clock=system_clock,
         wake_interval=wake_interval,
-        on_attempt=lambda attempt: _say(_attempt_line(attempt)),
-        on_error=on_error,
+        on_attempt=on_attempt,
+        on_error=report_error,
     )
     stop = threading.Event()
 
@@ -475,11 +511,6 @@ def run(products: tuple[str, ...], wake_interval: float, directory: str | None) 
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    _say(f"{_stamp(system_clock())} volact client run: renewing in {state_dir}")
+    log.info("renewing in %s", state_dir, extra={"fields": {"dir": str(state_dir)}})
     loop.run(stop)
-    _say(f"{_stamp(system_clock())} volact client run: stopped")
-
-
-def _say(line: str) -> None:
-    click.echo(line)
-    sys.stdout.flush()
+    log.info("stopped")
