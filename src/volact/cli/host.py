@@ -79,7 +79,20 @@ def _dns_result_lines(entry: dict[str, Any]) -> list[str]:
         where = f" ({entry['name'] or 'SRV'} -> {entry['target']}:{entry['port']}"
         where += f" via {entry['server']})" if entry["server"] else ")"
     if entry["ok"]:
-        return [f"  {entry['domain']}: published at {entry['at']}{where}"]
+        line = f"  {entry['domain']}: published at {entry['at']}{where}"
+        in_dns = entry.get("in_dns", "unchecked")
+        if in_dns is True:
+            return [f"{line}; in DNS now"]
+        if in_dns is None:
+            return [f"{line}; not checked now: the DNS server gave {entry.get('dns_now')}"]
+        if in_dns is False:
+            return [
+                f"{line}; NOT in DNS now ({entry.get('dns_now')}): the record was removed "
+                "from the zone",
+                "    clients cannot find this host by DNS; the running host publishes it again "
+                "at its daily refresh, or restart `volact host serve` to publish it now",
+            ]
+        return [line]
     lines = [f"  {entry['domain']}: FAILED ({entry['reason'] or 'error'}) at {entry['at']}{where}"]
     if entry["error"]:
         lines.append(f"    {entry['error']}")
@@ -231,12 +244,25 @@ def serve(
 @dir_option
 @db_option
 @json_option
-def status(directory: str | None, database_url: str | None, as_json: bool) -> None:
-    """Show the host's id, certificate, counts per group and statistics (like slmgr /dlv)."""
+@click.option(
+    "--no-dns-check",
+    "no_dns_check",
+    is_flag=True,
+    help="Do not ask the DNS server whether each published SRV record is still there.",
+)
+def status(
+    directory: str | None, database_url: str | None, as_json: bool, no_dns_check: bool
+) -> None:
+    """Show the host's id, certificate, counts per group and statistics (like slmgr /dlv).
+
+    For each domain the host published its SRV record in, it also asks the DNS server it
+    published to whether the record is still there."""
     from volact.core.durations import format_duration
-    from volact.host.report import status_report
+    from volact.host.report import check_published, status_report
 
     data = status_report(resolve_host_dir(directory), database_url, system_clock())
+    if not no_dns_check:
+        data["dns_publishing"] = check_published(data["dns_publishing"])
     if as_json:
         print_json(data)
         return

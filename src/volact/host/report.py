@@ -89,6 +89,40 @@ def dns_results(events: list[EventRecord]) -> list[dict[str, Any]]:
     ]
 
 
+DNS_CHECK_TIMEOUT = 2.0
+"""How long ``volact host status`` waits for the DNS server when it checks a published record."""
+
+
+def check_published(
+    entries: list[dict[str, Any]], *, timeout: float = DNS_CHECK_TIMEOUT
+) -> list[dict[str, Any]]:
+    """The DNS publishing results of :func:`dns_results`, each published one checked against
+    the DNS server it was published to: ``in_dns`` is True when that server answers the record
+    (this host's target and port) now, False when it answers without it (the record was deleted
+    from the zone since), None when it could not be asked; ``dns_now`` is the query's outcome
+    (``answer``, ``nxdomain``, ``noanswer``, ``timeout`` or ``error: …``)."""
+    from volact.core.errors import VolactError
+    from volact.net import dns
+
+    checked = []
+    for entry in entries:
+        entry = dict(entry)
+        if entry["ok"] and entry["name"] and entry["server"] and entry["target"]:
+            try:
+                server = dns.DNSServer.parse(str(entry["server"]))
+            except VolactError:
+                checked.append(entry)
+                continue
+            result = dns.query_srv(str(entry["name"]), server=server, timeout=timeout)
+            target = str(entry["target"]).rstrip(".").lower()
+            found = any(r.target == target and r.port == entry["port"] for r in result.records)
+            answered = result.outcome in ("answer", "nxdomain", "noanswer")
+            entry["in_dns"] = found if answered else None
+            entry["dns_now"] = result.outcome
+        checked.append(entry)
+    return checked
+
+
 def shown_url(url: str) -> str:
     """The database URL fit to print. SQLite and memory URLs hold no password and are shown as
     given: ``redact_url`` rebuilds URLs with ``urlunsplit``, which drops the empty host of
