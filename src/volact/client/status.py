@@ -114,6 +114,10 @@ class LicenseStatus:
         }
 
 
+def _for(days: int | None) -> str:
+    return "" if days is None else f" for {days} more day{'s' if days != 1 else ''}"
+
+
 def _within(days: int | None) -> str:
     if days is None:
         return ""
@@ -133,6 +137,12 @@ def plain_next_step(status: LicenseStatus) -> str:
     if state is State.UNLICENSED:
         return "Install the product key (ask your IT department for it)."
     if state is State.LICENSED:
+        if error in _ASK_FOR:
+            # Blocking is not revocation: the activation held runs on, but cannot be renewed.
+            return (
+                f"Nothing to do for now: the product is activated{_for(status.days_left)}, but "
+                f"it cannot renew; {_ASK_FOR[error]}."
+            )
         if status.expiry_warning:
             return (
                 f"Connect to the company network{_within(status.days_left)} so the activation "
