@@ -249,8 +249,8 @@ def _vendor_url(lic: LicenseParts, given: str | None) -> str:
     url = given or lic.descriptor.activation_url
     if not url:
         raise BadRequest(
-            "this product's descriptor names no online activation service for MAKs; give "
-            "one (--vendor URL) or activate offline (--offline-request FILE)"
+            "this product's descriptor names no online activation service for MAKs",
+            next_step=next_steps.VENDOR_URL_OR_OFFLINE,
         )
     return url
 

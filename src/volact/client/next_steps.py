@@ -18,6 +18,7 @@ __all__ = [
     "OFFLINE_REQUEST_FIRST",
     "REINSTALL_KEY",
     "SET_HOST_OR_DOMAIN",
+    "VENDOR_URL_OR_OFFLINE",
 ]
 
 INSTALL_KEY = NextStep(
@@ -39,6 +40,12 @@ INSTALL_MAK = NextStep(
 OFFLINE_REQUEST_FIRST = NextStep(
     cli="make one first: `volact client activate --offline-request FILE`",
     sdk="make one first: `License.offline_request()`",
+)
+VENDOR_URL_OR_OFFLINE = NextStep(
+    cli="give one (`volact client activate --vendor URL`) or activate offline "
+    "(`volact client activate --offline-request FILE`)",
+    sdk="give one (`License.activate(vendor_url=URL)`) or activate offline "
+    "(`License.offline_request()`)",
 )
 SET_HOST_OR_DOMAIN = NextStep(
     cli="set one with `volact client set-host HOST` or `volact client set-domain DOMAIN`",
