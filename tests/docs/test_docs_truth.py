@@ -188,3 +188,17 @@ def test_help_lists_each_subcommand_once(path: list[str], group: click.Group) ->
     for name in group.list_commands(ctx):
         starts = [line for line in out.splitlines() if line.split()[:1] == [name]]
         assert len(starts) == 1, f"`volact {' '.join(path)} --help` lists {name} {len(starts)}x"
+
+
+# --- blocking is not revocation -------------------------------------------------------------------
+
+
+def test_where_host_block_is_documented_it_says_blocking_is_not_revocation() -> None:
+    """A blocked client stays licensed until its ticket ends: every guide that explains `host
+    block` says so, and so do the command's help and output (tests/host/test_messages.py)."""
+    for name in ("docs/host.md", "docs/admin.md"):
+        text = pages()[name]
+        assert "volact host block" in text
+        assert "**Blocking is not revocation**" in text or "**Blocking is not revocation.**" in text
+    help_text = CliRunner().invoke(cli, ["host", "block", "--help"]).output
+    assert "Blocking is not revocation" in " ".join(help_text.split())
