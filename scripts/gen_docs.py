@@ -47,6 +47,8 @@ def errors_markdown() -> str:
             "",
             f"**What to do.** {info.remedy}",
         ]
+        if info.sdk_remedy:
+            lines += ["", f"**From the SDK.** {info.sdk_remedy}"]
     return "\n".join(lines) + "\n"
 
 

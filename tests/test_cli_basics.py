@@ -44,7 +44,10 @@ def test_explain_every_code(capsys: pytest.CaptureFixture[str]) -> None:
 def test_unknown_code_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run(capsys, "explain", "nope")
     assert status == 1 and out == ""
-    assert err == "not_found: no error code 'nope'; `volact explain` lists them all\n"
+    assert err == (
+        "not_found: no error code or other word 'nope' is known; `volact explain` lists the "
+        "error codes\n"
+    )
     status, out, err = run(capsys, "explain", "nope", "--json")
     assert json.loads(out)["error"]["code"] == "not_found"
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 def test_demo_runs_the_whole_story(tmp_path: Path) -> None:
     keep = tmp_path / "demo"
-    env = {**os.environ, "COLUMNS": "120"}
+    env = dict(os.environ)
     env.pop("VOLACT_STATE_DIR", None)
+    env.pop("COLUMNS", None)  # piped, as `scripts/demo | less` is: rich's 80 columns
     result = subprocess.run(
         [sys.executable, "-m", "volact", "demo", "--pause", "0", "--keep", str(keep)],
         capture_output=True,
@@ -28,6 +29,20 @@ def test_demo_runs_the_whole_story(tmp_path: Path) -> None:
     assert "License status:           licensed" in out
     assert "office-2026: 5 of 5 clients (activating)" in out
     assert "Done in" in out and "host stopped" in out
+    # The demo says that it compresses time: machines 1-4 licensed "at their next retry".
+    assert "would wait for their next retry, 2 hours later" in out
+    for n in range(1, 5):
+        assert f"machine-{n} at its next retry (2 hours later): licensed" in out
+    # Piped output never wraps a command in the middle of an argument: each is one line.
+    commands = [line for line in out.splitlines() if line.startswith("$ volact ")]
+    assert len(commands) >= 10
+    assert any(
+        line.startswith("$ volact host serve --port ") and line.endswith("--rate-limit 0 &")
+        for line in commands
+    )
+    assert "$ volact vendor key host --customer Contoso --groups office-2026" in commands
+    added = "$ volact vendor product add writer-2026 --name 'Acme Writer 2026' --group office-2026"
+    assert len(added) > 80 and added in commands
     # The files are real: a vendor, a certified host with its database, five client states.
     assert (keep / "host" / "host.db").exists()
     assert len(list((keep / "clients").iterdir())) == 5

@@ -71,7 +71,8 @@ class Demo:
         """Run ``volact ARGS`` as a real process (printed first); returns its stdout."""
         if show:
             shown = " ".join(shlex.quote(a) for a in args)
-            self.console.print(f"[bold cyan]$ volact {shown}[/]")
+            # Soft-wrapped: a command is never broken in the middle of an argument.
+            self.console.print(f"[bold cyan]$ volact {shown}[/]", soft_wrap=True)
         result = subprocess.run(
             [sys.executable, "-m", "volact", *args],
             capture_output=True,
@@ -120,7 +121,9 @@ class Demo:
         self.volact("host", "init", "--key", host_key)
         self.volact("host", "activate", "--offline-request", "request.json")
         response = self.volact("vendor", "fulfil", "request.json", show=False)
-        self.console.print("[bold cyan]$ volact vendor fulfil request.json > response.json[/]")
+        self.console.print(
+            "[bold cyan]$ volact vendor fulfil request.json > response.json[/]", soft_wrap=True
+        )
         (self.root / "response.json").write_text(response + "\n", encoding="utf-8")
         self.volact("host", "activate", "--offline-response", "response.json")
         return gvlk, descriptor
@@ -129,7 +132,7 @@ class Demo:
     def host_process(self) -> Iterator[str]:
         port = _free_port()
         args = ["host", "serve", "--port", str(port), "--bind", "127.0.0.1", "--rate-limit", "0"]
-        self.console.print(f"[bold cyan]$ volact {' '.join(args)} &[/]")
+        self.console.print(f"[bold cyan]$ volact {' '.join(args)} &[/]", soft_wrap=True)
         log = open(self.root / "host.log", "wb")  # noqa: SIM115 - closed below
         process = subprocess.Popen(
             [sys.executable, "-m", "volact", *args],
@@ -159,7 +162,9 @@ class Demo:
             "3. Five client machines",
             f"Each machine installs the GVLK and activates against {address}. The host counts "
             "distinct machines (CMIDs) per product group and activates the group once 5 have "
-            "asked; until then it answers count_insufficient and clients retry every 2 hours.",
+            "asked; until then it answers count_insufficient and clients retry every 2 hours. "
+            "The demo compresses time: machines 1–4 try again at once, where real clients "
+            "would wait for their next retry, 2 hours later.",
         )
         rows = [ClientRow(f"machine-{i}") for i in range(1, CLIENTS + 1)]
         licenses: list[License] = []
@@ -178,7 +183,7 @@ class Demo:
             )
             return Group(Panel(bar, expand=False), table)
 
-        def attempt(index: int, live: Live) -> None:
+        def attempt(index: int, live: Live, when: str = "") -> None:
             row, lic = rows[index], licenses[index]
             try:
                 lic.activate()
@@ -194,7 +199,8 @@ class Demo:
                 row.note = f"{error.code}: {error.message}"
             row.state = str(lic.status().state)
             live.console.print(
-                f"  {row.name}: [{STATE_STYLES.get(row.state, '')}]{row.state}[/] — {row.note}",
+                f"  {row.name}{when}: [{STATE_STYLES.get(row.state, '')}]{row.state}[/] — "
+                f"{row.note}",
                 highlight=False,
             )
             live.update(view())
@@ -213,9 +219,9 @@ class Demo:
                 live.update(view())
                 attempt(index, live)
             for index in range(CLIENTS - 1):
-                rows[index].note = "retrying (its next retry)…"
+                rows[index].note = "at its next retry (2 hours later; the demo does not wait)…"
                 live.update(view())
-                attempt(index, live)
+                attempt(index, live, " at its next retry (2 hours later)")
 
     def statuses(self) -> None:
         self.section(
@@ -253,7 +259,9 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], limit: float = 20.
 
 def run_demo(keep: Path | None = None, pause: float = 0.3, console: Console | None = None) -> None:
     """Play the whole story; ``keep`` keeps the files in that (new) directory."""
-    console = console or Console()
+    # Piped or redirected, rich would wrap every line at 80 columns, in the middle of a command's
+    # argument: let long lines run on instead (a terminal wraps them itself).
+    console = console or Console(soft_wrap=not sys.stdout.isatty())
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
         if keep is None:

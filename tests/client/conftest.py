@@ -262,15 +262,18 @@ class FakeTime:
 
 
 class ServedProcess:
-    """A long-running `volact …` process whose stdout lines are collected as they come."""
+    """A long-running `volact …` process whose stdout lines are collected as they come (and its
+    stderr's too with ``stderr_lines``: the JSON log of `volact client run`)."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], log: Path, *, stderr_lines: bool = False
+    ) -> None:
         self.log = log
         with open(log, "ab") as stderr:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "volact", *args],
                 stdout=subprocess.PIPE,
-                stderr=stderr,
+                stderr=subprocess.STDOUT if stderr_lines else stderr,
                 text=True,
                 env=env,
             )

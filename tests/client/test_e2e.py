@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -149,31 +150,56 @@ def test_the_run_service_retries_while_the_host_is_away_and_recovers(
         ["client", "run", "--wake-interval", "0.05"],
         machine.env(**clock.env()),
         tmp_path / "run.log",
+        stderr_lines=True,
     )
     processes.append(run)
-    run.wait_for(lambda line: "volact client run: renewing" in line)
-    first = run.wait_for(lambda line: "writer-2026:" in line)
-    assert first.startswith(f"{when(T0)} writer-2026: activated by 127.0.0.1:{port}")
+
+    def record(predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """The next JSON log record (every line is one, like the host's) that matches."""
+        line = run.wait_for(lambda text: text.startswith("{") and predicate(json.loads(text)))
+        return dict(json.loads(line))
+
+    started = record(lambda r: r["message"].startswith("renewing in"))
+    assert started["logger"] == "volact.client.run" and started["level"] == "info"
+
+    def attempt() -> dict[str, Any]:
+        return record(lambda r: r.get("product") == "writer-2026")
+
+    first = attempt()
+    assert (first["at"], first["outcome"], first["host"]) == (
+        when(T0),
+        "activated",
+        f"127.0.0.1:{port}",
+    )
+    assert first["next_attempt_at"] == when(at(7))  # it says when it renews
+    assert first["message"].startswith(f"writer-2026: activated by 127.0.0.1:{port}")
 
     clock.set(at(7))  # the renewal interval
-    renewal = run.wait_for(lambda line: "writer-2026:" in line)
-    assert renewal.startswith(f"{when(at(7))} writer-2026: activated by")
-    assert f"until {when(at(187))}" in renewal
+    renewal = attempt()
+    assert (renewal["at"], renewal["outcome"]) == (when(at(7)), "activated")
+    assert renewal["valid_until"] == when(at(187))
 
     assert host.stop() == 0  # the host goes away
     clock.set(at(14))
-    failed = run.wait_for(lambda line: "writer-2026:" in line)
-    assert failed.startswith(f"{when(at(14))} writer-2026: host_unreachable: ")
-    assert "will retry in 2 hours" in failed
+    failed = attempt()
+    assert (failed["at"], failed["outcome"], failed["code"]) == (
+        when(at(14)),
+        "failed",
+        "host_unreachable",
+    )
+    assert failed["level"] == "warning" and "will retry in 2 hours" in failed["message"]
+    assert failed["next_attempt_at"] == when(at(14) + 2 * HOUR)
+    assert failed["message"].endswith(f"next attempt {when(at(14) + 2 * HOUR)}")
 
     # While the host restarts (many wake intervals) the clock stays at day 14: no attempt.
     host = serve_host(processes, host_dir, port, clock.env())  # back, same address
     clock.set(at(14) + 2 * HOUR)  # the retry interval after the failure
-    recovered = run.wait_for(lambda line: "writer-2026:" in line)
-    assert recovered.startswith(f"{when(at(14) + 2 * HOUR)} writer-2026: activated by")
+    recovered = attempt()
+    assert (recovered["at"], recovered["outcome"]) == (when(at(14) + 2 * HOUR), "activated")
     assert run.stop() == 0  # SIGTERM stops it cleanly
-    assert run.lines[-1].endswith("volact client run: stopped")
-    attempts = [line for line in run.lines if "writer-2026:" in line]
+    records = [json.loads(line) for line in run.lines if line.startswith("{")]
+    assert records[-1]["message"] == "stopped"
+    attempts = [r for r in records if r.get("product") == "writer-2026"]
     assert len(attempts) == 4  # nothing in between: no retry before the retry interval
 
     status = status_of(machine, 14.1)

@@ -177,8 +177,10 @@ def test_no_candidates_is_no_host_found_naming_the_names_queried() -> None:
 
 def test_no_domain_at_all_says_how_to_set_one() -> None:
     found, trace = run(DiscoverySettings(), StaticDNS())
-    with pytest.raises(NoHostFound, match="set-domain"):
+    with pytest.raises(NoHostFound) as raised:
         try_candidates(found, unreachable_except("none"), trace)
+    assert "`volact client set-domain DOMAIN`" in raised.value.text("cli")
+    assert "`License.configure(domains=[DOMAIN])`" in str(raised.value)  # an SDK caller's step
     assert trace.domains_source == "none"
 
 

@@ -48,7 +48,8 @@ def test_two_hosts_publish_and_a_client_discovers_them_and_fails_over(world: DNS
     via = f"-> localhost:{two.port} via {world.dns_server})"
     for domain in ("volact.test", "other.test"):
         [line] = [line for line in status if line.startswith(f"  {domain}: ")]
-        assert line.startswith(f"  {domain}: published at ") and line.endswith(via)
+        assert line.startswith(f"  {domain}: published at ")
+        assert line.endswith(f"{via}; in DNS now")  # status asked the DNS server
 
     pc = world.machine("pc")
     first = activated_by(pc)

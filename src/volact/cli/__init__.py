@@ -37,17 +37,17 @@ EXIT_USAGE = 2
 def cli() -> None:
     """volact: KMS-style volume activation for software vendors' own products.
 
-    \b
-    vendor  the vendor's tools: root key, products, keys, host certification, MAK
-    host    the activation host a customer runs in its network
-    client  the installed copy: install a key, activate, status, discovery
+    `volact COMMAND --help` shows each command; `volact explain WORD` explains an error code or
+    any word the output prints.
     """
 
 
 def _report(error: VolactError, as_json: bool) -> None:
+    """The one line (and the ``--json`` body) of an error, with the next step a person at the
+    command can take (:meth:`VolactError.text`)."""
     if as_json:
-        click.echo(json.dumps(error_body(error), indent=2))
-    click.echo(f"{error.code}: {error.message}", err=True)
+        click.echo(json.dumps(error_body(error, "cli"), indent=2))
+    click.echo(f"{error.code}: {error.text('cli')}", err=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -14,13 +14,14 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from volact.cli._output import json_option, print_json
+from volact.cli.client_status import status_lines
+from volact.cli.client_status import when as _when
 
 if TYPE_CHECKING:
     from volact.client.activation import Attempt
@@ -53,87 +54,6 @@ def _open(product: str | None, directory: str | None) -> License:
     from volact.client.license import License
 
     return License.open(product, directory)
-
-
-def _when(moment: datetime | None) -> str:
-    return "never" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _days(count: int | None) -> str:
-    if count is None:
-        return ""
-    return f" ({count} day{'s' if count != 1 else ''} left)"
-
-
-def _span(seconds: int | None) -> str:
-    from volact.core.durations import humanize
-
-    return "-" if seconds is None else humanize(seconds)
-
-
-_STATE_WORDS = {
-    "unlicensed": "no product key installed",
-    "oob_grace": "out-of-box grace: not activated yet",
-    "licensed": "activated",
-    "oot_grace": "out-of-tolerance grace: the activation ran out and was not renewed",
-    "notification": "notification: not activated; the app may reduce what it offers",
-}
-_REASON_WORDS = {
-    "oob_grace_expired": "the out-of-box grace ran out before an activation",
-    "oot_grace_expired": "the out-of-tolerance grace ran out without a renewal",
-    "clock_tampered": "the system clock went backwards; correct it, then activate",
-    "invalid_ticket": "the stored activation did not verify, so it does not count",
-    "invalid_host_certificate": "the stored activation's host certificate did not verify",
-}
-_CHANNEL_WORDS = {
-    "gvlk": "GVLK (volume activation through an activation host)",
-    "mak": "MAK (activation with the vendor, online or by files)",
-}
-
-
-def status_lines(status: LicenseStatus, vendor_name: str, group: str) -> list[str]:
-    """The human form of a status, like ``slmgr /dlv`` and ``/xpr`` together."""
-    rows: list[tuple[str, str]] = [
-        ("Name", status.product_name),
-        ("Product", f"{status.product} (group {group}, vendor {vendor_name})"),
-        ("Partial product key", status.partial_key or "-"),
-        ("Channel", _CHANNEL_WORDS.get(status.channel or "", status.channel or "-")),
-        ("License status", f"{status.state.value} ({_STATE_WORDS[status.state.value]})"),
-    ]
-    if status.reason:
-        rows.append(("Reason", f"{status.reason}: {_REASON_WORDS.get(status.reason, '')}"))
-    if status.activation_error:
-        rows.append(("Verification", status.activation_error))
-    if status.state.value == "licensed":
-        if status.valid_until is None:
-            rows.append(("Valid until", "permanently activated"))
-        else:
-            warning = " (expires soon: renew)" if status.expiry_warning else ""
-            rows.append(
-                ("Valid until", _when(status.valid_until) + _days(status.days_left) + warning)
-            )
-    elif status.grace_ends_at is not None:
-        rows.append(("Grace ends", _when(status.grace_ends_at) + _days(status.days_left)))
-    if status.valid_until is not None and status.state.value != "licensed":
-        rows.append(("Activation ended", _when(status.valid_until)))
-    if status.host or status.host_id:
-        rows.append(("Activated by", f"{status.host or '-'} (id {status.host_id or '-'})"))
-        rows.append(("Activated at", _when(status.activated_at)))
-    rows.append(("Client machine ID (CMID)", status.cmid or "-"))
-    if status.channel == "gvlk":
-        rows.append(("Renewal interval", _span(status.renewal_interval)))
-        rows.append(("Retry interval", _span(status.retry_interval)))
-    if status.last_attempt_at is None:
-        rows.append(("Last attempt", "none yet"))
-    else:
-        outcome = "succeeded" if status.last_error is None else f"failed: {status.last_error}"
-        via = f" via {status.last_host}" if status.last_host else ""
-        rows.append(("Last attempt", f"{_when(status.last_attempt_at)}: {outcome}{via}"))
-    rows.append(("Next attempt", _when(status.next_attempt_at)))
-    if status.rearms_left is not None:
-        rows.append(("Rearms left", str(status.rearms_left)))
-    width = max(len(label) for label, _ in rows) + 1
-    return [f"{(label + ':').ljust(width)} {value}" for label, value in rows]
 
 
 def _show(license: License, status: LicenseStatus, as_json: bool) -> None:
@@ -171,21 +91,12 @@ def _change_settings(
 # --- the group ----------------------------------------------------------------------------------
 
 
-@click.group()
+@click.group(short_help="The installed copy: install a key, activate, status, discovery.")
 def client() -> None:
     """The client: install a key, activate, report status, find hosts (like slmgr).
 
-    \b
-    install-key KEY --product-config FILE   install a GVLK or a MAK        (slmgr /ipk)
-    activate                                activate or renew now          (/ato)
-    status                                  show the license status        (/dlv, /xpr)
-    set-host HOST[:PORT] | clear-host       use this activation host       (/skms, /ckms)
-    set-domain DOMAIN | clear-domain        find hosts in this DNS domain  (/skms-domain)
-    set-dns-server IP[:PORT] | clear-dns-server   ask this DNS server
-    host-caching on|off                     remember the last host         (/skhc, /ckhc)
-    rearm                                   restart the grace, new CMID    (/rearm)
-    diagnose                                show discovery step by step
-    run                                     the renewal service (foreground)
+    Like slmgr: /ipk is install-key, /ato activate, /dlv and /xpr status, /skms and /ckms
+    set-host and clear-host, /skms-domain set-domain, /skhc and /ckhc host-caching, /rearm rearm.
     """
 
 
@@ -223,7 +134,7 @@ def install_key(
                 f"--product {product} does not match the descriptor's product {license.product}"
             )
     else:
-        license = _open(product, directory)
+        license = _open_for_key(product, directory)
     status = license.install_key(key)
     if as_json:
         print_json(status.to_dict())
@@ -233,6 +144,26 @@ def install_key(
         f"({status.product})."
     )
     _show(license, status, False)
+
+
+def _open_for_key(product: str | None, directory: str | None) -> License:
+    """The installed product a key goes to; when there is none, the error says that the key
+    needs its product descriptor (not "install a key first", which is what is being done)."""
+    from volact.core.errors import NextStep, NotInstalled
+
+    try:
+        return _open(product, directory)
+    except NotInstalled as error:
+        raise NotInstalled(
+            f"{error.message}, and a key alone does not say which product it is for",
+            error.details,
+            next_step=NextStep(
+                cli="give the product descriptor that ships with the product (a .json file; "
+                "ask its vendor if you cannot find it): "
+                "`volact client install-key KEY --product-config FILE`",
+                sdk="`License.from_descriptor(FILE).install_key(KEY)`",
+            ),
+        ) from error
 
 
 @client.command()
@@ -452,26 +383,33 @@ def merge_requests(files: tuple[str, ...], output: str | None) -> None:
 # --- run ------------------------------------------------------------------------------------
 
 
-def _stamp(at: int) -> str:
+def _attempt_record(attempt: Attempt) -> tuple[str, dict[str, Any]]:
+    """One attempt as a log message and its fields: what happened and when the next is due."""
     from volact.client.status import iso, to_datetime
 
-    return iso(to_datetime(at)) or ""
-
-
-def _attempt_line(attempt: Attempt) -> str:
-    from volact.client.status import iso
-
     status = attempt.status
+    next_at = iso(status.next_attempt_at)
+    fields: dict[str, Any] = {
+        "product": attempt.product,
+        "at": iso(to_datetime(attempt.at)),
+        "host": attempt.host,
+        "state": status.state.value,
+        "next_attempt_at": next_at,
+    }
     if attempt.error is None:
         until = "permanently" if status.valid_until is None else f"until {iso(status.valid_until)}"
-        return (
-            f"{_stamp(attempt.at)} {attempt.product}: activated by {attempt.host}; licensed "
-            f"{until}; next renewal {iso(status.next_attempt_at) or 'never'}"
+        fields.update(outcome="activated", valid_until=iso(status.valid_until))
+        message = (
+            f"{attempt.product}: activated by {attempt.host}; licensed {until}; next renewal "
+            f"{next_at or 'never'}"
         )
-    return (
-        f"{_stamp(attempt.at)} {attempt.product}: {attempt.error.code}: "
-        f"{attempt.error.message} (state {status.state.value})"
-    )
+    else:
+        fields.update(outcome="failed", code=attempt.error.code, days_left=status.days_left)
+        message = (
+            f"{attempt.product}: {attempt.error.code}: {attempt.error.message} (state "
+            f"{status.state.value}); next attempt {next_at or 'never'}"
+        )
+    return message, fields
 
 
 @client.command()
@@ -490,10 +428,21 @@ def _attempt_line(attempt: Attempt) -> str:
     metavar="SECONDS",
     help="Longest sleep between checks of the clock and the state files.",
 )
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="Log records at this level and above.",
+)
 @dir_option
-def run(products: tuple[str, ...], wake_interval: float, directory: str | None) -> None:
+def run(
+    products: tuple[str, ...], wake_interval: float, log_level: str, directory: str | None
+) -> None:
     """The renewal service in the foreground: activate, renew every renewal interval, retry
-    every retry interval after a failure; one line per attempt. SIGTERM or Ctrl-C stops it."""
+    every retry interval after a failure. Logs JSON lines on stderr, as the host does: one per
+    attempt, with its outcome and when the next attempt is due. SIGTERM or Ctrl-C stops it."""
+    import logging
     import threading
 
     from volact.client.license import License
@@ -502,11 +451,23 @@ def run(products: tuple[str, ...], wake_interval: float, directory: str | None) 
     from volact.client.state import StateDir
     from volact.clock import system_clock
     from volact.core.errors import VolactError
+    from volact.web.runner import configure_logging
 
+    configure_logging(log_level)
+    log = logging.getLogger("volact.client.run")
     state_dir = resolve_state_dir(directory)
     state = StateDir(state_dir)
     cache: dict[str, License] = {}
     idle_reported = False
+
+    def report_error(product: str, error: VolactError) -> None:
+        log.error(
+            "%s: %s: %s",
+            product,
+            error.code,
+            error.text("cli"),
+            extra={"fields": {"product": product, "code": error.code}},
+        )
 
     def licenses() -> list[License]:
         nonlocal idle_reported
@@ -519,23 +480,29 @@ def run(products: tuple[str, ...], wake_interval: float, directory: str | None) 
                 try:
                     cache[product] = License.open(product, state_dir)
                 except VolactError as error:
-                    _say(f"{_stamp(system_clock())} {product}: {error.code}: {error.message}")
+                    report_error(product, error)
                     continue
             found.append(cache[product])
         if not found and not idle_reported:
-            _say(f"{_stamp(system_clock())} no product is installed in {state_dir}; waiting")
+            log.warning(
+                "no product is installed in %s; waiting",
+                state_dir,
+                extra={"fields": {"dir": str(state_dir)}},
+            )
         idle_reported = not found
         return found
 
-    def on_error(product: str, error: VolactError) -> None:
-        _say(f"{_stamp(system_clock())} {product}: {error.code}: {error.message}")
+    def on_attempt(attempt: Attempt) -> None:
+        message, fields = _attempt_record(attempt)
+        level = logging.INFO if attempt.error is None else logging.WARNING
+        log.log(level, "%s", message, extra={"fields": fields})
 
     loop = RenewalLoop(
         licenses,
         clock=system_clock,
         wake_interval=wake_interval,
-        on_attempt=lambda attempt: _say(_attempt_line(attempt)),
-        on_error=on_error,
+        on_attempt=on_attempt,
+        on_error=report_error,
     )
     stop = threading.Event()
 
@@ -544,11 +511,6 @@ def run(products: tuple[str, ...], wake_interval: float, directory: str | None) 
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    _say(f"{_stamp(system_clock())} volact client run: renewing in {state_dir}")
+    log.info("renewing in %s", state_dir, extra={"fields": {"dir": str(state_dir)}})
     loop.run(stop)
-    _say(f"{_stamp(system_clock())} volact client run: stopped")
-
-
-def _say(line: str) -> None:
-    click.echo(line)
-    sys.stdout.flush()
+    log.info("stopped")

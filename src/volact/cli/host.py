@@ -79,7 +79,20 @@ def _dns_result_lines(entry: dict[str, Any]) -> list[str]:
         where = f" ({entry['name'] or 'SRV'} -> {entry['target']}:{entry['port']}"
         where += f" via {entry['server']})" if entry["server"] else ")"
     if entry["ok"]:
-        return [f"  {entry['domain']}: published at {entry['at']}{where}"]
+        line = f"  {entry['domain']}: published at {entry['at']}{where}"
+        in_dns = entry.get("in_dns", "unchecked")
+        if in_dns is True:
+            return [f"{line}; in DNS now"]
+        if in_dns is None:
+            return [f"{line}; not checked now: the DNS server gave {entry.get('dns_now')}"]
+        if in_dns is False:
+            return [
+                f"{line}; NOT in DNS now ({entry.get('dns_now')}): the record was removed "
+                "from the zone",
+                "    clients cannot find this host by DNS; the running host publishes it again "
+                "at its daily refresh, or restart `volact host serve` to publish it now",
+            ]
+        return [line]
     lines = [f"  {entry['domain']}: FAILED ({entry['reason'] or 'error'}) at {entry['at']}{where}"]
     if entry["error"]:
         lines.append(f"    {entry['error']}")
@@ -89,18 +102,9 @@ def _dns_result_lines(entry: dict[str, Any]) -> list[str]:
 # --- the group ---------------------------------------------------------------------------------
 
 
-@click.group()
+@click.group(short_help="The activation host a customer runs in its network.")
 def host() -> None:
-    """The activation host a customer runs in its network.
-
-    \b
-    serve         answer activation requests (port 7688)
-    status        host id, certificate, counts per group, statistics
-    clients       the clients this host knows
-    events        the event log
-    block/unblock refuse or readmit a client (CMID)
-    dns-records   the SRV record lines to publish by hand
-    """
+    """The activation host a customer runs in its network (port 7688)."""
 
 
 # --- serve, and publishing the host in DNS -----------------------------------------------------
@@ -240,12 +244,25 @@ def serve(
 @dir_option
 @db_option
 @json_option
-def status(directory: str | None, database_url: str | None, as_json: bool) -> None:
-    """Show the host's id, certificate, counts per group and statistics (like slmgr /dlv)."""
+@click.option(
+    "--no-dns-check",
+    "no_dns_check",
+    is_flag=True,
+    help="Do not ask the DNS server whether each published SRV record is still there.",
+)
+def status(
+    directory: str | None, database_url: str | None, as_json: bool, no_dns_check: bool
+) -> None:
+    """Show the host's id, certificate, counts per group and statistics (like slmgr /dlv).
+
+    For each domain the host published its SRV record in, it also asks the DNS server it
+    published to whether the record is still there."""
     from volact.core.durations import format_duration
-    from volact.host.report import status_report
+    from volact.host.report import check_published, status_report
 
     data = status_report(resolve_host_dir(directory), database_url, system_clock())
+    if not no_dns_check:
+        data["dns_publishing"] = check_published(data["dns_publishing"])
     if as_json:
         print_json(data)
         return
@@ -378,13 +395,18 @@ def _set_blocked(
     from volact.host import report
 
     url = report.store_url(resolve_host_dir(directory), database_url)
-    normalised = report.parse_cmid(cmid)
-    changed = report.set_blocked(url, normalised, blocked, system_clock())
+    normalised, changed = report.set_blocked(url, cmid, blocked, system_clock())
     if as_json:
         print_json({"cmid": normalised, "blocked": blocked, "groups": changed})
         return
     verb = "blocked" if blocked else "unblocked"
     click.echo(f"{verb} {normalised} ({changed} group{'s' if changed != 1 else ''})")
+    if blocked:
+        click.echo(
+            "Blocking is not revocation: the client keeps the activation it holds until its "
+            "ticket ends (up to the group's validity, 180 days by default, plus its grace); it "
+            "can no longer renew, and it no longer counts."
+        )
 
 
 @host.command()
@@ -393,7 +415,11 @@ def _set_blocked(
 @db_option
 @json_option
 def block(cmid: str, directory: str | None, database_url: str | None, as_json: bool) -> None:
-    """Refuse CMID from now on (client_blocked); it no longer counts."""
+    """Refuse CMID from now on (client_blocked); it no longer counts or renews.
+
+    CMID may be a unique prefix (the 8 characters `volact host clients` shows). Blocking is not
+    revocation: the client stays licensed until its ticket ends (up to 180 days by default, plus
+    its grace)."""
     _set_blocked(directory, database_url, cmid, True, as_json)
 
 
@@ -403,7 +429,7 @@ def block(cmid: str, directory: str | None, database_url: str | None, as_json: b
 @db_option
 @json_option
 def unblock(cmid: str, directory: str | None, database_url: str | None, as_json: bool) -> None:
-    """Readmit a blocked CMID."""
+    """Readmit a blocked CMID (whole, or a unique prefix)."""
     _set_blocked(directory, database_url, cmid, False, as_json)
 
 

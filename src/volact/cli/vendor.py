@@ -136,19 +136,9 @@ def opened(directory: str | None) -> Iterator[Vendor]:
 # --- vendor ------------------------------------------------------------------------------------
 
 
-@click.group()
+@click.group(short_help="The vendor's tools: root key, products, keys, certification, MAK.")
 def vendor() -> None:
-    """The vendor's tools: root key, products, keys, host certification, MAK.
-
-    \b
-    init       create the vendor directory and its root key
-    root-key   add (rotate) and list root keys
-    product    add, list and export products (export prints the descriptor)
-    group      show and change a product group's policy
-    key        issue GVLKs, host keys and MAKs; list them
-    fulfil     answer an offline request file (host or MAK)
-    serve      run the online vendor service
-    """
+    """The vendor's tools: root key, products, keys, host certification, MAK."""
 
 
 @vendor.command()

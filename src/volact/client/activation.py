@@ -27,7 +27,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from volact.client import identity
+from volact.client import identity, next_steps
 from volact.client.state import PendingRequest, ProductState, StateDir
 from volact.client.status import LicenseStatus
 from volact.clock import Clock
@@ -239,7 +239,7 @@ def _explained(error: VolactError, retry_interval: int, host: str | None) -> Vol
         message = error.message.rstrip(".")
     else:
         message = f"{error.message.rstrip('.')}; {later}"
-    return error_from_code(error.code, message, details)
+    return error_from_code(error.code, message, details, next_step=error.next_step)
 
 
 # --- a MAK at the vendor service --------------------------------------------------------------
@@ -249,8 +249,8 @@ def _vendor_url(lic: LicenseParts, given: str | None) -> str:
     url = given or lic.descriptor.activation_url
     if not url:
         raise BadRequest(
-            "this product's descriptor names no online activation service for MAKs; give "
-            "one (--vendor URL) or activate offline (--offline-request FILE)"
+            "this product's descriptor names no online activation service for MAKs",
+            next_step=next_steps.VENDOR_URL_OR_OFFLINE,
         )
     return url
 
@@ -363,7 +363,9 @@ def _ask_host(
                 nonce=request.nonce,
             )
         except (InvalidHostCertificate, InvalidTicket) as error:
-            raise type(error)(f"{candidate.address}: {error.message}", error.details) from error
+            raise type(error)(
+                f"{candidate.address}: {error.message}", error.details, next_step=error.next_step
+            ) from error
     assert last is not None
     raise last
 
@@ -390,8 +392,8 @@ def offline_request(lic: LicenseParts) -> str:
         stored = lic._require()
         if stored.record.channel is not keys.Channel.MAK:
             raise BadRequest(
-                "offline activation is for MAKs; this product has a GVLK installed "
-                "(install the MAK with `volact client install-key`)"
+                "offline activation is for MAKs; this product has a GVLK installed",
+                next_step=next_steps.INSTALL_MAK,
             )
         if stored.record.fingerprint != lic.fingerprint:
             stored = lic._update(lambda current: lic._recloned(current, now), now)
@@ -413,8 +415,8 @@ def install_offline_response(lic: LicenseParts, source: str | bytes) -> LicenseS
         pending = stored.pending_offline
         if pending is None or pending.cmid != stored.record.cmid:
             raise BadRequest(
-                "no offline request is pending on this machine; make one first "
-                "(`volact client activate --offline-request FILE`)"
+                "no offline request is pending on this machine",
+                next_step=next_steps.OFFLINE_REQUEST_FIRST,
             )
         activation = read_mak_response(
             source,

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, TypeVar
 
+from volact.client import next_steps
 from volact.core.descriptor import DEFAULT_SRV_SERVICE
 from volact.core.errors import (
     BadRequest,
@@ -367,8 +368,12 @@ def no_host_found(trace: Trace) -> NoHostFound:
         message = f"no activation host found: no usable SRV records under {outcomes}"
     else:
         message = (
-            "no activation host found: no host is set, none is cached and no DNS domain is "
-            "known (use `volact client set-host` or `volact client set-domain`)"
+            "no activation host found: no host is set, none is cached and no DNS domain is known"
+        )
+        return NoHostFound(
+            message,
+            {"queried": names, "domains": list(trace.domains)},
+            next_step=next_steps.SET_HOST_OR_DOMAIN,
         )
     return NoHostFound(message, {"queried": names, "domains": list(trace.domains)})
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from random import SystemRandom
 from typing import TYPE_CHECKING, Any
 
-from volact.client import activation, diagnosis, identity
+from volact.client import activation, diagnosis, identity, next_steps
 from volact.client.activation import Attempt, DNSLookups
 from volact.client.diagnosis import Diagnosis
 from volact.client.settings import installed_products, resolve_state_dir, update_settings
@@ -167,15 +167,15 @@ class License:
             products = state.products()
             if not products:
                 raise NotInstalled(
-                    f"no product is installed in {directory}; install a key first: "
-                    "`volact client install-key KEY --product-config FILE`",
+                    f"no product is installed in {directory}",
                     {"dir": str(directory)},
+                    next_step=next_steps.INSTALL_KEY,
                 )
             if len(products) > 1:
                 raise BadRequest(
-                    f"{len(products)} products are installed ({', '.join(products)}); "
-                    "name one with --product ID",
+                    f"{len(products)} products are installed ({', '.join(products)})",
                     {"products": products},
+                    next_step=next_steps.NAME_PRODUCT,
                 )
             product = products[0]
         stored = state.read_product(product)
@@ -205,9 +205,9 @@ class License:
         stored = self.stored()
         if stored is None:
             raise NotInstalled(
-                f"no product key is installed for {self.product}; install one first "
-                "(`volact client install-key`)",
+                f"no product key is installed for {self.product}",
                 {"product": self.product},
+                next_step=next_steps.INSTALL_KEY,
             )
         return stored
 

@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from volact.client import next_steps
 from volact.core import keys, validate
 from volact.core.client_record import ClientRecord
 from volact.core.errors import BadRequest, StorageError, UnsupportedVersion, VolactError
@@ -244,9 +245,9 @@ def parse_product_state(raw: Any, path: Path) -> ProductState:
         if error.code != "bad_request":
             raise
         raise BadRequest(
-            f"the client state file {path} is damaged: {error.message} (reinstall the key "
-            "with `volact client install-key` to start over)",
+            f"the client state file {path} is damaged: {error.message}",
             {"path": str(path)},
+            next_step=next_steps.REINSTALL_KEY,
         ) from error
     return state
 
@@ -336,9 +337,9 @@ class StateDir:
             return json.loads(data)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise BadRequest(
-                f"the client state file {path} is damaged (not JSON); reinstall the key with "
-                "`volact client install-key` to start over",
+                f"the client state file {path} is damaged (not JSON)",
                 {"path": str(path)},
+                next_step=next_steps.REINSTALL_KEY,
             ) from exc
 
     def read_product(self, product: str) -> ProductState | None:

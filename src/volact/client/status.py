@@ -8,7 +8,20 @@ from typing import Any
 
 from volact.core.states import State
 
-__all__ = ["LicenseStatus", "iso", "to_datetime"]
+__all__ = ["LicenseStatus", "iso", "plain_next_step", "to_datetime"]
+
+ASK_IT = "ask your IT department to check the activation host"
+# Last attempts that only someone else can put right: what the user should ask for.
+_ASK_FOR = {
+    "client_blocked": "ask your IT department: the activation host has blocked this machine",
+    "time_skew": "set this machine's clock right (or let it sync its time), then activate again",
+    "invalid_key": "ask your IT department or the vendor for a valid product key",
+    "product_not_hosted": "ask your IT department: the activation host does not serve this product",
+    "invalid_host_certificate": "ask your IT department: the activation host answering this "
+    "machine is not certified by the product's vendor",
+}
+# Last attempts that mean this machine could not reach an activation host.
+_UNREACHED = frozenset({"no_host_found", "host_unreachable", "host_not_activated"})
 
 
 def to_datetime(timestamp: int | None) -> datetime | None:
@@ -66,6 +79,11 @@ class LicenseStatus:
         """Whether the app should work fully (any state but unlicensed and notification)."""
         return self.state in (State.OOB_GRACE, State.LICENSED, State.OOT_GRACE)
 
+    @property
+    def advice(self) -> str:
+        """What to do next, in plain words for anyone (:func:`plain_next_step`)."""
+        return plain_next_step(self)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able data (times in ISO 8601 UTC), what ``volact client status --json`` prints."""
         return {
@@ -92,4 +110,62 @@ class LicenseStatus:
             "last_host": self.last_host,
             "rearms_left": self.rearms_left,
             "activation_error": self.activation_error,
+            "advice": self.advice,
         }
+
+
+def _for(days: int | None) -> str:
+    return "" if days is None else f" for {days} more day{'s' if days != 1 else ''}"
+
+
+def _within(days: int | None) -> str:
+    if days is None:
+        return ""
+    if days <= 0:
+        return " today"
+    return f" within {days} day{'s' if days != 1 else ''}"
+
+
+def plain_next_step(status: LicenseStatus) -> str:
+    """One sentence saying what the person at this machine should do, without KMS terms.
+
+    The terms (notification, out-of-tolerance grace, CMID) stay in the status for admins; this
+    says what to do: nothing, connect to the company network within so many days, or ask the IT
+    department to check the activation host.
+    """
+    state, error = status.state, status.last_error
+    if state is State.UNLICENSED:
+        return "Install the product key (ask your IT department for it)."
+    if state is State.LICENSED:
+        if error in _ASK_FOR:
+            # Blocking is not revocation: the activation held runs on, but cannot be renewed.
+            return (
+                f"Nothing to do for now: the product is activated{_for(status.days_left)}, but "
+                f"it cannot renew; {_ASK_FOR[error]}."
+            )
+        if status.expiry_warning:
+            return (
+                f"Connect to the company network{_within(status.days_left)} so the activation "
+                f"renews; if it does not, {ASK_IT}."
+            )
+        return "Nothing to do: the product is activated and renews by itself."
+    if status.reason == "clock_tampered":
+        return "Set this machine's clock right, then activate again."
+    if error in _ASK_FOR:
+        return _ASK_FOR[error][0].upper() + _ASK_FOR[error][1:] + "."
+    if state is State.NOTIFICATION:
+        return f"Connect to the company network and {ASK_IT}; the product is not activated."
+    if error == "count_insufficient":
+        return (
+            "Nothing to do: the product activates by itself once enough machines in your "
+            "company have asked the activation host."
+        )
+    if state is State.OOT_GRACE or error in _UNREACHED:
+        return (
+            f"Connect to the company network{_within(status.days_left)} so the product can "
+            f"activate; if you are connected, {ASK_IT}."
+        )
+    return (
+        f"Nothing to do yet: the product activates by itself when this machine is on the "
+        f"company network (needed{_within(status.days_left)})."
+    )

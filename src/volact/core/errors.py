@@ -6,12 +6,22 @@ error-code documentation are all generated from ``CODES``. HTTP status codes are
 host's ASGI app is the only place that maps codes to statuses.
 
 Codes are part of the public contract: never rename one, only add.
+
+**Who reads the next step.** A message says what happened; what to do next depends on where the
+reader stands: a person at the ``volact`` command runs a command, a vendor's app calls the SDK.
+That is one rule, written here: a remedy (``ErrorInfo.remedy`` and ``sdk_remedy``) and an error's
+own next step (:class:`NextStep`, given where the error is raised) each have a CLI form and an SDK
+form, and :meth:`VolactError.text` (``"cli"`` or ``"sdk"``) and :func:`remedy_for` pick one. The
+CLI renders ``text("cli")``; ``str(error)`` is ``text("sdk")``, what an SDK caller logs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+
+Audience = Literal["cli", "sdk"]
+"""Who reads a next step: a person at the ``volact`` command, or a program using the SDK."""
 
 
 @dataclass(frozen=True)
@@ -20,7 +30,20 @@ class ErrorInfo:
     where: str  # "host", "client", "vendor" or "any": who emits it
     summary: str
     explanation: str
-    remedy: str
+    remedy: str  # what to do, for a person at the `volact` command
+    sdk_remedy: str = ""  # the same for a program using the SDK, when it differs
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """What to do next, said to each reader: a ``volact`` command for a person at the CLI, an
+    SDK call for a vendor's app. Give it where an error is raised (``next_step=``)."""
+
+    cli: str
+    sdk: str
+
+    def for_audience(self, audience: Audience) -> str:
+        return self.sdk if audience == "sdk" else self.cli
 
 
 CODES: dict[str, ErrorInfo] = {
@@ -91,7 +114,8 @@ CODES: dict[str, ErrorInfo] = {
             "host",
             "The host's administrator blocked this client.",
             "Blocked client machine ids (CMIDs) are refused and are not counted.",
-            "Ask the host administrator (`volact host unblock CMID`).",
+            "Ask your IT department (the host's administrator): blocking was their decision, "
+            "and they can reverse it with `volact host unblock CMID`.",
         ),
         ErrorInfo(
             "rate_limited",
@@ -106,7 +130,8 @@ CODES: dict[str, ErrorInfo] = {
             "The host has no valid certificate from the vendor.",
             "A host can activate clients only after the vendor certified it (`volact host "
             "activate`), and only while the certificate is valid.",
-            "On the host: `volact host activate` (online or with offline files).",
+            "Ask your IT department to certify the activation host; its administrator runs "
+            "`volact host activate` on it (online or with offline files).",
         ),
         ErrorInfo(
             "key_exhausted",
@@ -154,9 +179,16 @@ CODES: dict[str, ErrorInfo] = {
             "No activation host was found.",
             "No host is set by hand, none is cached, and DNS has no SRV record under any of the "
             "names queried.",
-            "See what was queried (`volact client diagnose`); set a domain (`set-domain`) or a "
-            "host (`set-host`), "
-            "or ask the admin to publish the SRV record (`volact host dns-records`).",
+            "The message lists each name queried and its answer. A query that timed out or was "
+            "refused: check the DNS server (`volact client set-dns-server IP`). No record "
+            "(NXDOMAIN): ask your IT department to publish the SRV record (`volact host "
+            "dns-records`), or set the domain (`volact client set-domain DOMAIN`) or the host "
+            "(`volact client set-host HOST`) by hand.",
+            "The message lists each name queried and its answer. A query that timed out or was "
+            "refused: check the DNS server (`License.configure(dns_server=IP)`). No record: ask "
+            "the customer's IT department to publish the SRV record, or configure the domain "
+            "(`License.configure(domains=[DOMAIN])`) or the host "
+            "(`License.configure(manual_host=HOST)`).",
         ),
         ErrorInfo(
             "host_unreachable",
@@ -164,8 +196,10 @@ CODES: dict[str, ErrorInfo] = {
             "Activation hosts were found but none answered.",
             "Every host named by the SRV records (or set by hand) refused the connection or "
             "timed out.",
-            "Check that the host runs (`volact host status`) and that the port (default 7688) "
-            "is open in firewalls between client and host.",
+            "Ask your IT department to check that the activation host is running and that its "
+            "port (default 7688) is open between this machine and the host; the host's "
+            "administrator checks with `volact host status` on the host. Meanwhile the product "
+            "keeps working in its grace period and retries by itself.",
         ),
         ErrorInfo(
             "invalid_host_certificate",
@@ -193,6 +227,7 @@ CODES: dict[str, ErrorInfo] = {
             "ticket), beyond a small tolerance. Licensing is in notification until the next "
             "successful activation.",
             "Correct the system clock, then `volact client activate`.",
+            "Correct the system clock, then call `License.activate()`.",
         ),
         ErrorInfo(
             "rearm_limit",
@@ -207,7 +242,9 @@ CODES: dict[str, ErrorInfo] = {
             "client",
             "No product key is installed.",
             "The client has no product installed (or not the one named).",
-            "Install a key first: `volact client install-key KEY --product-config FILE`.",
+            "Install a key first: `volact client install-key KEY --product-config FILE` (the "
+            "product descriptor FILE ships with the product).",
+            "Install a key first: `License.from_descriptor(FILE).install_key(KEY)`.",
         ),
     ]
 }
@@ -222,16 +259,29 @@ class VolactError(Exception):
 
     code: ClassVar[str] = "internal"
 
-    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        details: dict[str, Any] | None = None,
+        *,
+        next_step: NextStep | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details: dict[str, Any] = dict(details or {})
+        self.next_step = next_step
+
+    def text(self, audience: Audience = "sdk") -> str:
+        """The message with the next step for ``audience`` (the one rule of this module)."""
+        if self.next_step is None:
+            return self.message
+        return f"{self.message}; {self.next_step.for_audience(audience)}"
 
     def __str__(self) -> str:
-        return self.message
+        return self.text("sdk")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "details": self.details}
+    def to_dict(self, audience: Audience = "sdk") -> dict[str, Any]:
+        return {"code": self.code, "message": self.text(audience), "details": self.details}
 
 
 # --- kinds: what went wrong, whoever's code it is (h11 splits Local and Remote errors likewise) ---
@@ -381,12 +431,25 @@ def _all_error_classes() -> dict[str, type[VolactError]]:
 ERROR_CLASSES: dict[str, type[VolactError]] = _all_error_classes()
 
 
-def error_from_code(code: str, message: str, details: dict[str, Any] | None = None) -> VolactError:
+def error_from_code(
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    *,
+    next_step: NextStep | None = None,
+) -> VolactError:
     """Rebuild a typed error from a code received over the wire (unknown codes -> internal)."""
     cls = ERROR_CLASSES.get(code, InternalError)
-    return cls(message, details)
+    return cls(message, details, next_step=next_step)
 
 
-def error_body(error: VolactError) -> dict[str, Any]:
-    """The one error shape of SPEC §6, used by every service and every ``--json`` error."""
-    return {"ok": False, "error": error.to_dict()}
+def error_body(error: VolactError, audience: Audience = "sdk") -> dict[str, Any]:
+    """The one error shape of SPEC §6, used by every service and every ``--json`` error (the
+    CLI's with ``audience="cli"``)."""
+    return {"ok": False, "error": error.to_dict(audience)}
+
+
+def remedy_for(code: str, audience: Audience) -> str:
+    """What to do about ``code``, said to ``audience`` (an unknown code: ``internal``'s)."""
+    info = CODES.get(code) or CODES["internal"]
+    return info.sdk_remedy if audience == "sdk" and info.sdk_remedy else info.remedy

@@ -9,6 +9,7 @@ lets it). Times are ISO 8601 UTC.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from volact.core.errors import BadRequest, ConfigurationError, HostNotActivated
+from volact.core.errors import BadRequest, ConfigurationError, HostNotActivated, NotFound
 from volact.core.policy import GroupPolicy
 from volact.host.identity import HostFiles, HostSettings
 from volact.host.service import check_certificate
@@ -86,6 +87,40 @@ def dns_results(events: list[EventRecord]) -> list[dict[str, Any]]:
         }
         for domain, event in sorted(latest.items())
     ]
+
+
+DNS_CHECK_TIMEOUT = 2.0
+"""How long ``volact host status`` waits for the DNS server when it checks a published record."""
+
+
+def check_published(
+    entries: list[dict[str, Any]], *, timeout: float = DNS_CHECK_TIMEOUT
+) -> list[dict[str, Any]]:
+    """The DNS publishing results of :func:`dns_results`, each published one checked against
+    the DNS server it was published to: ``in_dns`` is True when that server answers the record
+    (this host's target and port) now, False when it answers without it (the record was deleted
+    from the zone since), None when it could not be asked; ``dns_now`` is the query's outcome
+    (``answer``, ``nxdomain``, ``noanswer``, ``timeout`` or ``error: …``)."""
+    from volact.core.errors import VolactError
+    from volact.net import dns
+
+    checked = []
+    for entry in entries:
+        entry = dict(entry)
+        if entry["ok"] and entry["name"] and entry["server"] and entry["target"]:
+            try:
+                server = dns.DNSServer.parse(str(entry["server"]))
+            except VolactError:
+                checked.append(entry)
+                continue
+            result = dns.query_srv(str(entry["name"]), server=server, timeout=timeout)
+            target = str(entry["target"]).rstrip(".").lower()
+            found = any(r.target == target and r.port == entry["port"] for r in result.records)
+            answered = result.outcome in ("answer", "nxdomain", "noanswer")
+            entry["in_dns"] = found if answered else None
+            entry["dns_now"] = result.outcome
+        checked.append(entry)
+    return checked
 
 
 def shown_url(url: str) -> str:
@@ -241,8 +276,43 @@ def events(url: str, *, limit: int, kind: str | None) -> list[EventRecord]:
     return with_store(url, lambda store: store.events(limit=limit, kind=kind))
 
 
-def set_blocked(url: str, cmid: str, blocked: bool, now: int) -> int:
-    """Block (or unblock) the normalised ``cmid`` in every group; how many groups changed."""
-    return with_store(
-        url, lambda store: store.block(cmid, now) if blocked else store.unblock(cmid, now)
-    )
+_CMID_PREFIX = re.compile(r"[0-9a-f-]{1,36}")
+# How many matches an ambiguous prefix lists.
+SHOWN_MATCHES = 10
+
+
+async def resolve_cmid(store: Store, text: str) -> str:
+    """The one known CMID that ``text`` names: a whole CMID (any case), or a prefix of one, such
+    as the 8 characters ``volact host clients`` shows. A prefix that matches none gives
+    ``not_found``; one that matches several gives ``bad_request`` listing them."""
+    given = text.strip().lower()
+    with suppress(ValueError):
+        return str(uuid.UUID(given))
+    if not _CMID_PREFIX.fullmatch(given):
+        raise ConfigurationError(
+            f"{text!r} is not a CMID (a UUID) or the start of one", {"cmid": text}
+        )
+    found = await store.cmids_with_prefix(given, limit=SHOWN_MATCHES + 1)
+    if not found:
+        raise NotFound(
+            f"no client whose CMID starts with {given} is known to this host", {"cmid": given}
+        )
+    if len(found) > 1:
+        shown = ", ".join(found[:SHOWN_MATCHES]) + (", …" if len(found) > SHOWN_MATCHES else "")
+        raise ConfigurationError(
+            f"{given} is the start of more than one CMID ({shown}); type more of it",
+            {"cmid": given, "matches": found[:SHOWN_MATCHES]},
+        )
+    return found[0]
+
+
+def set_blocked(url: str, cmid: str, blocked: bool, now: int) -> tuple[str, int]:
+    """Block (or unblock) the CMID that ``cmid`` names (:func:`resolve_cmid`) in every group;
+    the CMID and how many groups changed."""
+
+    async def work(store: Store) -> tuple[str, int]:
+        full = await resolve_cmid(store, cmid)
+        changed = await (store.block(full, now) if blocked else store.unblock(full, now))
+        return full, changed
+
+    return with_store(url, work)

@@ -381,7 +381,7 @@ class HostService:
         if routed.outcome is not None:
             decision = _annotated(refused(request, routed, now), extra)
             await self._store(self.store.record(decision))
-            raise self._refusal(decision, request, now)
+            raise self._refusal(decision, request, now, client_address)
 
         group = routed.group
         assert group is not None
@@ -412,7 +412,7 @@ class HostService:
             )
         )
         if decision.ticket is None:
-            raise self._refusal(decision, request, now)
+            raise self._refusal(decision, request, now, client_address)
         return sealed[0], decision
 
     async def _store(self, pending: Awaitable[T]) -> T:
@@ -433,12 +433,36 @@ class HostService:
             return policy.retry_interval
         return self.settings.retry_interval or DEFAULT_RETRY_INTERVAL
 
-    def _refusal(self, decision: Decision, request: ActivationRequest, now: int) -> VolactError:
-        """The error a refused decision is answered with, with details a client can act on."""
+    def _refusal(
+        self, decision: Decision, request: ActivationRequest, now: int, address: str
+    ) -> VolactError:
+        """The error a refused decision is answered with, with details a client can act on.
+
+        Each refusal is also one log line that names the client (CMID, machine name, address),
+        so that an admin can tell from the log which machine was refused and why."""
         outcome = decision.outcome
         code = decision.code
         if code is None:  # pragma: no cover - an activation always carries a ticket
             return InternalError("the host decided to activate but made no ticket")
+        if log.isEnabledFor(logging.INFO):
+            fields: dict[str, Any] = {
+                "code": code,
+                "cmid": request.cmid,
+                "machine": request.machine,
+                "product": request.product,
+                "group": decision.group,
+                "client": address,
+            }
+            if outcome is Outcome.BELOW_THRESHOLD:
+                fields.update(count=decision.count, threshold=decision.threshold)
+            log.info(
+                "refused %s (CMID %s) for %s: %s",
+                request.machine,
+                request.cmid,
+                request.product,
+                code,
+                extra={"fields": fields},
+            )
         retry = self._retry_interval(decision.group)
         message = decision.message
         details: dict[str, Any] = {}

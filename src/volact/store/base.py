@@ -191,6 +191,10 @@ class Store(Protocol):
     async def unblock(self, cmid: str, now: int) -> int:
         """Unblock a CMID; the reverse of :meth:`block` (``client_unblocked`` event)."""
 
+    async def cmids_with_prefix(self, prefix: str, limit: int = 10) -> list[str]:
+        """The distinct known CMIDs that start with ``prefix`` (lower case), in order, at most
+        ``limit`` (what lets an admin type the 8 characters the tables show)."""
+
     async def prune_events(self, before: int, keep: int = EVENT_RETENTION_ROWS) -> int:
         """Delete events older than ``before`` and all but the newest ``keep``; returns how many."""
 

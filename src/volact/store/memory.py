@@ -151,6 +151,12 @@ class MemoryStore:
     async def unblock(self, cmid: str, now: int) -> int:
         return self._set_blocked(cmid, now, False)
 
+    async def cmids_with_prefix(self, prefix: str, limit: int = 10) -> list[str]:
+        found = {
+            c for group in self._groups.values() for c in group.clients if c.startswith(prefix)
+        }
+        return sorted(found)[:limit]
+
     async def prune_events(self, before: int, keep: int = EVENT_RETENTION_ROWS) -> int:
         kept = [event for event in self._events if event.at >= before]
         if keep >= 0 and len(kept) > keep:

@@ -383,6 +383,10 @@ class PostgresStore:
         sql, params = events_query(limit=limit, since=since, kind=kind, mark="%s")
         return [event_record(row) for row in await self._fetch(sql, params)]
 
+    async def cmids_with_prefix(self, prefix: str, limit: int = 10) -> list[str]:
+        rows = await self._fetch(q.CMIDS_WITH_PREFIX, [prefix, prefix + "\uffff", limit])
+        return [str(row[0]) for row in rows]
+
     async def stats(self) -> Stats:
         rows = await self._fetch(q.SELECT_STATISTICS, [q.SHARD_SEPARATOR])
         return Stats.from_counters({str(name): int(value) for name, value in rows})

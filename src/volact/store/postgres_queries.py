@@ -76,6 +76,11 @@ SHARD_SEPARATOR = "@"
 
 SET_BLOCKED = "UPDATE clients SET blocked = %s WHERE cmid = %s"
 GROUPS_OF = 'SELECT group_id FROM clients WHERE cmid = %s ORDER BY group_id COLLATE "C"'
+# CMIDs are lower-case ASCII: a range in byte order ("C") is exactly the prefix's CMIDs.
+CMIDS_WITH_PREFIX = (
+    'SELECT DISTINCT cmid COLLATE "C" AS c FROM clients WHERE cmid COLLATE "C" >= %s '
+    'AND cmid COLLATE "C" < %s ORDER BY c LIMIT %s'
+)
 PRUNE_OLD = "DELETE FROM events WHERE at < %s"
 PRUNE_BEYOND = (
     "DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET %s)"

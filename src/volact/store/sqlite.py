@@ -386,6 +386,11 @@ class SQLiteStore:
         rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
         return [event_record(row) for row in rows]
 
+    async def cmids_with_prefix(self, prefix: str, limit: int = 10) -> list[str]:
+        params = (prefix, prefix + "\uffff", limit)
+        rows = await self._read(lambda conn: conn.execute(q.CMIDS_WITH_PREFIX, params).fetchall())
+        return [str(row[0]) for row in rows]
+
     async def stats(self) -> Stats:
         rows = await self._read(lambda conn: conn.execute(q.SELECT_STATISTICS).fetchall())
         return Stats.from_counters({name: int(value) for name, value in rows})

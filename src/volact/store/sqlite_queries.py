@@ -53,6 +53,10 @@ BUMP_STATISTIC = (
 )
 SET_BLOCKED = "UPDATE clients SET blocked = ? WHERE cmid = ?"
 GROUPS_OF = "SELECT group_id FROM clients WHERE cmid = ? ORDER BY group_id"
+# A range on the primary key's first column: CMIDs are lower-case ASCII, so [p, p + U+FFFF).
+CMIDS_WITH_PREFIX = (
+    "SELECT DISTINCT cmid FROM clients WHERE cmid >= ? AND cmid < ? ORDER BY cmid LIMIT ?"
+)
 PRUNE_OLD = "DELETE FROM events WHERE at < ?"
 PRUNE_BEYOND = (
     "DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)"
