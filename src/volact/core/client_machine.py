@@ -10,8 +10,8 @@ Rules (everything that changes a client's state lives in this file):
 
 1. The state (``phase``) changes only through :data:`TRANSITIONS`, a table of
    ``(source, event, target, reason)`` rows; the lifecycle diagram in ``docs/lifecycle.md`` is
-   generated from it (:func:`volact.core.lifecycle.mermaid_diagram`). A row whose ``keep_reason`` is set changes data,
-   not state, and keeps the record's reason.
+   generated from it (:mod:`volact.core.lifecycle`). A row whose ``keep_reason`` is set changes
+   data, not state, and keeps the record's reason.
 2. ``reason`` is ``None`` in every state but ``notification``, where it says why:
    ``oob_grace_expired``, ``oot_grace_expired`` or ``clock_tampered``.
 3. Installing a key enters ``oob_grace``; the out-of-box grace runs from ``installed_at`` (but
@@ -131,8 +131,8 @@ __all__ = [
     "discard_activation",
     "install_key",
     "next_deadline",
-    "oob_grace_start",
     "observe",
+    "oob_grace_start",
     "rearm",
     "record_activation",
     "record_failure",
