@@ -35,6 +35,7 @@ import base64
 import binascii
 import functools
 import hashlib
+import hmac as stdlib_hmac
 import json
 import re
 import struct
@@ -44,8 +45,9 @@ from typing import Any
 
 import orjson
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, hmac, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 _PUBLIC_PREFIX = "k4.public."
@@ -271,3 +273,24 @@ def verify(token: str, kind: str, keys: Iterable[VerifyKey]) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise SignatureError("token payload is not an object")
     return payload
+
+
+# --- proof of a shared secret ---------------------------------------------------------------
+
+
+def secret_proof(secret: str, purpose: str, message: Mapping[str, Any]) -> str:
+    """An HMAC-SHA256 of ``message`` (serialised as payloads are) under a key derived from
+    ``secret`` with HKDF-SHA256 for ``purpose``; base64url. It shows that the maker knows the
+    secret without containing it (the vendor, which knows the secret too, makes the same one)."""
+    derived = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode("utf-8")
+    ).derive(secret.encode("utf-8"))
+    code = hmac.HMAC(derived, hashes.SHA256())
+    code.update(_dumps(message))
+    return _b64encode(code.finalize())
+
+
+def proof_matches(proof: str, secret: str, purpose: str, message: Mapping[str, Any]) -> bool:
+    """Whether ``proof`` is :func:`secret_proof` of ``message`` (in constant time)."""
+    expected = secret_proof(secret, purpose, message)
+    return stdlib_hmac.compare_digest(proof.encode("ascii", "replace"), expected.encode("ascii"))
