@@ -24,6 +24,10 @@ request). ``tests/test_crypto.py`` checks them against the PASETO standard's tes
 (4-S-1 to 4-S-3, byte for byte: Ed25519 is deterministic) and against pyseto in both
 directions. Verification raises :class:`SignatureError`, never returns a bool.
 
+One more primitive lives here, :func:`secret_proof`: an HMAC-SHA256 under a key derived with
+HKDF-SHA256 (cryptography's) from a secret both sides know, so a host activation request
+proves the host key without holding it.
+
 Payloads and footers are serialised with orjson (sorted keys, compact), which is several times
 faster than the standard library's encoder; a payload holds only strings, integers, booleans,
 None, lists and string-keyed objects.
