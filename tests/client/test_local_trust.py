@@ -229,3 +229,18 @@ def test_a_ticket_the_own_key_signs_outside_the_certificate_is_refused(
 def test_a_ticket_within_the_skew_is_accepted(world: World) -> None:
     lic = _with_own_key_host(world, "near", issued_at=T0 + 3 * HOUR)
     assert lic.activate().state is State.LICENSED
+
+
+def test_a_state_file_without_the_second_copy_is_read_with_the_record_s(world: World) -> None:
+    lic = _activated(world)  # as an earlier volact wrote it: no top-level trusted_time
+
+    def earlier_volact(data: dict[str, Any]) -> None:
+        data.pop("trusted_time", None)
+
+    _edit(lic, earlier_volact)
+    assert lic.status().state is State.LICENSED
+    world.clock.now = T0 + DAY
+    lic.activate()  # the next write adds the copy
+    path = lic.state.product_path(lic.product)
+    data = json.loads(path.read_text())
+    assert data["trusted_time"] == data["record"]["trusted_time"] == T0 + DAY
