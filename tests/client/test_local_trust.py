@@ -244,3 +244,13 @@ def test_a_state_file_without_the_second_copy_is_read_with_the_record_s(world: W
     path = lic.state.product_path(lic.product)
     data = json.loads(path.read_text())
     assert data["trusted_time"] == data["record"]["trusted_time"] == T0 + DAY
+
+
+def test_a_success_after_the_clocks_went_back_is_never_clock_tampered(world: World) -> None:
+    lic = _activated(world)
+    world.clock.now = T0 + 10 * DAY
+    lic.activate()  # held: issued at day 10
+    world.clock.now = T0 + 5 * DAY  # the host's clock and the client's, both set back
+    status = lic.activate()  # a signed success at day 5: the newer ticket is the one trusted
+    assert (status.state, status.reason) == (State.LICENSED, None)
+    assert lic.status().reason is None

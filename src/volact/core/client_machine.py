@@ -23,6 +23,9 @@ Rules (everything that changes a client's state lives in this file):
    never shortens validity: if the new ticket ends earlier than the one held (another host with
    a shorter policy, a host clock behind), the longer ticket is kept and only its renewal time
    moves. ``valid_until`` ``None`` is a permanent (MAK) activation, longer than any other.
+   The one exception: a held ticket issued more than the accepted skew (4 hours) after the new
+   success's trusted time (rule 7; the clocks went back) is replaced, since its signed floor
+   would contradict the success.
 5. Time events, checked in this order by :func:`advance` until none applies:
    a. ``now`` earlier than the trusted time (:func:`trusted_time`) by more than
       ``CLOCK_ROLLBACK_TOLERANCE`` → the clock ran backwards: ``notification`` /
@@ -364,7 +367,12 @@ def record_activation(record: ClientRecord, activation: Activation, now: int) ->
     if ticket.cmid != record.cmid or ticket.fingerprint != record.fingerprint:
         raise InvalidTicket("ticket is for another machine")
     held = record.activation
-    if held is not None and _outlasts(held.valid_until, ticket.valid_until):
+    anchored = min(ticket.issued_at, now)
+    if (
+        held is not None
+        and _outlasts(held.valid_until, ticket.valid_until)
+        and held.issued_at - CLOCK_SKEW_TOLERANCE <= anchored
+    ):
         kept = replace(held, renewed_at=now)
     else:
         kept = StoredActivation(
@@ -376,7 +384,6 @@ def record_activation(record: ClientRecord, activation: Activation, now: int) ->
             oot_grace=ticket.oot_grace,
             renewed_at=now,
         )
-    anchored = min(ticket.issued_at, now)
     succeeded = replace(
         record,
         activation=kept,
