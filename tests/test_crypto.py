@@ -191,3 +191,15 @@ def test_verification_agrees_with_pyseto() -> None:
             crypto.verify(flipped, "ticket", [key.public_key])
         with pytest.raises(Exception):  # noqa: B017 - pyseto raises several types
             pyseto.decode(public, flipped, implicit_assertion=b"volact:ticket:v1")
+
+
+def test_a_secret_proof_is_keyed_by_the_secret_and_covers_the_message() -> None:
+    message = {"request_id": "r1", "created_at": 1}
+    proof = crypto.secret_proof("secret", "purpose", message)
+    assert proof == crypto.secret_proof("secret", "purpose", dict(reversed(message.items())))
+    assert crypto.proof_matches(proof, "secret", "purpose", message)
+    assert not crypto.proof_matches(proof, "other secret", "purpose", message)
+    assert not crypto.proof_matches(proof, "secret", "another purpose", message)
+    assert not crypto.proof_matches(proof, "secret", "purpose", {**message, "created_at": 2})
+    assert not crypto.proof_matches("not a proof ü", "secret", "purpose", message)
+    assert "secret" not in proof and len(proof) == 43  # 32 bytes, base64url

@@ -24,6 +24,10 @@ request). ``tests/test_crypto.py`` checks them against the PASETO standard's tes
 (4-S-1 to 4-S-3, byte for byte: Ed25519 is deterministic) and against pyseto in both
 directions. Verification raises :class:`SignatureError`, never returns a bool.
 
+One more primitive lives here, :func:`secret_proof`: an HMAC-SHA256 under a key derived with
+HKDF-SHA256 (cryptography's) from a secret both sides know, so a host activation request
+proves the host key without holding it.
+
 Payloads and footers are serialised with orjson (sorted keys, compact), which is several times
 faster than the standard library's encoder; a payload holds only strings, integers, booleans,
 None, lists and string-keyed objects.
@@ -35,6 +39,7 @@ import base64
 import binascii
 import functools
 import hashlib
+import hmac as stdlib_hmac
 import json
 import re
 import struct
@@ -44,8 +49,9 @@ from typing import Any
 
 import orjson
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, hmac, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 _PUBLIC_PREFIX = "k4.public."
@@ -271,3 +277,24 @@ def verify(token: str, kind: str, keys: Iterable[VerifyKey]) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise SignatureError("token payload is not an object")
     return payload
+
+
+# --- proof of a shared secret ---------------------------------------------------------------
+
+
+def secret_proof(secret: str, purpose: str, message: Mapping[str, Any]) -> str:
+    """An HMAC-SHA256 of ``message`` (serialised as payloads are) under a key derived from
+    ``secret`` with HKDF-SHA256 for ``purpose``; base64url. It shows that the maker knows the
+    secret without containing it (the vendor, which knows the secret too, makes the same one)."""
+    derived = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode("utf-8")
+    ).derive(secret.encode("utf-8"))
+    code = hmac.HMAC(derived, hashes.SHA256())
+    code.update(_dumps(message))
+    return _b64encode(code.finalize())
+
+
+def proof_matches(proof: str, secret: str, purpose: str, message: Mapping[str, Any]) -> bool:
+    """Whether ``proof`` is :func:`secret_proof` of ``message`` (in constant time)."""
+    expected = secret_proof(secret, purpose, message)
+    return stdlib_hmac.compare_digest(proof.encode("ascii", "replace"), expected.encode("ascii"))

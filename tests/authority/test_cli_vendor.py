@@ -209,10 +209,12 @@ GARBAGE = [
     (b'{"format": "volact-mak-batch", "v": 1, "requests": [{"v": 1}]}', "bad_request"),
     (b'{"format": "volact-mak-request", "v": 1, "request": "x"}', "bad_request"),
     (
-        b'{"format": "volact-host-activation-request", "v": 1, "token": "v4.public.xx"}',
+        b'{"format": "volact-host-activation-request", "v": 2, "token": "v4.public.xx"}',
         "bad_request",
     ),
-    (b'{"format": "volact-host-activation-request", "v": 1}', "bad_request"),
+    (b'{"format": "volact-host-activation-request", "v": 2}', "bad_request"),
+    # Version 1 carried the host key itself: refused for its version, before anything else.
+    (b'{"format": "volact-host-activation-request", "v": 1}', "unsupported_version"),
     (b"[" * 100_000, "bad_request"),
 ]
 

@@ -130,11 +130,11 @@ def _request_text(world: World, tmp_path: Path, name: str = "host") -> tuple[Hos
     "change",
     [
         lambda p: p.update(host_id="another-host"),
-        lambda p: p.update(key="BCDFG-HJKMP-QRTVW-XY234-6789B"),
+        lambda p: p.update(key_serial="host-000000000000000000000000"),
         lambda p: p.update(created_at=p["created_at"] + 1),
         lambda p: p.update(machine="elsewhere"),
     ],
-    ids=["host_id", "key", "created_at", "machine"],
+    ids=["host_id", "key_serial", "created_at", "machine"],
 )
 def test_tampered_request_is_refused_and_counts_nothing(
     world: World, tmp_path: Path, change: object

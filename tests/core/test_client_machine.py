@@ -20,6 +20,7 @@ from volact.core.errors import (
     UnsupportedVersion,
 )
 from volact.core.keys import Channel, make_gvlk, make_secret_key
+from volact.core.lifecycle import mermaid_diagram
 from volact.core.policy import CLOCK_ROLLBACK_TOLERANCE, GroupPolicy
 from volact.core.states import State
 from volact.core.tickets import ISSUER_HOST, ISSUER_VENDOR, Activation, HostCertificate, Ticket
@@ -742,7 +743,7 @@ def test_the_table_has_one_row_per_state_and_event() -> None:
 
 
 def test_the_diagram_shows_every_row() -> None:
-    text = cm.mermaid_diagram()
+    text = mermaid_diagram()
     assert text.startswith("stateDiagram-v2\n")
     for row in cm.TRANSITIONS:
         edge = next(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from volact.core.client_machine import mermaid_diagram
+from volact.core.lifecycle import mermaid_diagram
 from volact.core.states import State
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "lifecycle.md"

@@ -19,15 +19,19 @@ HOST_ID = "host-1"
 REQUEST_ID = "6f1c2a0e-8d4b-4c55-9a43-2d1f0b7e9c11"
 
 
+HOST_KEY_TEXT = "HOST-KEY-TEXT"
+
+
 def host_request(host_key: crypto.SigningKey) -> offline.HostActivationRequest:
-    return offline.HostActivationRequest(
+    unproved = offline.HostActivationRequest(
         request_id=REQUEST_ID,
         host_id=HOST_ID,
         host_key=host_key.public_key.paserk,
-        key="HOST-KEY-TEXT",
+        key_serial="host-0123456789abcdef01234567",
         machine="host-machine",
         created_at=T0,
     )
+    return offline.make_host_proof(unproved, HOST_KEY_TEXT)
 
 
 def host_response(vendor: Vendor, host_key: crypto.SigningKey, host_id: str = HOST_ID) -> Any:
@@ -42,7 +46,8 @@ def host_response(vendor: Vendor, host_key: crypto.SigningKey, host_id: str = HO
 
 
 def token_file(file_format: str, token: str) -> str:
-    return json.dumps({"format": file_format, "v": 1, "token": token})
+    version = offline.HOST_REQUEST_VERSION if file_format == offline.HOST_REQUEST_FORMAT else 1
+    return json.dumps({"format": file_format, "v": version, "token": token})
 
 
 # --- parse_file ------------------------------------------------------------------------------
@@ -110,7 +115,8 @@ def test_a_file_of_another_version_asks_for_an_upgrade(version: object) -> None:
 
 @pytest.mark.parametrize("file_format", offline.REQUEST_FORMATS)
 def test_a_request_file_names_each_request_kind(file_format: str) -> None:
-    text = json.dumps({"format": file_format, "v": 1})
+    version = offline.HOST_REQUEST_VERSION if file_format == offline.HOST_REQUEST_FORMAT else 1
+    text = json.dumps({"format": file_format, "v": version})
     assert offline.read_request_file(text)["format"] == file_format
     assert offline.read_request_file(text.encode())["format"] == file_format
 
@@ -185,7 +191,7 @@ def test_a_signed_host_request_with_an_unknown_field() -> None:
         offline.read_host_request(token_file(offline.HOST_REQUEST_FORMAT, token))
 
 
-@pytest.mark.parametrize("version", [2, None])
+@pytest.mark.parametrize("version", [1, 3, None])
 def test_a_signed_host_request_of_another_payload_version(version: object) -> None:
     host_key = crypto.SigningKey.generate()
     payload = {**host_request(host_key).payload(), "v": version}

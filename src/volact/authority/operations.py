@@ -193,6 +193,26 @@ class Vendor(Catalogue):
 
     # --- host certification --------------------------------------------------------------
 
+    def _proved_host_key(self, request: offline.HostActivationRequest) -> KeyRecord:
+        """The host key a request names by serial, if the request proves knowing it.
+
+        An unknown serial and a proof that does not match get the same answer, so a request
+        tells a stranger nothing about which serials exist.
+        """
+        record = self.store.key(request.key_serial)
+        if (
+            record is None
+            or record.channel != Channel.HOST.value
+            or not offline.check_host_proof(request, record.key_text)
+        ):
+            raise InvalidKey(
+                f"this host key was not issued by vendor {self.vendor_id!r}, or the request does "
+                "not prove it: check the key on the host (`volact host init`) and make a new "
+                "request",
+                {"serial": request.key_serial},
+            )
+        return record
+
     def certify_host(
         self,
         request: offline.HostActivationRequest,
@@ -202,7 +222,7 @@ class Vendor(Catalogue):
     ) -> offline.HostActivationResponse:
         """Answer a verified host activation request with a signed response (rules 2 and 3)."""
         with self.lock, self.store.transaction():
-            _, record = self._issued_key(request.key, Channel.HOST)
+            record = self._proved_host_key(request)
             if self.store.request_seen(request.request_id):
                 raise ReplayedRequest(
                     "this host activation request was answered already; a request is used once. "

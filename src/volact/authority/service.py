@@ -117,7 +117,7 @@ def create_app(
             "host_certified",
             address,
             host_id=parsed.host_id,
-            serial=_serial(parsed.key),
+            serial=parsed.key_serial,
             request_id=parsed.request_id,
         )
         return JSONResponse({"ok": True, **response.to_json()})

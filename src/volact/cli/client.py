@@ -208,9 +208,10 @@ def activate(
         if offline_request == "-":
             click.echo(text, nl=False)
             return
-        from volact.fileio import write_atomic
+        from volact.fileio import write_bytes_atomic
 
-        write_atomic(Path(offline_request), text)
+        # 0600: the request holds the MAK, a secret.
+        write_bytes_atomic(Path(offline_request), text.encode("utf-8"), mode=0o600)
         if as_json:
             print_json({"product": license.product, "request_file": offline_request})
         else:
@@ -369,12 +370,12 @@ def merge_requests(files: tuple[str, ...], output: str | None) -> None:
     """MAK offline, for the admin: merge machines' request files (and batches) into one batch
     file for the vendor; every machine then installs the one response file."""
     from volact.client.mak import merge_mak_request_files
-    from volact.fileio import read_bytes, write_atomic
+    from volact.fileio import read_bytes, write_bytes_atomic
 
     sources = [read_bytes(Path(name), what="request file", limit=4 * 1024 * 1024) for name in files]
     batch = merge_mak_request_files(sources)
     if output:
-        write_atomic(Path(output), batch)
+        write_bytes_atomic(Path(output), batch.encode("utf-8"), mode=0o600)  # holds MAKs
         click.echo(f"Wrote a batch of the requests in {len(files)} file(s) to {output}.")
     else:
         click.echo(batch, nl=False)

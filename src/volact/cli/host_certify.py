@@ -7,6 +7,7 @@ offline request file and response file; see docs/vendor.md.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -20,25 +21,73 @@ from volact.core.errors import ConfigurationError
 MAX_RESPONSE_FILE_BYTES = 64 * 1024
 
 
+HOST_KEY_ENV = "VOLACT_HOST_KEY"
+MAX_KEY_FILE_BYTES = 4096
+
+
+def _host_key(given: str | None, key_file: str | None) -> str:
+    """The host key: ``--key`` (``-``: read from stdin), ``--key-file FILE``, else
+    ``$VOLACT_HOST_KEY``. A key on the command line is seen by ``ps`` and kept in shell
+    history: the other three keep it out of both."""
+    if given is not None and key_file is not None:
+        raise ConfigurationError("use one of --key and --key-file, not both")
+    if key_file is not None or given == "-":
+        source = key_file if key_file is not None else "-"
+        data = read_input_file(source, MAX_KEY_FILE_BYTES)
+        try:
+            text = data.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            raise ConfigurationError("the host key file is not text") from exc
+        if not text:
+            where = "standard input" if source == "-" else source
+            raise ConfigurationError(f"no host key in {where}")
+        return text
+    if given is not None:
+        return given
+    from_env = os.environ.get(HOST_KEY_ENV, "").strip()
+    if from_env:
+        return from_env
+    raise ConfigurationError(
+        f"no host key: pass --key - (read from standard input), --key-file FILE, or set "
+        f"{HOST_KEY_ENV}"
+    )
+
+
 @click.command("init")
 @click.option(
-    "--key", "host_key", required=True, metavar="HOSTKEY", help="The host key from the vendor."
+    "--key",
+    "host_key",
+    metavar="HOSTKEY",
+    help="The host key from the vendor; '-' reads it from standard input (safer: a key on the "
+    f"command line is seen by ps and shell history). Else --key-file, else ${HOST_KEY_ENV}.",
+)
+@click.option(
+    "--key-file",
+    metavar="FILE",
+    help="Read the host key from FILE ('-': standard input).",
 )
 @click.option(
     "--vendor", "vendor_url", metavar="URL", help="The vendor service's URL (for `host activate`)."
 )
 @dir_option
 @json_option
-def init(host_key: str, vendor_url: str | None, directory: str | None, as_json: bool) -> None:
+def init(
+    host_key: str | None,
+    key_file: str | None,
+    vendor_url: str | None,
+    directory: str | None,
+    as_json: bool,
+) -> None:
     """Set up this host with a HOST key: makes the host id and its signing key.
 
     On a host set up before, the host id and signing key are kept and the key is replaced.
     """
+    key_text = _host_key(host_key, key_file)
     from volact.host import certification
     from volact.host.identity import HostFiles
 
     path = resolve_host_dir(directory)
-    settings, created = certification.init_host(HostFiles(path), host_key, vendor_url=vendor_url)
+    settings, created = certification.init_host(HostFiles(path), key_text, vendor_url=vendor_url)
     serial = certification.host_key_serial(settings.host_key)
     note = "host initialised" if created else "host key replaced; host id and signing key kept"
     if as_json:
@@ -79,7 +128,9 @@ def _report(certificate: Any, as_json: bool) -> None:
     "--vendor", "vendor_url", metavar="URL", help="Certify online with the vendor service at URL."
 )
 @click.option(
-    "--offline-request", metavar="FILE", help="Write an offline request to FILE ('-': stdout)."
+    "--offline-request",
+    metavar="FILE",
+    help="Write an offline request to FILE, mode 0600 ('-': stdout).",
 )
 @click.option(
     "--offline-response", metavar="FILE", help="Install the vendor's offline response FILE."
@@ -119,7 +170,7 @@ def activate(
     now = system_clock()
     if offline_request:
         request = certification.write_host_request_file(files, now=now)
-        write_output(request.to_file(), offline_request)
+        write_output(request.to_file(), offline_request, private=True)
         if as_json:
             if offline_request != "-":
                 print_json({"request_id": request.request_id, "file": offline_request})

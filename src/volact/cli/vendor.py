@@ -54,15 +54,16 @@ def read_input_file(path: str, limit: int = MAX_REQUEST_FILE_BYTES) -> bytes:
     return data
 
 
-def write_output(text: str, output: str | None) -> None:
-    """Print ``text`` on stdout, or write it to ``output`` (atomically)."""
+def write_output(text: str, output: str | None, *, private: bool = False) -> None:
+    """Print ``text`` on stdout, or write it to ``output`` (atomically; mode 0600 when
+    ``private``: request and response files are for the people who carry them)."""
     if output is None or output == "-":
         click.echo(text, nl=not text.endswith("\n"))
         return
-    from volact.fileio import write_atomic
+    from volact.fileio import write_bytes_atomic
 
     try:
-        write_atomic(Path(output), text)
+        write_bytes_atomic(Path(output), text.encode("utf-8"), mode=0o600 if private else 0o644)
     except OSError as exc:
         raise StorageError(f"cannot write {output}: {exc.strerror or exc}") from exc
 

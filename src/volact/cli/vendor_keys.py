@@ -192,7 +192,7 @@ def fulfil(request_file: str, output: str | None, directory: str | None) -> None
     data = read_input_file(request_file)
     with opened(directory) as v:
         result = v.fulfil(data)
-    write_output(result.response, output)
+    write_output(result.response, output, private=True)
     if result.kind == "host":
         click.echo("host certified; give the response file to the host admin", err=True)
     else:

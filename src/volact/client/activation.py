@@ -198,7 +198,8 @@ def attempt(lic: LicenseParts, *, vendor_url: str | None = None, eager: bool = F
             )
 
         try:
-            lic._update(succeeded, done)
+            # Rule 7: the success re-anchored the trusted time; observing `done` would undo it.
+            lic._update(succeeded, done, trust_clock=False)
         except InvalidTicket as error:  # the record changed meanwhile (a rearm, a clone)
             return _record_failure(lic, error, host, trace, done)
         return Attempt(lic.product, done, None, host, lic.status(), trace)
@@ -259,7 +260,9 @@ def _activate_mak(lic: LicenseParts, url: str, request: ActivationRequest) -> Ac
     from volact.client.mak import activate_mak_online
 
     # The injected transport, else one with the vendor service's limits (never the hosts').
-    return activate_mak_online(url, request, lic.descriptor, transport=lic._transport)
+    return activate_mak_online(
+        url, request, lic.descriptor, transport=lic._transport, now=lic.clock()
+    )
 
 
 # --- a GVLK at a host ---------------------------------------------------------------------------
@@ -361,6 +364,7 @@ def _ask_host(
                 cmid=request.cmid,
                 fingerprint=request.fingerprint,
                 nonce=request.nonce,
+                now=lic.clock(),
             )
         except (InvalidHostCertificate, InvalidTicket) as error:
             raise type(error)(
@@ -424,6 +428,7 @@ def install_offline_response(lic: LicenseParts, source: str | bytes) -> LicenseS
             cmid=pending.cmid,
             fingerprint=pending.fingerprint,
             nonce=pending.nonce,
+            now=now,
         )
         lic._update(
             lambda current: replace(
@@ -434,5 +439,6 @@ def install_offline_response(lic: LicenseParts, source: str | bytes) -> LicenseS
                 pending_offline=None,
             ),
             now,
+            trust_clock=False,  # rule 7, as after an online success
         )
     return lic.status()

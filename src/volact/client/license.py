@@ -198,8 +198,13 @@ class License:
     # --- reading --------------------------------------------------------------------------
 
     def stored(self) -> ProductState | None:
-        """The product's state file as it is (None: no key installed)."""
-        return self.state.read_product(self.product)
+        """The product's state file (None: no key installed), with the OOB grace and rearm
+        limit of the signed descriptor, not the file's copies."""
+        stored = self.state.read_product(self.product)
+        if stored is None:
+            return None
+        record = machine.with_descriptor(stored.record, self.descriptor)
+        return stored if record is stored.record else replace(stored, record=record)
 
     def _require(self) -> ProductState:
         stored = self.stored()
@@ -305,8 +310,9 @@ class License:
     ) -> ProductState:
         """Apply ``change`` to the freshly read state under the directory lock and write it.
 
-        ``trust_clock`` False keeps the trusted time where it is: a host has just said this
-        machine's clock is wrong (``time_skew``), so ``now`` must not become trusted.
+        ``trust_clock`` False keeps the trusted time where ``change`` put it: after a host has
+        said this machine's clock is wrong (``time_skew``), so ``now`` must not become trusted,
+        and after a success, which re-anchors it to the ticket (client machine rule 7).
         """
         with self._lock, self.state.lock():
             current = self._require()

@@ -36,6 +36,7 @@ def activate_mak_online(
     descriptor: ProductDescriptor,
     *,
     transport: Transport | None = None,
+    now: int | None = None,
 ) -> Activation:
     """Activate one machine with a MAK at the vendor service (``descriptor.activation_url``).
 
@@ -56,6 +57,7 @@ def activate_mak_online(
         cmid=request.cmid,
         fingerprint=request.fingerprint,
         nonce=request.nonce,
+        now=now,
     )
 
 
@@ -90,8 +92,10 @@ def read_mak_response(
     cmid: str,
     fingerprint: str,
     nonce: str | None = None,
+    now: int | None = None,
 ) -> Activation:
-    """This machine's activation out of a vendor's MAK response file, verified.
+    """This machine's activation out of a vendor's MAK response file, verified (with ``now``,
+    the client's clock: not issued more than 4 hours in its future).
 
     The entry is found by CMID and fingerprint. An entry holding an error raises it as the
     typed error (``key_exhausted``…); no entry raises ``not_found``; a ticket that does not
@@ -116,5 +120,5 @@ def read_mak_response(
             error.get("details") or {},
         )
     return verify_activation(
-        descriptor, entry.ticket, None, cmid=cmid, fingerprint=fingerprint, nonce=nonce
+        descriptor, entry.ticket, None, cmid=cmid, fingerprint=fingerprint, nonce=nonce, now=now
     )

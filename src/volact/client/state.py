@@ -13,8 +13,15 @@ fsync, rename, directory fsync)::
       "cached_host": "10.1.2.3:7688",     # the last host that answered (host caching)
       "activated_by": "10.1.2.3:7688",    # the host that gave the activation held
       "last_host": "10.1.2.3:7688",       # the host reached by the last attempt
-      "pending_offline": null             # an offline MAK request waiting for its response
+      "pending_offline": null,            # an offline MAK request waiting for its response
+      "trusted_time": 1800000000          # the second copy of record.trusted_time (see below)
     }
+
+The trusted time (the latest time the client trusts; a clock earlier than it is a clock set
+back) is kept twice, in the record and at the top of the file, and read as the later of the
+two: lowering it takes editing both, and below the held ticket's signed issued-at less 4
+hours no edit lowers it (:func:`volact.core.client_machine.trusted_time`). A file without the
+top-level copy (written by an earlier volact) is read with the record's alone.
 
 ``client-settings.json`` — the machine-wide discovery settings that every product uses unless
 its own file overrides them (``volact client set-host`` without ``--product``)::
@@ -39,7 +46,7 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +87,7 @@ _STATE_FIELDS = frozenset(
         "activated_by",
         "last_host",
         "pending_offline",
+        "trusted_time",
     }
 )
 _SETTING_FIELDS = frozenset({"manual_host", "host_caching", "domains", "dns_server"})
@@ -173,6 +181,7 @@ class ProductState:
             "pending_offline": None
             if self.pending_offline is None
             else self.pending_offline.to_dict(),
+            "trusted_time": self.record.trusted_time,
         }
 
 
@@ -232,9 +241,13 @@ def parse_product_state(raw: Any, path: Path) -> ProductState:
         unknown = sorted(set(data) - _STATE_FIELDS)
         if unknown:
             raise BadRequest(f"unknown field(s): {', '.join(unknown[:5])}")
+        record = ClientRecord.from_dict(data.get("record"))
+        copy = validate.optional_integer(data, "trusted_time", minimum=0)
+        if copy is not None and copy > record.trusted_time:
+            record = replace(record, trusted_time=copy)  # one edited copy lowers nothing
         state = ProductState(
             descriptor_token=validate.string(data, "descriptor", max_len=64 * 1024),
-            record=ClientRecord.from_dict(data.get("record")),
+            record=record,
             settings=_settings_from(validate.obj(data.get("settings"), "settings")),
             cached_host=validate.optional_string(data, "cached_host", max_len=_ADDRESS_LIMIT),
             activated_by=validate.optional_string(data, "activated_by", max_len=_ADDRESS_LIMIT),

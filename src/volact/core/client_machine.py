@@ -10,21 +10,26 @@ Rules (everything that changes a client's state lives in this file):
 
 1. The state (``phase``) changes only through :data:`TRANSITIONS`, a table of
    ``(source, event, target, reason)`` rows; the lifecycle diagram in ``docs/lifecycle.md`` is
-   generated from it (:func:`mermaid_diagram`). A row whose ``keep_reason`` is set changes data,
-   not state, and keeps the record's reason.
+   generated from it (:mod:`volact.core.lifecycle`). A row whose ``keep_reason`` is set changes
+   data, not state, and keeps the record's reason.
 2. ``reason`` is ``None`` in every state but ``notification``, where it says why:
    ``oob_grace_expired``, ``oot_grace_expired`` or ``clock_tampered``.
-3. Installing a key enters ``oob_grace``; the out-of-box grace runs from ``installed_at`` for
-   ``oob_grace`` seconds (from the descriptor). A grace of 0, or one already over, goes on to
+3. Installing a key enters ``oob_grace``; the out-of-box grace runs from ``installed_at`` (but
+   never from later than the trusted time: :func:`oob_grace_start`) for ``oob_grace`` seconds
+   (from the descriptor, rule 15). A grace of 0, or one already over, goes on to
    ``notification`` at once (the time events of rule 5 apply right after every event).
 4. A successful activation goes to ``licensed`` from any state, with valid-until = the ticket's
    (its issued-at + the vendor's validity), so a renewal moves valid-until later. A renewal
    never shortens validity: if the new ticket ends earlier than the one held (another host with
    a shorter policy, a host clock behind), the longer ticket is kept and only its renewal time
    moves. ``valid_until`` ``None`` is a permanent (MAK) activation, longer than any other.
+   The one exception: a held ticket issued more than the accepted skew (4 hours) after the new
+   success's trusted time (rule 7; the clocks went back) is replaced, since its signed floor
+   would contradict the success.
 5. Time events, checked in this order by :func:`advance` until none applies:
-   a. ``now`` earlier than ``trusted_time`` by more than ``CLOCK_ROLLBACK_TOLERANCE`` → the clock
-      ran backwards: ``notification`` / ``clock_tampered``;
+   a. ``now`` earlier than the trusted time (:func:`trusted_time`) by more than
+      ``CLOCK_ROLLBACK_TOLERANCE`` → the clock ran backwards: ``notification`` /
+      ``clock_tampered``;
    b. ``licensed`` and ``now`` ≥ valid-until → ``oot_grace``;
    c. ``oot_grace`` and ``now`` ≥ valid-until + the ticket's OOT grace → ``notification`` /
       ``oot_grace_expired``;
@@ -36,7 +41,10 @@ Rules (everything that changes a client's state lives in this file):
    the SDK writes state (unless tampered). A successful activation re-anchors it to the earlier
    of the ticket's issued-at (the host's clock) and ``now``: the host accepted the client's
    clock (within 4 hours of its own), and taking the earlier of the two means that a later
-   correction of the client's clock towards the host's is never mistaken for tampering.
+   correction of the client's clock towards the host's is never mistaken for tampering (the
+   SDK writes that record as it is, without observing ``now`` again). The trusted time is
+   never earlier than the held ticket's issued-at less the accepted skew (4 hours): that floor
+   is signed, so no edit of the state file lowers it.
 8. A failed activation changes no state; it records ``last_attempt_at`` and ``last_error``, and
    a retry interval the host sent (clamped to the bounds of SPEC §3, so a wrong host can neither
    make the client hammer it nor make it sleep for months).
@@ -61,6 +69,8 @@ Rules (everything that changes a client's state lives in this file):
     change, the record re-enters ``oob_grace`` with its *original* install time (no fresh
     grace); its attempt history stays. The SDK reports the status of the discarded record and
     writes nothing.
+15. The OOB grace and the rearm limit are the signed descriptor's (:func:`with_descriptor`):
+    the record's copies are not trusted.
 """
 
 from __future__ import annotations
@@ -93,7 +103,12 @@ from volact.core.errors import (
     InvalidTicket,
     RearmLimit,
 )
-from volact.core.policy import CLOCK_ROLLBACK_TOLERANCE, EXPIRY_WARNING, INTERVAL_BOUNDS
+from volact.core.policy import (
+    CLOCK_ROLLBACK_TOLERANCE,
+    CLOCK_SKEW_TOLERANCE,
+    EXPIRY_WARNING,
+    INTERVAL_BOUNDS,
+)
 from volact.core.states import State
 from volact.core.tickets import Activation
 
@@ -118,15 +133,17 @@ __all__ = [
     "check_stored_activation",
     "discard_activation",
     "install_key",
-    "mermaid_diagram",
     "next_deadline",
     "observe",
+    "oob_grace_start",
     "rearm",
     "record_activation",
     "record_failure",
     "replace_key",
     "request_state",
     "status",
+    "trusted_time",
+    "with_descriptor",
 ]
 
 
@@ -217,9 +234,23 @@ def _fire(record: ClientRecord, event: ClientEvent) -> ClientRecord:
     return replace(record, phase=row.target, reason=reason)
 
 
+def trusted_time(record: ClientRecord) -> int:
+    """The latest time the client trusts (rule 7): the record's, never earlier than the signed
+    floor of the held ticket (its issued-at less the accepted skew)."""
+    held = record.activation
+    if held is None:
+        return record.trusted_time
+    return max(record.trusted_time, held.issued_at - CLOCK_SKEW_TOLERANCE)
+
+
+def oob_grace_start(record: ClientRecord) -> int:
+    """Where the out-of-box grace starts (rule 3): ``installed_at``, never after trusted time."""
+    return min(record.installed_at, trusted_time(record))
+
+
 def _time_event(record: ClientRecord, now: int) -> ClientEvent | None:
     """The first time event of rule 5 that applies at ``now``, if any."""
-    if not record.tampered and now < record.trusted_time - CLOCK_ROLLBACK_TOLERANCE:
+    if not record.tampered and now < trusted_time(record) - CLOCK_ROLLBACK_TOLERANCE:
         return ClientEvent.CLOCK_ROLLED_BACK
     activation = record.activation
     if record.phase is State.LICENSED:
@@ -231,7 +262,7 @@ def _time_event(record: ClientRecord, now: int) -> ClientEvent | None:
         assert activation.valid_until is not None
         if now >= activation.valid_until + activation.oot_grace:
             return ClientEvent.OOT_GRACE_ENDED
-    elif record.phase is State.OOB_GRACE and now >= record.installed_at + record.oob_grace:
+    elif record.phase is State.OOB_GRACE and now >= oob_grace_start(record) + record.oob_grace:
         return ClientEvent.OOB_GRACE_ENDED
     return None
 
@@ -336,7 +367,12 @@ def record_activation(record: ClientRecord, activation: Activation, now: int) ->
     if ticket.cmid != record.cmid or ticket.fingerprint != record.fingerprint:
         raise InvalidTicket("ticket is for another machine")
     held = record.activation
-    if held is not None and _outlasts(held.valid_until, ticket.valid_until):
+    anchored = min(ticket.issued_at, now)
+    if (
+        held is not None
+        and _outlasts(held.valid_until, ticket.valid_until)
+        and held.issued_at - CLOCK_SKEW_TOLERANCE <= anchored
+    ):
         kept = replace(held, renewed_at=now)
     else:
         kept = StoredActivation(
@@ -351,7 +387,8 @@ def record_activation(record: ClientRecord, activation: Activation, now: int) ->
     succeeded = replace(
         record,
         activation=kept,
-        trusted_time=min(ticket.issued_at, now),
+        trusted_time=anchored,
+        installed_at=min(record.installed_at, anchored),  # rule 3: never after trusted time
         renewal_interval=_clamp_interval(ticket.renewal_interval),
         retry_interval=_clamp_interval(ticket.retry_interval),
         last_attempt_at=now,
@@ -433,6 +470,7 @@ def rearm(record: ClientRecord, now: int, new_cmid: str) -> ClientRecord:
         _dropped(current),
         cmid=_new_cmid(current, new_cmid),
         installed_at=now,
+        trusted_time=max(trusted_time(current), now),  # not tampered: now is trusted
         rearm_count=current.rearm_count + 1,
     )
     return advance(_fire(rearmed, ClientEvent.REARMED), now)
@@ -469,6 +507,13 @@ def discard_activation(record: ClientRecord, now: int) -> ClientRecord:
     return advance(_fire(replace(record, activation=None), ClientEvent.ACTIVATION_DISCARDED), now)
 
 
+def with_descriptor(record: ClientRecord, descriptor: ProductDescriptor) -> ClientRecord:
+    """The record with the signed descriptor's OOB grace and rearm limit (rule 15)."""
+    if (record.oob_grace, record.rearm_limit) == (descriptor.oob_grace, descriptor.rearm_limit):
+        return record
+    return replace(record, oob_grace=descriptor.oob_grace, rearm_limit=descriptor.rearm_limit)
+
+
 def observe(record: ClientRecord, now: int) -> ClientRecord:
     """Advance to ``now`` and, unless the clock is tampered, trust ``now`` (rule 7).
 
@@ -477,7 +522,7 @@ def observe(record: ClientRecord, now: int) -> ClientRecord:
     current = advance(record, now)
     if current.tampered:
         return current
-    return replace(current, trusted_time=max(current.trusted_time, now))
+    return replace(current, trusted_time=max(trusted_time(current), now))
 
 
 def _retry_at(record: ClientRecord) -> int | None:
@@ -522,7 +567,7 @@ def status(record: ClientRecord | None, now: int) -> Status:
     grace_ends_at: int | None = None
     days_left: int | None = 0
     if current.phase is State.OOB_GRACE:
-        grace_ends_at = current.installed_at + current.oob_grace
+        grace_ends_at = oob_grace_start(current) + current.oob_grace
     elif current.phase is State.OOT_GRACE:
         assert current.activation is not None
         assert valid_until is not None
@@ -545,31 +590,3 @@ def status(record: ClientRecord | None, now: int) -> Status:
         expiry_warning=warning,
         next_attempt_at=next_deadline(current, now),
     )
-
-
-# --- the diagram ----------------------------------------------------------------------------
-
-
-def mermaid_diagram() -> str:
-    """The transition table as a Mermaid ``stateDiagram-v2`` (for ``docs/lifecycle.md``).
-
-    Rows with the same source and target share one arrow (in the order of :class:`State`); a
-    reason is shown in parentheses.
-    """
-    edges: dict[tuple[State, State], list[str]] = {}
-    for row in TRANSITIONS:
-        label = row.event.value if row.reason is None else f"{row.event.value} ({row.reason})"
-        edges.setdefault((row.source, row.target), []).append(label)
-    lines = ["stateDiagram-v2", f"    [*] --> {State.UNLICENSED.value}"]
-    order = list(State)
-    for (source, target), labels in sorted(
-        edges.items(), key=lambda item: (order.index(item[0][0]), order.index(item[0][1]))
-    ):
-        lines.append(f"    {source.value} --> {target.value} : {', '.join(labels)}")
-    ends = ", ".join(sorted(event.value for event in ENDS_TAMPERING))
-    lines += [
-        f"    note right of {State.NOTIFICATION.value}",
-        f"        {CLOCK_TAMPERED} is sticky: only {ends} leaves it",
-        "    end note",
-    ]
-    return "\n".join(lines) + "\n"

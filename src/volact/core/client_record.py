@@ -4,7 +4,8 @@
 (:mod:`volact.core.client_machine`) changes; its rules live there. :meth:`ClientRecord.to_dict`
 and :meth:`ClientRecord.from_dict` are the one JSON form of a record, written and read by the
 SDK's state file (:mod:`volact.client.state`). Reading treats the JSON as untrusted: every field
-is checked, and so are the invariants the machine keeps (:func:`check_consistency`).
+is checked, and so are the invariants the machine keeps (:func:`check_consistency`); an
+``installed_at`` later than the record's trusted time is read as the trusted time.
 """
 
 from __future__ import annotations
@@ -82,8 +83,8 @@ class ClientRecord:
     cmid: str
     fingerprint: str
     installed_at: int  # start of the OOB grace; a rearm moves it to the rearm's time
-    oob_grace: int
-    rearm_limit: int
+    oob_grace: int  # the descriptor's (the SDK ignores an edited copy)
+    rearm_limit: int  # the descriptor's, as oob_grace
     rearm_count: int
     phase: State
     reason: str | None
@@ -261,13 +262,15 @@ def _record_from_dict(value: Any) -> ClientRecord:
     rearm_limit = validate.integer(
         data, "rearm_limit", minimum=REARM_LIMIT_BOUNDS[0], maximum=REARM_LIMIT_BOUNDS[1]
     )
+    trusted_time = validate.integer(data, "trusted_time", minimum=0)
     record = ClientRecord(
         product=validate.identifier(data, "product"),
         key=key.text,
         channel=key.channel,
         cmid=validate.uuid_text(data, "cmid"),
         fingerprint=validate.hex_text(data, "fingerprint"),
-        installed_at=validate.integer(data, "installed_at", minimum=0),
+        # Never after the trusted time: an install time in the future would stretch the grace.
+        installed_at=min(validate.integer(data, "installed_at", minimum=0), trusted_time),
         oob_grace=validate.integer(
             data, "oob_grace", minimum=OOB_GRACE_BOUNDS[0], maximum=OOB_GRACE_BOUNDS[1]
         ),
@@ -276,7 +279,7 @@ def _record_from_dict(value: Any) -> ClientRecord:
         phase=phase,
         reason=reason,
         activation=_activation_from_dict(data.get("activation")),
-        trusted_time=validate.integer(data, "trusted_time", minimum=0),
+        trusted_time=trusted_time,
         renewal_interval=validate.integer(
             data, "renewal_interval", minimum=INTERVAL_BOUNDS[0], maximum=INTERVAL_BOUNDS[1]
         ),

@@ -62,8 +62,10 @@ CODES: dict[str, ErrorInfo] = {
             "any",
             "The protocol or file version is not supported.",
             "The request, signed object or file declares a version this program does not speak. "
-            "This program speaks protocol version 1.",
-            "Upgrade the older side (host, client or vendor tools) so both speak the same version.",
+            "This program speaks protocol version 1. Host activation requests are at version 2: "
+            "version 1 held the secret host key and is no longer accepted.",
+            "Upgrade the older side (host, client or vendor tools) so both speak the same version; "
+            "for an old host activation request, make a new one on the host.",
         ),
         ErrorInfo(
             "product_unknown",
@@ -215,9 +217,12 @@ CODES: dict[str, ErrorInfo] = {
             "client",
             "The activation ticket did not verify.",
             "The ticket is not signed by the certified host key, is for another machine, product "
-            "or request, or was issued outside the certificate's validity. The client's state "
-            "was not changed.",
-            "Activate again; if it persists, the host may be misconfigured or not genuine.",
+            "or request, was issued outside the certificate's validity or more than 4 hours in "
+            "this machine's future, or claims what the certificate's policy does not allow "
+            "(validity, grace, intervals, a threshold other than the certificate's, a count "
+            "below it). The client's state was not changed.",
+            "Check this machine's clock (NTP), then activate again; if it persists, the host may "
+            "be misconfigured or not genuine.",
         ),
         ErrorInfo(
             "clock_tampered",

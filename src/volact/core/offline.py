@@ -4,11 +4,15 @@ Every online exchange with the vendor service carries exactly the offline files,
 serves both and what is tested offline is what runs online:
 
 ``volact-host-activation-request`` (host → vendor)
-    ``{"format", "v": 1, "token"}``; the token is a PASETO ``v4.public`` of kind
+    ``{"format", "v": 2, "token"}``; the token is a PASETO ``v4.public`` of kind
     ``host_activation_request`` signed by the host's own signing key (proof of possession: the
     payload names that key, and any change breaks the signature). Payload: ``v``,
-    ``request_id``, ``host_id``, ``host_key`` (PASERK), ``key`` (the host key text),
-    ``machine``, ``created_at``. It is the body of ``POST /v1/host-activations``.
+    ``request_id``, ``host_id``, ``host_key`` (PASERK), ``key_serial`` (the host key's serial,
+    a one-way hash), ``machine``, ``created_at``, ``proof``. The host key itself is not in
+    the file: ``proof`` is an HMAC-SHA256 of the other fields under a key derived from the host
+    key with HKDF (:func:`volact.crypto.secret_proof`), which the vendor, who issued the key,
+    recomputes (:func:`check_host_proof`). It is the body of ``POST /v1/host-activations``.
+    Version 1 carried the host key in the token and is refused (``unsupported_version``).
 ``volact-host-activation-response`` (vendor → host)
     ``{"format", "v": 1, "token"}``; kind ``host_activation_response``, signed by the vendor's
     active root key. Payload: ``v``, ``request_id``, ``host_id``, ``vendor_id``, ``vendor_name``,
@@ -38,6 +42,9 @@ from volact.core.protocol import ActivationRequest, parse_activation_request
 from volact.core.tickets import HostCertificate, verify_certificate
 
 FILE_VERSION = 1
+# The host activation request is at version 2: version 1 carried the secret host key.
+HOST_REQUEST_VERSION = 2
+HOST_PROOF_PURPOSE = "volact host activation request proof v2"
 HOST_REQUEST_FORMAT = "volact-host-activation-request"
 HOST_RESPONSE_FORMAT = "volact-host-activation-response"
 MAK_REQUEST_FORMAT = "volact-mak-request"
@@ -54,6 +61,7 @@ MAX_BATCH_ENTRIES = 1000
 MAX_TOKEN_CHARS = 16 * 1024
 MAX_ROOT_KEYS = 16
 
+_VERSIONS = {HOST_REQUEST_FORMAT: HOST_REQUEST_VERSION}  # every other file is at FILE_VERSION
 _NAMES = {
     HOST_REQUEST_FORMAT: "host activation request",
     HOST_RESPONSE_FORMAT: "host activation response",
@@ -97,11 +105,20 @@ def parse_file(
             {"format": file_format if isinstance(file_format, str) else None},
         )
     version = decoded.get("v")
-    if version != FILE_VERSION:
+    supported = _VERSIONS.get(file_format, FILE_VERSION)
+    if version != supported:
+        if file_format == HOST_REQUEST_FORMAT and version == 1:
+            raise UnsupportedVersion(
+                "this host activation request file has version 1, an old format that carried "
+                "the secret host key; it is no longer accepted. Make a new request on the host "
+                "with this volact (`volact host activate --offline-request FILE`), and treat "
+                "the host key as exposed if the old file was seen by others",
+                {"supported": [supported], "version": 1},
+            )
         raise UnsupportedVersion(
             f"this {_NAMES[file_format]} file has version {version!r}; this program reads "
-            f"version {FILE_VERSION} (upgrade volact)",
-            {"supported": [FILE_VERSION]},
+            f"version {supported} (upgrade volact)",
+            {"supported": [supported]},
         )
     return decoded
 
@@ -117,14 +134,15 @@ def _token_payload(data: dict[str, Any], what: str) -> tuple[str, dict[str, Any]
     return token, unverified
 
 
-def _check_fields(payload: dict[str, Any], allowed: Iterable[str], what: str) -> None:
+def _check_fields(
+    payload: dict[str, Any], allowed: Iterable[str], what: str, version: int = FILE_VERSION
+) -> None:
     unknown = sorted(set(payload) - set(allowed))
     if unknown:
         raise BadRequest(f"the {what} has unknown field(s): {', '.join(unknown[:5])}")
-    if payload.get("v") != FILE_VERSION:
+    if payload.get("v") != version:
         raise UnsupportedVersion(
-            f"the {what} has version {payload.get('v')!r}; this program reads version "
-            f"{FILE_VERSION}"
+            f"the {what} has version {payload.get('v')!r}; this program reads version {version}"
         )
 
 
@@ -145,6 +163,7 @@ class _SignedFile:
     every field but the token, in order), the file text and the file as an object."""
 
     FORMAT: ClassVar[str]
+    VERSION: ClassVar[int] = FILE_VERSION
     NOUN: ClassVar[str]  # "request" or "response", for the error on an unsigned one
     __dataclass_fields__: ClassVar[dict[str, Any]]  # each subclass is a dataclass
     token: str
@@ -155,7 +174,7 @@ class _SignedFile:
         return ("v", *(item.name for item in fields(cls) if item.name != "token"))
 
     def payload(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"v": FILE_VERSION}
+        data: dict[str, Any] = {"v": self.VERSION}
         for name in self.payload_fields()[1:]:
             value = getattr(self, name)
             data[name] = list(value) if isinstance(value, tuple) else value
@@ -164,13 +183,12 @@ class _SignedFile:
     def to_file(self) -> str:
         if not self.token:
             raise ValueError(f"the {self.NOUN} is not signed")
-        document = {"format": self.FORMAT, "v": FILE_VERSION, "token": self.token}
-        return json.dumps(document, indent=2) + "\n"
+        return json.dumps(self.to_json(), indent=2) + "\n"
 
     def to_json(self) -> dict[str, Any]:
         """The file as an object: the body of ``POST /v1/host-activations`` for a request, the
         online answer (with ``"ok": true``) for a response."""
-        return {"format": self.FORMAT, "v": FILE_VERSION, "token": self.token}
+        return {"format": self.FORMAT, "v": self.VERSION, "token": self.token}
 
 
 # --- host activation request -----------------------------------------------------------------
@@ -178,18 +196,40 @@ class _SignedFile:
 
 @dataclass(frozen=True)
 class HostActivationRequest(_SignedFile):
-    """A host asking the vendor for a certificate (signed by the host's own key)."""
+    """A host asking the vendor for a certificate (signed by the host's own key).
+
+    It names the host key by its serial and proves knowing it with ``proof``; the key itself
+    is never in the request (:func:`make_host_proof`, :func:`check_host_proof`).
+    """
 
     FORMAT: ClassVar[str] = HOST_REQUEST_FORMAT
+    VERSION: ClassVar[int] = HOST_REQUEST_VERSION
     NOUN: ClassVar[str] = "request"
 
     request_id: str
     host_id: str
     host_key: str  # PASERK k4.public of the host's signing key
-    key: str  # the host key text
+    key_serial: str  # the host key's serial (a one-way hash of it)
     machine: str
     created_at: int
+    proof: str = ""  # HMAC of the other fields under a key derived from the host key
     token: str = field(default="", compare=False)
+
+    def proved(self) -> dict[str, Any]:
+        """What ``proof`` covers: every payload field but the proof."""
+        return {name: value for name, value in self.payload().items() if name != "proof"}
+
+
+def make_host_proof(request: HostActivationRequest, host_key_text: str) -> HostActivationRequest:
+    """``request`` with the proof that its maker knows ``host_key_text`` (the key's text)."""
+    return replace(
+        request, proof=crypto.secret_proof(host_key_text, HOST_PROOF_PURPOSE, request.proved())
+    )
+
+
+def check_host_proof(request: HostActivationRequest, host_key_text: str) -> bool:
+    """Whether the request proves knowing ``host_key_text`` (the vendor's copy of the key)."""
+    return crypto.proof_matches(request.proof, host_key_text, HOST_PROOF_PURPOSE, request.proved())
 
 
 def sign_host_request(
@@ -197,6 +237,8 @@ def sign_host_request(
 ) -> HostActivationRequest:
     if request.host_key != host_signing_key.public_key.paserk:
         raise ValueError("the request must name the key that signs it")
+    if not request.proof:
+        raise ValueError("the request must carry its proof of the host key")
     return replace(
         request, token=crypto.sign(host_signing_key, HOST_REQUEST_KIND, request.payload())
     )
@@ -206,7 +248,8 @@ def read_host_request(source: str | bytes | Mapping[str, Any]) -> HostActivation
     """Parse and verify a host activation request (file text, bytes or the decoded body).
 
     The signature must verify under the host key the request names: a request changed after
-    the host signed it, by a single byte, raises :class:`BadRequest`.
+    the host signed it, by a single byte, raises :class:`BadRequest`. The proof of the host
+    key is the vendor's to check (:func:`check_host_proof`): only the vendor knows the key.
     """
     data = parse_file(source, expected=[HOST_REQUEST_FORMAT], limit=MAX_HOST_FILE_BYTES)
     token, unverified = _token_payload(data, "host activation request")
@@ -218,14 +261,20 @@ def read_host_request(source: str | bytes | Mapping[str, Any]) -> HostActivation
         "the host activation request's signature does not verify: the file was changed after "
         "the host made it, or is damaged; make a new request on the host",
     )
-    _check_fields(verified, HostActivationRequest.payload_fields(), "host activation request")
+    _check_fields(
+        verified,
+        HostActivationRequest.payload_fields(),
+        "host activation request",
+        HOST_REQUEST_VERSION,
+    )
     return HostActivationRequest(
         request_id=validate.uuid_text(verified, "request_id"),
         host_id=validate.string(verified, "host_id", max_len=64),
         host_key=host_key,
-        key=validate.string(verified, "key", max_len=64),
+        key_serial=validate.string(verified, "key_serial", max_len=64),
         machine=validate.string(verified, "machine", max_len=255),
         created_at=validate.integer(verified, "created_at", minimum=0),
+        proof=validate.base64url(verified, "proof", min_bytes=32, max_bytes=32),
         token=token,
     )
 

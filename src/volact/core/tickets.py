@@ -17,7 +17,7 @@ from volact import crypto
 from volact.core import validate
 from volact.core.descriptor import ProductDescriptor
 from volact.core.errors import BadRequest, InvalidHostCertificate, InvalidTicket, VolactError
-from volact.core.policy import GroupPolicy
+from volact.core.policy import CLOCK_SKEW_TOLERANCE, GroupPolicy
 
 CERTIFICATE_KIND = "host_certificate"
 TICKET_KIND = "ticket"
@@ -219,6 +219,7 @@ def verify_activation(
     cmid: str,
     fingerprint: str,
     nonce: str | None = None,
+    now: int | None = None,
 ) -> Activation:
     """Verify the whole chain offline, as the client does every time it reports its status.
 
@@ -226,7 +227,12 @@ def verify_activation(
     descriptor's vendor and covers the product's group; the ticket is signed by the certified
     host key (or, for a MAK ticket, by a root key); product, group, CMID and fingerprint are this
     client's; the nonce is the one sent (when ``nonce`` is given, i.e. on activation); the ticket
-    was issued inside the certificate's validity and does not exceed the vendor's policy.
+    was issued inside the certificate's validity and keeps to the vendor's policy in every
+    field: validity, grace, renewal and retry intervals inside the certificate's bounds, the
+    certificate's threshold, and a count that reached it (a host key in the customer's hands
+    signs whatever it is given, so a ticket is only as good as these checks). With ``now`` (the
+    client's clock, on activation) a ticket issued more than the accepted skew (4 hours) in
+    the client's future is refused too.
 
     Raises :class:`InvalidHostCertificate` or :class:`InvalidTicket`.
     """
@@ -273,6 +279,12 @@ def verify_activation(
         raise InvalidTicket("ticket does not answer this request (nonce mismatch)")
     if ticket.valid_until is not None and ticket.valid_until <= ticket.issued_at:
         raise InvalidTicket("ticket has an empty validity")
+    if now is not None and ticket.issued_at > now + CLOCK_SKEW_TOLERANCE:
+        raise InvalidTicket(
+            "ticket was issued more than 4 hours in this machine's future: this machine's "
+            "clock is behind (fix it, with NTP) or the issuer's is wrong",
+            {"issued_at": ticket.issued_at, "client_time": now},
+        )
 
     if certificate is None:
         if ticket.issuer != ISSUER_VENDOR or ticket.issuer_id != descriptor.vendor_id:
@@ -294,4 +306,8 @@ def verify_activation(
         raise InvalidTicket("ticket renewal interval is outside the vendor's bounds")
     if not policy.retry_min <= ticket.retry_interval <= policy.retry_max:
         raise InvalidTicket("ticket retry interval is outside the vendor's bounds")
+    if ticket.threshold != policy.threshold:
+        raise InvalidTicket("ticket threshold differs from the vendor's policy")
+    if ticket.count < ticket.threshold:
+        raise InvalidTicket("ticket count is below the activation threshold")
     return Activation(ticket, certificate)

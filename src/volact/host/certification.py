@@ -77,11 +77,13 @@ def make_host_request(
         request_id=request_id or str(uuid.uuid4()),
         host_id=settings.host_id,
         host_key=signing_key.public_key.paserk,
-        key=settings.host_key,
+        key_serial=host_key_serial(settings.host_key),
         machine=(machine or socket.gethostname() or "unknown")[:255],
         created_at=now,
     )
-    return offline.sign_host_request(signing_key, request)
+    # The request proves the host key without holding it (the file may be seen by others).
+    proved = offline.make_host_proof(request, parse_key(settings.host_key).text)
+    return offline.sign_host_request(signing_key, proved)
 
 
 def _pending_path(files: HostFiles) -> Path:
