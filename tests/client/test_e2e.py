@@ -149,6 +149,7 @@ def test_the_run_service_retries_while_the_host_is_away_and_recovers(
         ["client", "run", "--wake-interval", "0.05"],
         machine.env(**clock.env()),
         tmp_path / "run.log",
+        prefix=machine.prefix(),
     )
     processes.append(run)
     run.wait_for(lambda line: "volact client run: renewing" in line)
@@ -190,7 +191,7 @@ def test_volact_client_status_from_a_process_matches_the_sdk(
     done = machine.run("status")
     assert "License status:" in done.stdout
     missing = subprocess.run(
-        [*done.args[:3], "client", "status", "--product", "nope"],
+        machine.command("status", "--product", "nope"),
         capture_output=True,
         text=True,
         env=machine.env(),
