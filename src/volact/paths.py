@@ -1,10 +1,12 @@
 """Where volact keeps its files: ``--dir``, else an environment variable, else a system default.
 
-| area   | variable              | default                                                       |
-|--------|-----------------------|---------------------------------------------------------------|
-| vendor | ``VOLACT_VENDOR_DIR`` | ``/var/lib/volact/vendor`` when writable, else the user's data dir + /vendor |
-| host   | ``VOLACT_HOST_DIR``   | ``/var/lib/volact/host`` when writable, else the user's data dir + /host |
-| client | ``VOLACT_STATE_DIR``  | the machine-wide folder below, always                        |
+| area   | variable              | default                                                  |
+|--------|-----------------------|----------------------------------------------------------|
+| vendor | ``VOLACT_VENDOR_DIR`` | ``/var/lib/volact/vendor`` when writable, else the user's  |
+|        |                       | data dir + /vendor                                       |
+| host   | ``VOLACT_HOST_DIR``   | ``/var/lib/volact/host`` when writable, else the user's    |
+|        |                       | data dir + /host                                         |
+| client | ``VOLACT_STATE_DIR``  | the machine-wide folder below, always                    |
 
 The client's state is the **device's**, shared by every user of the machine (one CMID per
 device), so its default is the system's machine-wide folder (platformdirs' site folder) and

@@ -49,13 +49,13 @@ class CannedRegistry:
         self.values = values
         self.opened: list[tuple[int, str, int]] = []
 
-    def OpenKey(self, root: int, key: str, reserved: int, access: int) -> CannedRegistry._Key:  # noqa: N802
+    def OpenKey(self, root: int, key: str, reserved: int, access: int) -> CannedRegistry._Key:
         self.opened.append((root, key, access))
         if not any(name == key for name, _ in self.values):
             raise FileNotFoundError(2, "The system cannot find the file specified")
         return CannedRegistry._Key(self, key)
 
-    def QueryValueEx(self, key: CannedRegistry._Key, name: str) -> tuple[Any, int]:  # noqa: N802
+    def QueryValueEx(self, key: CannedRegistry._Key, name: str) -> tuple[Any, int]:
         try:
             return self.values[(key.name, name)]
         except KeyError:
@@ -182,7 +182,7 @@ def test_a_state_directory_that_cannot_be_written_names_the_fix(tmp_path: Path) 
 # Loaded before anything else in the child (sitecustomize): `fcntl` cannot be imported, as on
 # Windows, and `msvcrt.locking` is there, doing what Windows does (an exclusive lock per open
 # handle, LK_NBLCK failing at once with EACCES while another handle holds it) with flock.
-SITECUSTOMIZE = '''
+SITECUSTOMIZE = """
 import errno, sys, types
 import fcntl as _flock
 import asyncio, getpass, subprocess  # they ask for msvcrt to tell Windows: ask before it exists
@@ -206,7 +206,7 @@ def locking(fd, mode, nbytes):
 msvcrt.locking = locking
 sys.modules["msvcrt"] = msvcrt
 
-'''
+"""
 
 CHECK_IMPORT = textwrap.dedent(
     """

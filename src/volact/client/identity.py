@@ -32,9 +32,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import socket
 import sys
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -105,7 +103,7 @@ def windows_identity(registry: Any = None) -> str | None:
     """``MachineGuid`` from the registry (``registry``: the ``winreg`` module), or None."""
     if registry is None:
         try:
-            import winreg as registry  # type: ignore[no-redef]  # Windows only
+            import winreg as registry  # type: ignore[no-redef,unused-ignore]  # Windows only
         except ImportError:
             return None
     access = registry.KEY_READ | getattr(registry, "KEY_WOW64_64KEY", 0)
@@ -157,7 +155,11 @@ def machine_identity(platform: str | None = None) -> str:
         found = _MACOS_CACHE["uuid"]
     else:
         found = linux_identity()
-    return found or "hostname:" + socket.gethostname()
+    if found:
+        return found
+    import socket
+
+    return "hostname:" + socket.gethostname()
 
 
 def file_source(path: str | Path) -> IdentitySource:
@@ -200,8 +202,12 @@ def fingerprint(product: str, identity: str) -> str:
 
 
 def new_cmid(random: RandomSource) -> str:
-    """A fresh client machine id: a version 4 UUID from ``random``."""
-    return str(uuid.UUID(bytes=random.randbytes(16), version=4))
+    """A fresh client machine id: a version 4 UUID (RFC 9562) from ``random``."""
+    value = bytearray(random.randbytes(16))
+    value[6] = (value[6] & 0x0F) | 0x40  # version 4
+    value[8] = (value[8] & 0x3F) | 0x80  # the RFC's variant
+    text = value.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def new_nonce(random: RandomSource) -> str:
@@ -211,4 +217,6 @@ def new_nonce(random: RandomSource) -> str:
 
 def machine_name() -> str:
     """The host name sent in activation requests (for the host admin's client list)."""
+    import socket
+
     return (socket.gethostname() or "unknown")[:MAX_MACHINE_NAME]

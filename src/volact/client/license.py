@@ -137,7 +137,9 @@ class License:
     ) -> License:
         """The license of the product ``descriptor`` describes (a file path, the file's bytes,
         its parsed JSON or a loaded descriptor), kept in ``state_dir`` (default: the
-        ``VOLACT_STATE_DIR`` variable, else the machine-wide folder of :mod:`volact.paths`). Raises ``bad_request`` for a descriptor that does not verify."""
+        ``VOLACT_STATE_DIR`` variable, else the machine-wide folder of :mod:`volact.paths`).
+        ``machine_id``: see :mod:`volact.client.identity` (default: the OS's identity). Raises
+        ``bad_request`` for a descriptor that does not verify."""
         return cls(
             _read_descriptor(descriptor),
             resolve_state_dir(state_dir),

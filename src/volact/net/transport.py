@@ -218,12 +218,13 @@ class HTTPTransport:
     @staticmethod
     def _proxy(scheme: str, host: str, port: int) -> Any:
         """The proxy the environment names for ``scheme://host:port``, or None."""
+        import urllib.request
         from urllib.parse import urlsplit
-        from urllib.request import getproxies_environment, proxy_bypass_environment
 
-        proxies = getproxies_environment()
+        proxies = urllib.request.getproxies_environment()
         chosen = proxies.get(scheme) or proxies.get("all")
-        if not chosen or proxy_bypass_environment(f"{host}:{port}", proxies):
+        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+        if not chosen or bypass(f"{host}:{port}", proxies):
             return None
         if "://" not in chosen:
             chosen = "http://" + chosen
