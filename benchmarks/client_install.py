@@ -4,7 +4,8 @@ Builds the wheel from this tree, installs it without extras into a fresh virtual
 prints:
 
 * the installed size and the packages it brought (beyond what a fresh venv holds);
-* ``import volact.client`` cold (no bytecode cache yet) and warm, as whole processes;
+* ``import volact.client`` cold (no bytecode cache yet) and warm, as whole processes, and the
+  import alone timed inside a fresh process (start-up left out: the steadier figure);
 * the import time of the first ``activate()`` (the first call minus the second, both against a
   real ``volact host serve`` started from the full install running this script);
 
@@ -167,6 +168,21 @@ def process_times(python: Path, codes: dict[str, str], runs: int) -> dict[str, l
     return out
 
 
+TIMED = "import time; _t = time.perf_counter(); {}; print(time.perf_counter() - _t)"
+
+
+def import_times(python: Path, imports: dict[str, str], runs: int) -> dict[str, list[float]]:
+    """Seconds of each import statement, timed inside its own fresh process (the process's
+    start-up left out); the statements take turns within each run."""
+    env = clean_env()
+    out: dict[str, list[float]] = {name: [] for name in imports}
+    for _ in range(runs + 1):
+        for name, statement in imports.items():
+            done = run([str(python), "-c", TIMED.format(statement)], env=env)
+            out[name].append(float(done.stdout))
+    return {name: values[1:] for name, values in out.items()}  # the first run warms the caches
+
+
 def cold_import_times(python: Path, runs: int) -> list[float]:
     """``import volact.client`` with no bytecode cache for volact and its dependencies."""
     where = site_packages(python)
@@ -306,6 +322,17 @@ def main() -> None:
         )
         times["volact.client cold"] = cold_import_times(python, max(3, args.runs // 3))
         results["times_ms"] = {name: median_ms(values) for name, values in times.items()}
+        inside = import_times(
+            python,
+            {
+                "json": "import json",
+                "crypto": CRYPTO_IMPORT,
+                "json+crypto": f"import json; {CRYPTO_IMPORT}",
+                "volact.client": "import volact.client",
+            },
+            args.runs,
+        )
+        results["import_ms"] = {name: median_ms(values) for name, values in inside.items()}
         descriptor, host_dir, gvlk = vendor_and_host(work)
         host, address = serve_host(host_dir, work / "host.log")
         activations = [
@@ -355,6 +382,14 @@ def report(results: dict[str, Any], as_json: bool) -> None:
         f"import volact.client warm / (import json + crypto): "
         f"{own['volact.client warm'] / reference:.2f}x (aim < 3x); "
         f"cold: {own['volact.client cold'] / reference:.2f}x"
+    )
+    inside = results["import_ms"]
+    print(
+        "in-process import medians (ms):  " + ", ".join(f"{k} {v:.1f}" for k, v in inside.items())
+    )
+    print(
+        f"in-process: import volact.client / (import json + crypto): "
+        f"{inside['volact.client'] / max(inside['json+crypto'], 0.01):.2f}x (aim < 3x)"
     )
     a = results["activate"]
     print(

@@ -232,7 +232,10 @@ class HTTPTransport:
 
 
 class ASGITransportAdapter:
-    """Sends requests to an in-process ASGI app (no sockets): a fake that runs real code."""
+    """Sends requests to an in-process ASGI app (no sockets): a fake that runs real code.
+
+    It needs httpx (its ASGI transport), which the plain install does not bring: it comes with
+    the ``dev`` extra, or ``pip install httpx`` in a vendor's test environment."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
