@@ -62,8 +62,12 @@ def shared() -> Iterator[Path]:
 
 
 def as_user(uid: int, groups: list[int], argv: list[str], env: dict[str, str]) -> list[str]:
+    """``argv`` as user ``uid`` in ``groups``. The user keeps CAP_DAC_READ_SEARCH only, so
+    that it can read the test's interpreter and packages wherever they are installed (under
+    /root, say); every write is checked as for any user."""
     group_option = ["--groups", ",".join(map(str, groups))] if groups else ["--clear-groups"]
-    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", *group_option, "--", *argv]
+    caps = ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", *group_option, *caps, "--", *argv]
 
 
 def app_as(
