@@ -146,7 +146,7 @@ class HTTPTransport:
         import http.client  # Imported here: apps that only read their status never pay for it.
 
         try:
-            connection, target = self._connect(url)
+            connection, target, extra_headers = self._connect(url)
             try:
                 payload = json.dumps(body, separators=(",", ":")).encode("utf-8")
                 connection.request(
@@ -157,6 +157,7 @@ class HTTPTransport:
                         "Content-Type": "application/json",
                         "Accept": "application/json",
                         "User-Agent": f"volact/{__version__}",
+                        **extra_headers,
                     },
                 )
                 response = connection.getresponse()
@@ -173,11 +174,11 @@ class HTTPTransport:
         except (OSError, http.client.HTTPException, ValueError) as exc:
             raise self.answers.unreachable(url, exc) from exc
 
-    def _connect(self, url: str) -> tuple[Any, str]:
-        """An unopened connection for ``url`` (through the proxy, if one applies) and the
-        request target to send on it."""
+    def _connect(self, url: str) -> tuple[Any, str, dict[str, str]]:
+        """An unopened connection for ``url`` (through the proxy, if one applies), the request
+        target to send on it and the headers the proxy needs."""
         import http.client
-        from urllib.parse import urlsplit
+        from urllib.parse import unquote, urlsplit
 
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -193,27 +194,35 @@ class HTTPTransport:
             context = ssl.create_default_context()
         if proxy is None:
             if secure:
-                return http.client.HTTPSConnection(
+                https = http.client.HTTPSConnection(
                     parts.hostname, port, timeout=self.timeout, context=context
-                ), target
-            return http.client.HTTPConnection(parts.hostname, port, timeout=self.timeout), target
-        proxy_port = proxy.port or (443 if proxy.scheme == "https" else 80)
+                )
+                return https, target, {}
+            plain = http.client.HTTPConnection(parts.hostname, port, timeout=self.timeout)
+            return plain, target, {}
+        auth: dict[str, str] = {}
+        if proxy.username is not None:
+            import base64
+
+            user = f"{unquote(proxy.username)}:{unquote(proxy.password or '')}"
+            token = base64.b64encode(user.encode("utf-8")).decode("ascii")
+            auth["Proxy-Authorization"] = f"Basic {token}"
+        proxy_host, proxy_port = proxy.hostname or "", proxy.port
+        proxy_port = proxy_port or (443 if proxy.scheme == "https" else 80)
         connection: http.client.HTTPConnection
         if secure:  # a tunnel (CONNECT) through the proxy, TLS end to end
             connection = http.client.HTTPSConnection(
-                proxy.hostname or "", proxy_port, timeout=self.timeout, context=context
+                proxy_host, proxy_port, timeout=self.timeout, context=context
             )
-            connection.set_tunnel(parts.hostname, port)
-            return connection, target
+            connection.set_tunnel(parts.hostname, port, headers=auth)
+            return connection, target, {}
         if proxy.scheme == "https":
             connection = http.client.HTTPSConnection(
-                proxy.hostname or "", proxy_port, timeout=self.timeout, context=context
+                proxy_host, proxy_port, timeout=self.timeout, context=context
             )
         else:
-            connection = http.client.HTTPConnection(
-                proxy.hostname or "", proxy_port, timeout=self.timeout
-            )
-        return connection, url  # a plain-HTTP proxy is sent the whole URL
+            connection = http.client.HTTPConnection(proxy_host, proxy_port, timeout=self.timeout)
+        return connection, url, auth  # a plain-HTTP proxy is sent the whole URL
 
     @staticmethod
     def _proxy(scheme: str, host: str, port: int) -> Any:
