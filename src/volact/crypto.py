@@ -49,7 +49,7 @@ from typing import Any
 
 import orjson
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, hmac, serialization
+from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -98,6 +98,8 @@ class VerifyKey:
 
     @classmethod
     def _from_public(cls, public: Ed25519PublicKey) -> VerifyKey:
+        from cryptography.hazmat.primitives import serialization  # only with private keys
+
         raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         paserk = _PUBLIC_PREFIX + _b64encode(raw)
         return cls(public, paserk, _paserk_id(paserk))
@@ -127,6 +129,8 @@ class SigningKey:
 
     @classmethod
     def from_pem(cls, data: bytes) -> SigningKey:
+        from cryptography.hazmat.primitives import serialization  # only with private keys
+
         try:
             private = serialization.load_pem_private_key(data, password=None)
         except Exception as exc:
@@ -136,6 +140,8 @@ class SigningKey:
         return cls(private)
 
     def to_pem(self) -> bytes:
+        from cryptography.hazmat.primitives import serialization  # only with private keys
+
         return self._private.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
@@ -188,8 +194,13 @@ def _footer(key_id: str, kind: str) -> bytes:
 
 
 def ed25519_sign(key: SigningKey, data: bytes) -> bytes:
-    """The 64-byte Ed25519 signature of ``data`` (libsodium; it releases the interpreter lock)."""
-    import nacl.bindings  # imported on first use: a client that only verifies never needs it
+    """The 64-byte Ed25519 signature of ``data`` (libsodium, which releases the interpreter
+    lock, when PyNaCl is installed: the host and vendor extras bring it; else cryptography's)."""
+    try:
+        import nacl.bindings  # imported on first use: a client that only verifies never needs it
+    except ImportError:
+        return key._private.sign(data)
+    from cryptography.hazmat.primitives import serialization
 
     if key._sodium is None:
         seed = key._private.private_bytes(

@@ -20,11 +20,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
@@ -208,8 +208,11 @@ class Demo:
 
         with Live(view(), console=self.console, refresh_per_second=10, transient=False) as live:
             for index, row in enumerate(rows):
+                # machine-1 is this machine (its OS identity, which `volact client status` reads
+                # too); the others are simulated ones, named by the demo's own code.
+                simulated = None if index == 0 else f"demo-{row.name}"
                 lic = License.from_descriptor(
-                    descriptor, self.root / "clients" / row.name, machine_id=f"demo-{row.name}"
+                    descriptor, self.root / "clients" / row.name, machine_id=simulated
                 )
                 lic.install_key(gvlk)
                 lic.configure(manual_host=address)
@@ -228,11 +231,7 @@ class Demo:
             "4. What the client and the host say",
             "`volact client status` (like slmgr /dlv) on machine-1, then `volact host status`.",
         )
-        env = {
-            **self.env,
-            "VOLACT_STATE_DIR": str(self.root / "clients" / "machine-1"),
-            "VOLACT_MACHINE_ID": "demo-machine-1",
-        }
+        env = {**self.env, "VOLACT_STATE_DIR": str(self.root / "clients" / "machine-1")}
         self.volact("client", "status", env=env)
         self.volact("host", "status")
 
@@ -243,15 +242,19 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no proxy: our own host
+
+
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], limit: float = 20.0) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise InternalError(f"the host process exited with status {process.returncode}")
         try:
-            if httpx.get(url, timeout=1.0, trust_env=False).status_code == 200:
-                return
-        except httpx.HTTPError:
+            with _DIRECT.open(url, timeout=1.0) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:  # refused while starting (URLError is an OSError)
             pass
         time.sleep(0.05)
     raise InternalError(f"the host did not answer {url} within {limit:.0f} s")

@@ -38,7 +38,8 @@ def write_bytes_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        binary = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | binary, mode)
         try:
             view = memoryview(data)
             while view:

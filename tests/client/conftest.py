@@ -261,17 +261,33 @@ class FakeTime:
         return faketime_env(file=self.path)
 
 
+def as_machine(identity_file: Path) -> list[str]:
+    """The command prefix that runs a process on a machine of its own, the way a real clone
+    is one: a private mount namespace whose ``/etc/machine-id`` is ``identity_file`` (the SDK
+    and `volact client` read the identity from the OS only)."""
+    mount = 'mount --bind "$0" /etc/machine-id && exec "$@"'
+    user = [] if os.geteuid() == 0 else ["--map-root-user"]
+    return ["unshare", "--mount", *user, "sh", "-c", mount, str(identity_file)]
+
+
 class ServedProcess:
     """A long-running `volact …` process whose stdout lines are collected as they come (and its
-    stderr's too with ``stderr_lines``: the JSON log of `volact client run`)."""
+    stderr's too with ``stderr_lines``: the JSON log of `volact client run`; ``prefix``: a
+    command it runs under, such as :func:`as_machine`'s)."""
 
     def __init__(
-        self, args: list[str], env: dict[str, str], log: Path, *, stderr_lines: bool = False
+        self,
+        args: list[str],
+        env: dict[str, str],
+        log: Path,
+        prefix: list[str] | None = None,
+        *,
+        stderr_lines: bool = False,
     ) -> None:
         self.log = log
         with open(log, "ab") as stderr:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "volact", *args],
+                [*(prefix or []), sys.executable, "-m", "volact", *args],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT if stderr_lines else stderr,
                 text=True,
@@ -366,15 +382,30 @@ def serve_host(
 
 @dataclass
 class Machine:
-    """A simulated client machine: its own state directory and machine identity."""
+    """A simulated client machine: its own state directory and machine identity (its own
+    ``/etc/machine-id``, seen by its processes through :func:`as_machine`)."""
 
     name: str
     state_dir: Path
 
+    @property
+    def identity(self) -> str:
+        return f"machine-{self.name}"
+
+    def prefix(self) -> list[str]:
+        """The prefix that runs a command on this machine."""
+        identity_file = self.state_dir.parent / f"{self.state_dir.name}.machine-id"
+        if not identity_file.exists():
+            identity_file.parent.mkdir(parents=True, exist_ok=True)
+            identity_file.write_text(self.identity + "\n")
+        return as_machine(identity_file)
+
     def env(self, **extra: str) -> dict[str, str]:
-        return clean_env(
-            VOLACT_STATE_DIR=str(self.state_dir), VOLACT_MACHINE_ID=f"machine-{self.name}", **extra
-        )
+        return clean_env(VOLACT_STATE_DIR=str(self.state_dir), **extra)
+
+    def command(self, *args: str) -> list[str]:
+        """`volact client ARGS` on this machine."""
+        return [*self.prefix(), sys.executable, "-m", "volact", "client", *args]
 
     def run(
         self, *args: str, at: int | None = None, check: bool = True
@@ -382,7 +413,7 @@ class Machine:
         """`volact client ARGS` as a process, its clock frozen at ``at`` (real time if None)."""
         env = self.env(**(faketime_env(at=at) if at is not None else {}))
         done = subprocess.run(
-            [sys.executable, "-m", "volact", "client", *args],
+            self.command(*args),
             capture_output=True,
             text=True,
             env=env,

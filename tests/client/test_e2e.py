@@ -151,6 +151,7 @@ def test_the_run_service_retries_while_the_host_is_away_and_recovers(
         machine.env(**clock.env()),
         tmp_path / "run.log",
         stderr_lines=True,
+        prefix=machine.prefix(),
     )
     processes.append(run)
 
@@ -216,7 +217,7 @@ def test_volact_client_status_from_a_process_matches_the_sdk(
     done = machine.run("status")
     assert "License status:" in done.stdout
     missing = subprocess.run(
-        [*done.args[:3], "client", "status", "--product", "nope"],
+        machine.command("status", "--product", "nope"),
         capture_output=True,
         text=True,
         env=machine.env(),

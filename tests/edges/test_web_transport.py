@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import threading
@@ -221,6 +222,62 @@ def test_the_vendor_service_is_reached_through_the_environments_proxy(
         with pytest.raises(HostUnreachable):
             HTTPTransport(timeout=5).post_json("http://host.invalid/v1/activate", {})
         assert len(_Proxy.seen) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+class _AuthProxy(http.server.BaseHTTPRequestHandler):
+    """A forward proxy that remembers each request line and its Proxy-Authorization, answers
+    POSTs itself and refuses tunnels (CONNECT)."""
+
+    seen: ClassVar[list[tuple[str, str | None]]] = []
+
+    def do_POST(self) -> None:
+        self.seen.append((f"{self.command} {self.path}", self.headers.get("proxy-authorization")))
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        body = json.dumps({"ok": True, "via": "proxy"}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_CONNECT(self) -> None:
+        self.seen.append((f"{self.command} {self.path}", self.headers.get("proxy-authorization")))
+        self.send_response(403)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_the_proxy_gets_its_credentials_and_https_goes_through_a_tunnel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _AuthProxy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        proxy = f"http://ann%40corp:s3cret@127.0.0.1:{server.server_address[1]}"
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        monkeypatch.setenv("HTTPS_PROXY", proxy)
+        answer = vendor_transport().post_json("http://vendor.invalid/v1/mak-activations", {})
+        assert answer == {"ok": True, "via": "proxy"}
+        with pytest.raises(HostUnreachable, match="cannot reach the vendor service"):
+            vendor_transport().post_json("https://vendor.invalid/v1/mak-activations", {})
+        credentials = "Basic " + base64.b64encode(b"ann@corp:s3cret").decode()
+        assert _AuthProxy.seen == [
+            ("POST http://vendor.invalid/v1/mak-activations", credentials),
+            ("CONNECT vendor.invalid:443", credentials),
+        ]
+        monkeypatch.setenv("NO_PROXY", "vendor.invalid")
+        with pytest.raises(HostUnreachable):  # asked directly: the name does not resolve
+            vendor_transport().post_json("http://vendor.invalid/v1/mak-activations", {})
+        assert len(_AuthProxy.seen) == 2
     finally:
         server.shutdown()
         server.server_close()

@@ -14,7 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.client.conftest import START_TIMEOUT, ServedProcess, clean_env, faketime_env
+from tests.client.conftest import (
+    START_TIMEOUT,
+    ServedProcess,
+    as_machine,
+    clean_env,
+    faketime_env,
+)
 from tests.factories import Vendor
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,18 +37,28 @@ class WriterApp:
     machine_id: str = "writer-machine"
 
     def env(self, at: int) -> dict[str, str]:
-        return clean_env(
-            VOLACT_STATE_DIR=str(self.state_dir),
-            VOLACT_MACHINE_ID=self.machine_id,
-            **faketime_env(at=at),
-        )
+        return clean_env(VOLACT_STATE_DIR=str(self.state_dir), **faketime_env(at=at))
+
+    def prefix(self) -> list[str]:
+        """Run on this simulated machine: its own /etc/machine-id (``as_machine``)."""
+        identity_file = self.state_dir.parent / "machine-id"
+        if not identity_file.exists():
+            identity_file.write_text(self.machine_id + "\n")
+        return as_machine(identity_file)
 
     def run(
         self, *args: str, at: int, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         """The app as a process, its clock frozen at ``at``."""
         return subprocess.run(
-            [sys.executable, str(WRITER_APP), "--descriptor", str(self.descriptor), *args],
+            [
+                *self.prefix(),
+                sys.executable,
+                str(WRITER_APP),
+                "--descriptor",
+                str(self.descriptor),
+                *args,
+            ],
             input=stdin,
             capture_output=True,
             text=True,
@@ -55,7 +71,7 @@ class WriterApp:
     def volact(self, *args: str, at: int) -> subprocess.CompletedProcess[str]:
         """`volact client ARGS` on the same machine (what its administrator runs)."""
         done = subprocess.run(
-            [sys.executable, "-m", "volact", "client", *args],
+            [*self.prefix(), sys.executable, "-m", "volact", "client", *args],
             capture_output=True,
             text=True,
             env=self.env(at),

@@ -24,6 +24,19 @@ from volact.core.errors import (
     error_body,
 )
 
+# The modules each extra brings (pyproject.toml): a command that needs a missing one says which
+# extra to install, in one line, instead of a traceback.
+EXTRA_MODULES = {
+    "starlette": "host",
+    "uvicorn": "host",
+    "httptools": "host",
+    "uvloop": "host",
+    "nacl": "host",
+    "psycopg": "postgres",
+    "psycopg_pool": "postgres",
+    "rich": "demo",
+}
+
 # Exit statuses: 1 for an error with a code, 2 for a usage error (as click), 130 on Ctrl-C.
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -48,6 +61,22 @@ def _report(error: VolactError, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(error_body(error, "cli"), indent=2))
     click.echo(f"{error.code}: {error.text('cli')}", err=True)
+
+
+def missing_extra(error: ModuleNotFoundError, args: Sequence[str]) -> ConfigurationError | None:
+    """The one-line error for a module of an extra that is not installed (None: not one)."""
+    module = (error.name or "").split(".")[0]
+    extra = EXTRA_MODULES.get(module)
+    if extra is None:
+        return None
+    if extra == "host" and args and args[0] in ("vendor", "demo"):
+        extra = args[0]  # the vendor's tools and the demo have their own extras
+    command = " ".join(["volact", *[arg for arg in args[:2] if not arg.startswith("-")]])
+    return ConfigurationError(
+        f"`{command}` needs the {extra} extra, which is not installed (no module {module!r}): "
+        f"pip install 'volact[{extra}]'",
+        {"extra": extra, "module": module},
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -81,6 +110,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     except Exception as exc:
         if debug:
             raise
+        missing = missing_extra(exc, args) if isinstance(exc, ModuleNotFoundError) else None
+        if missing is not None:
+            _report(missing, as_json)
+            sys.exit(EXIT_ERROR)
         _report(
             InternalError(
                 f"unexpected {type(exc).__name__}: {exc} (set VOLACT_DEBUG=1 for detail)"

@@ -1,7 +1,7 @@
 """`volact client …`: the installed copy's commands (SPEC §7), like Windows' ``slmgr``.
 
-Every command takes ``--dir`` (else ``VOLACT_STATE_DIR``, else ``/var/lib/volact/client`` when
-writable, else the user's data directory) and, where several products are installed,
+Every command takes ``--dir`` (else ``VOLACT_STATE_DIR``, else the machine-wide folder of
+:mod:`volact.paths`) and, where several products are installed,
 ``--product ID``. Commands that print data take ``--json`` (times in ISO 8601 UTC).
 
 ``volact client status`` must start fast (SPEC §12: the whole process within 300 ms), so this
@@ -32,8 +32,9 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 DIR_HELP = (
-    "The client state directory (default: $VOLACT_STATE_DIR, else /var/lib/volact/client "
-    "when writable, else the user's data directory)."
+    "The client state directory (default: $VOLACT_STATE_DIR, else the machine-wide folder: "
+    "/var/lib/volact/client, C:\\ProgramData\\volact\\client on Windows, "
+    "/Library/Application Support/volact/client on macOS)."
 )
 
 

@@ -339,7 +339,7 @@ def _ask_host(
 
     hosts = [candidate.host]
     if server is not None and resolve is not None:
-        # A DNS server set by hand also resolves the SRV targets (else httpx would ask the
+        # A DNS server set by hand also resolves the SRV targets (else http.client would ask the
         # system resolver, which may not know the names).
         hosts = resolve(candidate.host, server=server, timeout=lic._dns_timeout)
     last: VolactError | None = None

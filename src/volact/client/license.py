@@ -102,7 +102,7 @@ class License:
         dns: DNSLookups | None = None,
         clock: Clock | None = None,
         random: identity.RandomSource | None = None,
-        machine_id: str | None = None,
+        machine_id: str | identity.IdentitySource | None = None,
         dns_timeout: float = 3.0,
     ) -> None:
         if not descriptor.token:
@@ -114,9 +114,10 @@ class License:
         self._transport = transport
         self._dns = dns
         self._dns_timeout = dns_timeout
+        # The machine's identity: the OS's, unless the app's own code passed one (text or an
+        # identity source); never from the environment (see volact.client.identity).
         self.fingerprint = identity.fingerprint(
-            descriptor.product,
-            machine_id if machine_id is not None else identity.machine_identity(),
+            descriptor.product, identity.resolve_identity(machine_id)
         )
         self._lock = threading.RLock()
 
@@ -132,12 +133,13 @@ class License:
         dns: DNSLookups | None = None,
         clock: Clock | None = None,
         random: identity.RandomSource | None = None,
-        machine_id: str | None = None,
+        machine_id: str | identity.IdentitySource | None = None,
     ) -> License:
         """The license of the product ``descriptor`` describes (a file path, the file's bytes,
         its parsed JSON or a loaded descriptor), kept in ``state_dir`` (default: the
-        ``VOLACT_STATE_DIR`` variable, else ``/var/lib/volact/client`` when writable, else the
-        user's data directory). Raises ``bad_request`` for a descriptor that does not verify."""
+        ``VOLACT_STATE_DIR`` variable, else the machine-wide folder of :mod:`volact.paths`).
+        ``machine_id``: see :mod:`volact.client.identity` (default: the OS's identity). Raises
+        ``bad_request`` for a descriptor that does not verify."""
         return cls(
             _read_descriptor(descriptor),
             resolve_state_dir(state_dir),

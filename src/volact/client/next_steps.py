@@ -18,6 +18,7 @@ __all__ = [
     "OFFLINE_REQUEST_FIRST",
     "REINSTALL_KEY",
     "SET_HOST_OR_DOMAIN",
+    "STATE_NOT_WRITABLE",
     "VENDOR_URL_OR_OFFLINE",
 ]
 
@@ -51,4 +52,11 @@ SET_HOST_OR_DOMAIN = NextStep(
     cli="set one with `volact client set-host HOST` or `volact client set-domain DOMAIN`",
     sdk="configure one: `License.configure(manual_host=HOST)` or "
     "`License.configure(domains=[DOMAIN])`",
+)
+STATE_NOT_WRITABLE = NextStep(
+    cli="install the key and activate as an administrator (the renewal service `volact client "
+    "run` keeps it current), give the users write access to it, or pass another --dir",
+    sdk="install the key and activate as an administrator (the renewal service `volact client "
+    "run` keeps it current), give the app's users write access to it, or pass another "
+    "`License(state_dir=…)`",
 )

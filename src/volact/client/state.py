@@ -29,8 +29,9 @@ its own file overrides them (``volact client set-host`` without ``--product``)::
     {"format": "volact-client-settings", "v": 1, "manual_host": null,
      "host_caching": true, "domains": [], "dns_server": null}
 
-``.lock`` — an empty file that writers lock (``flock``) around each read-modify-write, so the
-renewal service, the CLI and the app never lose each other's updates. Readers do not lock: an
+``.lock`` — an empty file that writers lock (``flock`` on Linux and macOS, ``msvcrt.locking`` on
+Windows) around each read-modify-write, so the renewal service, the CLI and the apps of every
+user of the machine never lose each other's updates. Readers do not lock: an
 atomic rename always leaves a whole file.
 
 A product file holding a MAK is written with mode 0600 (the MAK is a secret); a GVLK file is
@@ -42,9 +43,9 @@ Everything read from these files is checked like any untrusted input; a damaged 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -399,22 +400,74 @@ class StateDir:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the directory's write lock (other processes and threads wait)."""
+        """Hold the directory's write lock (other processes, users and threads wait).
+
+        The lock is the operating system's own on ``.lock``: ``flock`` on Linux and macOS,
+        ``msvcrt.locking`` on Windows; it is released when the process ends, however it ends.
+        A user who may read but not write the directory gets a ``storage_error`` that names
+        the ways out (docs/integration.md, "Machine-wide state").
+        """
         path = self.directory / LOCK_FILE
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except PermissionError:
+                fd = os.open(path, os.O_RDONLY)  # made by another user: reading is enough to lock
         except OSError as exc:
-            raise StorageError(
-                f"cannot write to the client state directory {self.directory}: "
-                f"{exc.strerror or exc}",
-                {"path": str(self.directory)},
-            ) from exc
+            raise _not_writable(self.directory, exc) from exc
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            _lock_file(fd)
+            if not os.access(self.directory, os.W_OK):
+                raise _not_writable(self.directory, PermissionError(13, "Permission denied"))
             yield
         finally:
-            os.close(fd)  # closing the descriptor releases the lock
+            _unlock_file(fd)
+            os.close(fd)  # closing the descriptor releases the lock too
+
+
+def _not_writable(directory: Path, exc: OSError) -> StorageError:
+    return StorageError(
+        f"cannot write to the client state directory {directory}: {exc.strerror or exc}. "
+        "It is shared by every user of the machine",
+        {"path": str(directory)},
+        next_step=next_steps.STATE_NOT_WRITABLE,
+    )
+
+
+_LOCK_POLL = 0.05  # seconds between tries of msvcrt's non-blocking lock
+
+
+def _lock_file(fd: int) -> None:
+    """Wait for an exclusive lock on the open file ``fd``."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        pass
+    else:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return
+    import msvcrt  # Windows: byte-range locks; byte 0 stands for the whole file
+
+    os.lseek(fd, 0, os.SEEK_SET)
+    while True:
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined,unused-ignore]
+            return
+        except OSError:
+            time.sleep(_LOCK_POLL)
+
+
+def _unlock_file(fd: int) -> None:
+    """Release the lock of :func:`_lock_file` (closing ``fd`` releases it as well)."""
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:
+        import msvcrt
+
+        os.lseek(fd, 0, os.SEEK_SET)
+        with contextlib.suppress(OSError):
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined,unused-ignore]
 
 
 def domains_tuple(domains: Sequence[str]) -> tuple[str, ...]:
