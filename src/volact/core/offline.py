@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 
 from volact import crypto
 from volact.core import validate
-from volact.core.errors import BadRequest, UnsupportedVersion, VolactError
+from volact.core.errors import BadRequest, NextStep, UnsupportedVersion, VolactError
 from volact.core.protocol import ActivationRequest, parse_activation_request
 from volact.core.tickets import HostCertificate, verify_certificate
 
@@ -61,6 +61,12 @@ MAX_BATCH_ENTRIES = 1000
 MAX_TOKEN_CHARS = 16 * 1024
 MAX_ROOT_KEYS = 16
 
+_NEW_HOST_REQUEST = NextStep(
+    cli="make a new request on the host with this volact: "
+    "`volact host activate --offline-request FILE`",
+    sdk="make a new request on the host with this volact: "
+    "`volact.host.certification.write_host_request_file(files, now=now)`",
+)
 _VERSIONS = {HOST_REQUEST_FORMAT: HOST_REQUEST_VERSION}  # every other file is at FILE_VERSION
 _NAMES = {
     HOST_REQUEST_FORMAT: "host activation request",
@@ -110,10 +116,10 @@ def parse_file(
         if file_format == HOST_REQUEST_FORMAT and version == 1:
             raise UnsupportedVersion(
                 "this host activation request file has version 1, an old format that carried "
-                "the secret host key; it is no longer accepted. Make a new request on the host "
-                "with this volact (`volact host activate --offline-request FILE`), and treat "
-                "the host key as exposed if the old file was seen by others",
+                "the secret host key; it is no longer accepted, and the host key is exposed if "
+                "the old file was seen by others",
                 {"supported": [supported], "version": 1},
+                next_step=_NEW_HOST_REQUEST,
             )
         raise UnsupportedVersion(
             f"this {_NAMES[file_format]} file has version {version!r}; this program reads "
