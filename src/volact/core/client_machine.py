@@ -27,13 +27,9 @@ Rules (everything that changes a client's state lives in this file):
    success's trusted time (rule 7; the clocks went back) is replaced, since its signed floor
    would contradict the success.
 5. Time events, checked in this order by :func:`advance` until none applies:
-   a. ``now`` earlier than the trusted time (:func:`trusted_time`) less the accepted skew
-      (4 hours) by more than ``CLOCK_ROLLBACK_TOLERANCE`` → the clock ran backwards:
-      ``notification`` / ``clock_tampered``. The skew is allowed because what the client
-      trusts came from an honest clock that may have been that far off: a host accepts a
-      client clock within 4 hours of its own, and a local clock that ran up to 4 hours fast
-      when the SDK wrote state (a dual-boot machine, a resumed VM) is not tampering once
-      corrected;
+   a. ``now`` earlier than the trusted time less the accepted skew (4 hours; a clock that
+      ran that fast when the SDK wrote state, then corrected, is honest) by more than
+      ``CLOCK_ROLLBACK_TOLERANCE`` → ``notification`` / ``clock_tampered``;
    b. ``licensed`` and ``now`` ≥ valid-until → ``oot_grace``;
    c. ``oot_grace`` and ``now`` ≥ valid-until + the ticket's OOT grace → ``notification`` /
       ``oot_grace_expired``;
@@ -253,8 +249,7 @@ def oob_grace_start(record: ClientRecord) -> int:
 
 
 def _known_passed(record: ClientRecord) -> int:
-    """A time the client knows has passed (rule 5a): the trusted time less the accepted skew
-    (for the held ticket's signed floor the skew is already taken off)."""
+    """A time the client knows has passed (rule 5a): the trusted time less the skew."""
     held = record.activation
     latest = record.trusted_time if held is None else max(record.trusted_time, held.issued_at)
     return latest - CLOCK_SKEW_TOLERANCE
