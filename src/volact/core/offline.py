@@ -61,11 +61,12 @@ MAX_BATCH_ENTRIES = 1000
 MAX_TOKEN_CHARS = 16 * 1024
 MAX_ROOT_KEYS = 16
 
+# Whoever reads the file (the vendor's CLI or service), the one who acts is the host's admin.
 _NEW_HOST_REQUEST = NextStep(
-    cli="make a new request on the host with this volact: "
+    cli="upgrade volact on the host and make a new request there: "
     "`volact host activate --offline-request FILE`",
-    sdk="make a new request on the host with this volact: "
-    "`volact.host.certification.write_host_request_file(files, now=now)`",
+    sdk="upgrade volact on the host and make a new request there: "
+    "`volact host activate --offline-request FILE`",
 )
 _VERSIONS = {HOST_REQUEST_FORMAT: HOST_REQUEST_VERSION}  # every other file is at FILE_VERSION
 _NAMES = {
