@@ -125,3 +125,13 @@ def test_an_ambiguous_prefix_is_refused_with_the_matches(
         capsys, "host", "events", "--json", "--dir", directory, "--kind", "client_blocked"
     )
     assert json.loads(out) == []  # nothing was blocked
+
+
+def test_no_host_says_how_to_init_without_the_key_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = run(capsys, "host", "activate", "--dir", str(tmp_path / "none"))
+    assert status == 1
+    assert err.startswith(f"not_found: no host in {tmp_path / 'none'}; run `volact host init")
+    # The step that fixes it keeps the secret key out of ps and shell history (issue 16).
+    assert "--key-file FILE" in err and "--key HOSTKEY" not in err
