@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_run import run
 from tests.factories import T0
-from volact.cli import main
 from volact.client import License, NotInstalled, State
 from volact.client.discovery import StaticDNS
 from volact.core.durations import DAY
@@ -21,16 +21,6 @@ from volact.core.errors import ERROR_CLASSES, remedy_for
 from .conftest import World, run_sync
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "volact"
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        status = 0
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 # --- one rule: the next step for the reader's side -----------------------------------------------

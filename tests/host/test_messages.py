@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from volact.cli import main
+from tests.cli_run import run
 from volact.core.errors import CountInsufficient
 from volact.host.service import HostService
 from volact.store import SQLiteStore
@@ -59,16 +59,6 @@ async def test_refusal_lines_in_the_log_carry_the_cmid_and_the_machine_name(
     assert "count" not in refused[1]  # only a threshold refusal has a count
     text = stream.getvalue()
     assert body(0, now)["key"] not in text and body(0, now)["nonce"] not in text
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        status = 0
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture
