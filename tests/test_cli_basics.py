@@ -6,19 +6,9 @@ import sys
 
 import pytest
 
+from tests.cli_run import run
 from volact import __version__
-from volact.cli import main
 from volact.core.errors import CODES
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    status = 0
-    try:
-        main(list(args))
-    except SystemExit as done:
-        status = int(done.code or 0)
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def test_version_as_a_real_process() -> None:

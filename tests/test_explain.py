@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_run import run
 from tests.docs.test_docs_truth import event_kinds_in_code
-from volact.cli import main
 from volact.core.client_record import NOTIFICATION_REASONS
 from volact.core.errors import CODES
 from volact.core.glossary import GLOSSARY, KINDS
@@ -42,16 +42,6 @@ def printed_words() -> set[str]:
     words |= event_kinds_in_code()
     words |= dns_publish_reasons()
     return words
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        status = 0
-    except SystemExit as done:
-        status = int(done.code or 0)
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def test_the_collection_finds_words_of_every_kind() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +33,24 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _cannot_write(path: Path, exc: OSError) -> StorageError:
+    return StorageError(f"cannot write {path}: {exc.strerror or exc}")
+
+
 def write_bytes_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     """Replace ``path`` with ``data`` atomically; ``mode`` applies from creation."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # A fresh name, created here (O_EXCL) and never through a link: a file or symlink left at a
+    # predictable name cannot choose the new file's mode or where its bytes go.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        binary = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | binary, mode)
+        # Windows: no newline translation, and no O_NOFOLLOW (a link there needs privileges)
+        flags = getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | flags, mode)
+    except OSError as exc:  # nothing of ours to clean up
+        raise _cannot_write(path, exc) from exc
+    try:
         try:
             view = memoryview(data)
             while view:
@@ -52,7 +63,7 @@ def write_bytes_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise _cannot_write(path, exc) from exc
     _fsync_dir(path.parent)
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.factories import T0
 from volact.client import HostUnreachable, InvalidTicket, License, NoHostFound, State
-from volact.core.durations import DAY, HOUR
+from volact.core.durations import DAY, HOUR, MINUTE
 from volact.core.tickets import ISSUER_HOST, Ticket, issue_ticket
 
 from .conftest import Clock, InProcessHost, World
@@ -73,6 +73,40 @@ def test_a_renewal_on_a_fast_clock_is_not_clock_tampered_once_corrected(world: W
     clock.now = T0 + 5 * DAY + 30  # and catches up
     status = lic.status()
     assert (status.state, status.reason) == (State.LICENSED, None)
+
+
+def test_a_failed_renewal_on_a_fast_clock_is_not_clock_tampered_once_corrected(
+    world: World,
+) -> None:
+    # A dual-boot laptop away from the network: its renewal fails while the clock is two
+    # hours fast (the failure is written, as is every write), then NTP corrects it.
+    world.add_host("h1:7688", threshold=1)
+    clock = Clock(T0)
+    lic = _client(world, "laptop", clock)
+    lic.install_key()
+    lic.configure(manual_host="h1")
+    lic.activate()
+    clock.now = T0 + 8 * DAY + 2 * HOUR
+    world.network.down.add("h1:7688")
+    with pytest.raises(HostUnreachable):
+        lic.activate()
+    clock.now = T0 + 8 * DAY
+    status = lic.status()
+    assert (status.state, status.reason) == (State.LICENSED, None)
+    # Beyond the accepted skew a step back is still tampering.
+    clock.now = T0 + 8 * DAY + 2 * HOUR - 4 * HOUR - 11 * MINUTE
+    assert lic.status().reason == "clock_tampered"
+
+
+def test_a_key_installed_on_a_fast_clock_is_not_clock_tampered_once_corrected(
+    world: World,
+) -> None:
+    clock = Clock(T0 + 2 * HOUR)  # first boot, before NTP
+    lic = _client(world, "newpc", clock)
+    lic.install_key()
+    clock.now = T0
+    status = lic.status()
+    assert (status.state, status.reason) == (State.OOB_GRACE, None)
 
 
 # --- finding 3: edits of the state file --------------------------------------------------------

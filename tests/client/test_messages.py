@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_run import run
 from tests.factories import T0
-from volact.cli import main
 from volact.client import License, NotInstalled, State
 from volact.client.discovery import StaticDNS
 from volact.core.durations import DAY
@@ -21,16 +21,6 @@ from volact.core.errors import ERROR_CLASSES, remedy_for
 from .conftest import World, run_sync
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "volact"
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        status = 0
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 # --- one rule: the next step for the reader's side -----------------------------------------------
@@ -100,6 +90,29 @@ def test_install_key_without_a_descriptor_says_the_key_needs_its_descriptor(
     )
     assert err.rstrip().endswith("`volact client install-key KEY --product-config FILE`")
     assert "install a key first" not in err  # what the user was doing
+
+
+def test_a_damaged_state_file_names_a_step_that_works(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    descriptor = world.tmp / "writer.json"
+    descriptor.write_text(world.descriptor.to_file())
+    state = str(world.tmp / "pc")
+    install = ("client", "install-key", world.descriptor.gvlk, "--product-config", str(descriptor))
+    assert run(capsys, *install, "--dir", state)[0] == 0
+    (damaged,) = (world.tmp / "pc").glob("*.json")
+    damaged.write_text("{not json")
+    status, _, err = run(capsys, "client", "status", "--dir", state)
+    assert status == 1 and f"the client state file {damaged} is damaged" in err
+    # Installing again over the damaged file cannot read it either: that step is a circle.
+    assert run(capsys, *install, "--dir", state)[0] == 1
+    assert err.rstrip().endswith(
+        "move the damaged file away and install the key again: "
+        "`volact client install-key KEY --product-config FILE`"
+    )
+    damaged.unlink()  # what the step says, then its command
+    assert run(capsys, *install, "--dir", state)[0] == 0
+    assert run(capsys, "client", "status", "--dir", state)[0] == 0
 
 
 def test_host_unreachable_tells_a_client_user_whom_to_ask() -> None:

@@ -10,24 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_run import run
 from tests.dns.bind import BindServer
 from tests.host.helpers import make_host
-from volact.cli import main
 from volact.core.host_machine import Event
 from volact.host.publisher import SRVPublisher
 from volact.store import SQLiteStore
 
 pytestmark = pytest.mark.dns
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        status = 0
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def published_host(tmp_path: Path, bind: BindServer) -> Path:

@@ -9,23 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_run import run
 from tests.client.conftest import make_host_dir, one_line_error
 from tests.dns.bind import make_key_file
 from tests.factories import Vendor
-from volact.cli import main
 
 from .conftest import volact
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """`volact ARGS` in-process: (exit status, stdout, stderr)."""
-    try:
-        main(list(args))
-        status = 0
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture

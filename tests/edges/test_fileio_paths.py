@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -23,6 +24,22 @@ def test_private_files_are_0600(tmp_path: Path) -> None:
     target = tmp_path / "key.pem"
     write_private(target, b"secret")
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_a_private_file_is_0600_even_over_a_stale_temporary_file(tmp_path: Path) -> None:
+    # A crash (or another program) left a world-readable file where a write's temporary file
+    # would go, or a symlink: neither may decide the new file's mode or where its bytes go.
+    path = tmp_path / "request.json"
+    elsewhere = tmp_path / "elsewhere"
+    for pid in (os.getpid(), os.getpid() + 1):
+        stale = tmp_path / f".{path.name}.{pid}.tmp"
+        stale.write_text("stale")
+        stale.chmod(0o644)
+    (tmp_path / f".{path.name}.{os.getpid() + 2}.tmp").symlink_to(elsewhere)
+    write_private(path, b"secret")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_bytes() == b"secret"
+    assert not elsewhere.exists()
 
 
 def test_read_errors(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from volact.cli import main
+from tests.cli_run import run
 from volact.cli.host import resolve_host_dir
 from volact.core.errors import CountInsufficient
 from volact.host.service import HostService
@@ -23,17 +23,6 @@ from .conftest import volact
 from .helpers import GROUP, PRODUCT, CertifiedHost, body, cmid, make_host
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run `volact ARGS` in-process: (exit status, stdout, stderr)."""
-    try:
-        main(list(args))
-        status = 0
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from volact.cli import main
+from tests.cli_run import run
 from volact.core.errors import CountInsufficient
 from volact.host.service import HostService
 from volact.store import SQLiteStore
@@ -59,16 +59,6 @@ async def test_refusal_lines_in_the_log_carry_the_cmid_and_the_machine_name(
     assert "count" not in refused[1]  # only a threshold refusal has a count
     text = stream.getvalue()
     assert body(0, now)["key"] not in text and body(0, now)["nonce"] not in text
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        status = 0
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture
@@ -125,3 +115,13 @@ def test_an_ambiguous_prefix_is_refused_with_the_matches(
         capsys, "host", "events", "--json", "--dir", directory, "--kind", "client_blocked"
     )
     assert json.loads(out) == []  # nothing was blocked
+
+
+def test_no_host_says_how_to_init_without_the_key_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = run(capsys, "host", "activate", "--dir", str(tmp_path / "none"))
+    assert status == 1
+    assert err.startswith(f"not_found: no host in {tmp_path / 'none'}; run `volact host init")
+    # The step that fixes it keeps the secret key out of ps and shell history (issue 16).
+    assert "--key-file FILE" in err and "--key HOSTKEY" not in err

@@ -30,9 +30,12 @@ NAME_PRODUCT = NextStep(
     cli="name one with --product ID",
     sdk="name one: `License.open(PRODUCT)`",
 )
+# A damaged state file cannot be installed over (installing reads it first): it goes first.
 REINSTALL_KEY = NextStep(
-    cli="reinstall the key to start over: `volact client install-key KEY --product-config FILE`",
-    sdk="reinstall the key to start over: `License.from_descriptor(FILE).install_key(KEY)`",
+    cli="move the damaged file away and install the key again: "
+    "`volact client install-key KEY --product-config FILE`",
+    sdk="remove it and install the key again: `License.from_descriptor(FILE)`, then "
+    "`.uninstall()` and `.install_key(KEY)`",
 )
 INSTALL_MAK = NextStep(
     cli="install the MAK with `volact client install-key MAK`",

@@ -27,9 +27,9 @@ Rules (everything that changes a client's state lives in this file):
    success's trusted time (rule 7; the clocks went back) is replaced, since its signed floor
    would contradict the success.
 5. Time events, checked in this order by :func:`advance` until none applies:
-   a. ``now`` earlier than the trusted time (:func:`trusted_time`) by more than
-      ``CLOCK_ROLLBACK_TOLERANCE`` → the clock ran backwards: ``notification`` /
-      ``clock_tampered``;
+   a. ``now`` earlier than the trusted time less the accepted skew (4 hours; a clock that
+      ran that fast when the SDK wrote state, then corrected, is honest) by more than
+      ``CLOCK_ROLLBACK_TOLERANCE`` → ``notification`` / ``clock_tampered``;
    b. ``licensed`` and ``now`` ≥ valid-until → ``oot_grace``;
    c. ``oot_grace`` and ``now`` ≥ valid-until + the ticket's OOT grace → ``notification`` /
       ``oot_grace_expired``;
@@ -248,9 +248,16 @@ def oob_grace_start(record: ClientRecord) -> int:
     return min(record.installed_at, trusted_time(record))
 
 
+def _known_passed(record: ClientRecord) -> int:
+    """A time the client knows has passed (rule 5a): the trusted time less the skew."""
+    held = record.activation
+    latest = record.trusted_time if held is None else max(record.trusted_time, held.issued_at)
+    return latest - CLOCK_SKEW_TOLERANCE
+
+
 def _time_event(record: ClientRecord, now: int) -> ClientEvent | None:
     """The first time event of rule 5 that applies at ``now``, if any."""
-    if not record.tampered and now < trusted_time(record) - CLOCK_ROLLBACK_TOLERANCE:
+    if not record.tampered and now < _known_passed(record) - CLOCK_ROLLBACK_TOLERANCE:
         return ClientEvent.CLOCK_ROLLED_BACK
     activation = record.activation
     if record.phase is State.LICENSED:

@@ -229,8 +229,8 @@ CODES: dict[str, ErrorInfo] = {
             "client",
             "The system clock went backwards.",
             "The clock reads earlier than a time the client has already trusted (from a host's "
-            "ticket), beyond a small tolerance. Licensing is in notification until the next "
-            "successful activation.",
+            "ticket or its own clock), by more than the accepted skew of 4 hours and a small "
+            "tolerance. Licensing is in notification until the next successful activation.",
             "Correct the system clock, then `volact client activate`.",
             "Correct the system clock, then call `License.activate()`.",
         ),

@@ -61,6 +61,13 @@ MAX_BATCH_ENTRIES = 1000
 MAX_TOKEN_CHARS = 16 * 1024
 MAX_ROOT_KEYS = 16
 
+# Whoever reads the file (the vendor's CLI or service), the one who acts is the host's admin.
+_NEW_HOST_REQUEST = NextStep(
+    cli="upgrade volact on the host and make a new request there: "
+    "`volact host activate --offline-request FILE`",
+    sdk="upgrade volact on the host and make a new request there: "
+    "`volact host activate --offline-request FILE`",
+)
 _VERSIONS = {HOST_REQUEST_FORMAT: HOST_REQUEST_VERSION}  # every other file is at FILE_VERSION
 _NAMES = {
     HOST_REQUEST_FORMAT: "host activation request",
@@ -110,14 +117,10 @@ def parse_file(
         if file_format == HOST_REQUEST_FORMAT and version == 1:
             raise UnsupportedVersion(
                 "this host activation request file has version 1, an old format that carried "
-                "the secret host key; it is no longer accepted. Treat the host key as exposed "
-                "if the old file was seen by others",
+                "the secret host key; it is no longer accepted, and the host key is exposed if "
+                "the old file was seen by others",
                 {"supported": [supported], "version": 1},
-                next_step=NextStep(
-                    cli="make a new request on the host: "
-                    "`volact host activate --offline-request FILE`",
-                    sdk="make a new request on the host with this version of volact",
-                ),
+                next_step=_NEW_HOST_REQUEST,
             )
         raise UnsupportedVersion(
             f"this {_NAMES[file_format]} file has version {version!r}; this program reads "

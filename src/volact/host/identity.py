@@ -71,7 +71,8 @@ class HostFiles:
             data: Any = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise NotFound(
-                f"no host in {self.directory}; run `volact host init --key HOSTKEY` first"
+                f"no host in {self.directory}; run `volact host init --key-file FILE` first "
+                "(or `--key -` to read the host key from standard input)"
             ) from exc
         except (OSError, ValueError) as exc:
             raise StorageError(f"cannot read {path}: {exc}") from exc
