@@ -29,7 +29,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
+from volact.core.errors import VolactError
 from volact.core.protocol import MAX_MACHINE_NAME
+from volact.fileio import MAX_SMALL_FILE_BYTES, read_bytes
 
 __all__ = [
     "MACHINE_ID_ENV",
@@ -69,9 +71,10 @@ def machine_identity(
         return override[:_MAX_IDENTITY]
     for path in files:
         try:
-            text = path.read_text(encoding="ascii", errors="replace").strip()
-        except OSError:
+            data = read_bytes(path, what="machine id file", limit=MAX_SMALL_FILE_BYTES)
+        except VolactError:
             continue
+        text = data.decode("ascii", errors="replace").strip()
         if text:
             return text[:_MAX_IDENTITY]
     return "hostname:" + socket.gethostname()

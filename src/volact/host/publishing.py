@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from volact.core.descriptor import DEFAULT_SRV_SERVICE
-from volact.core.errors import BadRequest, ConfigurationError
+from volact.core.errors import BadRequest, ConfigurationError, VolactError
 from volact.core.protocol import DEFAULT_PORT
+from volact.fileio import read_bytes
 from volact.host.identity import HostFiles
 from volact.net import dns
 
@@ -75,17 +76,9 @@ def read_tsig_key(path: str) -> dns.TSIGKey:
     the file when it cannot be read or is not a key file. The secret never appears in a
     message."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(TSIG_KEY_FILE_LIMIT + 1)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"cannot read the TSIG key file {path}: {exc.strerror or exc}", {"field": "tsig_key"}
-        ) from exc
-    if len(data) > TSIG_KEY_FILE_LIMIT:
-        raise ConfigurationError(
-            f"{path} is too large for a TSIG key file (over {TSIG_KEY_FILE_LIMIT} bytes)",
-            {"field": "tsig_key"},
-        )
+        data = read_bytes(Path(path), what="TSIG key file", limit=TSIG_KEY_FILE_LIMIT)
+    except VolactError as error:
+        raise ConfigurationError(error.message, {"field": "tsig_key"}) from error
     try:
         return dns.parse_tsig_key_file(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
