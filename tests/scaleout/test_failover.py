@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,9 +76,9 @@ class Load:
     def refused(self, host: int) -> list[Answer]:
         return [a for a in self.answers if a.status == 503 and a.host == host]
 
-    async def until(self, condition: str, check: object) -> None:
+    async def until(self, condition: str, check: Callable[[], bool]) -> None:
         deadline = time.monotonic() + BOUND
-        while not check():  # type: ignore[operator]
+        while not check():
             assert time.monotonic() < deadline, f"not within {BOUND:g} s: {condition}"
             await asyncio.sleep(0.05)
 
