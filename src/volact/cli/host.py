@@ -69,7 +69,13 @@ def db_option(function: F) -> F:
 def _event_line(event: dict[str, Any]) -> str:
     details = event["details"]
     summary = details.get("outcome") or details.get("reason") or details.get("domain") or ""
-    parts = [event["at"] or "", event["kind"], event["cmid"] or "-", event["group"] or "-"]
+    parts = [
+        event["at"] or "",
+        event["kind"],
+        event["cmid"] or "-",
+        event["group"] or "-",
+        event.get("machine") or "-",
+    ]
     return "  ".join([*parts, str(summary)]).rstrip()
 
 
@@ -318,8 +324,16 @@ def clients(
     from volact.host import report
 
     url = report.store_url(resolve_host_dir(directory), database_url)
-    records = report.clients(url, group, limit=limit, offset=offset)
+    records, total = report.clients(url, group, limit=limit, offset=offset)
     iso = report.iso
+    if len(records) < total:
+        # On stderr, so that --json stays a plain list; said whenever the page is not all.
+        first = offset + 1 if records else offset
+        click.echo(
+            f"listed {len(records)} of {total} clients ({first} to {offset + len(records)}); "
+            "see the others with --limit and --offset",
+            err=True,
+        )
     if as_json:
         print_json([report.client_json(record) for record in records])
         return
@@ -351,18 +365,24 @@ def clients(
     "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="The newest N."
 )
 @click.option("--kind", default=None, help="Only this kind (activation_request, cloned_image, …).")
+@click.option("--cmid", default=None, metavar="CMID", help="Only the events of this client.")
 def events(
     directory: str | None,
     database_url: str | None,
     as_json: bool,
     limit: int,
     kind: str | None,
+    cmid: str | None,
 ) -> None:
-    """Show the event log, newest first."""
+    """Show the event log, newest first: time, kind, CMID, group, machine name, outcome."""
     from volact.host import report
 
     url = report.store_url(resolve_host_dir(directory), database_url)
-    found = [report.event_json(event) for event in report.events(url, limit=limit, kind=kind)]
+    wanted = report.parse_cmid(cmid) if cmid is not None else None
+    found = [
+        report.event_json(event)
+        for event in report.events(url, limit=limit, kind=kind, cmid=wanted)
+    ]
     if as_json:
         print_json(found)
         return
