@@ -424,9 +424,13 @@ class License:
         loop's step). Storage errors still raise."""
         return activation.attempt(self)
 
-    def diagnose(self, *, vendor_url: str | None = None) -> Diagnosis:
-        """Activate now, querying every DNS name and recording every host tried, and explain."""
-        return diagnosis.diagnose(self, vendor_url=vendor_url)
+    def diagnose(self, *, vendor_url: str | None = None, activate: bool = False) -> Diagnosis:
+        """Query every DNS name and ask each host found whether it answers, and explain; read-only
+        (nothing is activated, counted or recorded). ``activate=True``: a real, recorded
+        activation attempt with the same trace."""
+        if activate:
+            return diagnosis.diagnose(self, vendor_url=vendor_url)
+        return diagnosis.check(self, vendor_url=vendor_url)
 
     # --- renewal --------------------------------------------------------------------------
 

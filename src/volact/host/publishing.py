@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from volact.core.descriptor import DEFAULT_SRV_SERVICE
-from volact.core.errors import BadRequest, ConfigurationError, VolactError
+from volact.core.errors import BadRequest, ConfigurationError, NotFound, VolactError
 from volact.core.protocol import DEFAULT_PORT
 from volact.fileio import read_bytes
 from volact.host.identity import HostFiles
@@ -77,6 +77,11 @@ def read_tsig_key(path: str) -> dns.TSIGKey:
     message."""
     try:
         data = read_bytes(Path(path), what="TSIG key file", limit=TSIG_KEY_FILE_LIMIT)
+    except NotFound as error:
+        raise ConfigurationError(
+            f"cannot read the TSIG key file {path}: No such file or directory",
+            {"field": "tsig_key"},
+        ) from error
     except VolactError as error:
         raise ConfigurationError(error.message, {"field": "tsig_key"}) from error
     try:

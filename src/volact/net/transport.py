@@ -140,11 +140,18 @@ class HTTPTransport:
         self.answers = answers
 
     def post_json(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._exchange("POST", url, body)
+
+    def get_json(self, url: str) -> dict[str, Any]:
+        """GET ``url`` (a health check, which changes nothing); the same rules as a POST."""
+        return self._exchange("GET", url, None)
+
+    def _exchange(self, method: str, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
         import httpx  # Imported here: apps that only read their status never pay for it.
 
         try:
             with httpx.Client(timeout=self.timeout, trust_env=self.trust_env) as client:
-                with client.stream("POST", url, json=body) as response:
+                with client.stream(method, url, json=body) as response:
                     chunks: list[bytes] = []
                     size = 0
                     for chunk in response.iter_bytes():
@@ -181,6 +188,18 @@ class ASGITransportAdapter:
         transport = httpx.ASGITransport(app=self.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://volact.test") as client:
             response = await client.post(httpx.URL(url).path, json=body)
+        return interpret(url, response.status_code, response.content)
+
+    def get_json(self, url: str) -> dict[str, Any]:
+        """A GET (a health check), synchronous like :meth:`post_json`."""
+        return asyncio.run(self.get_json_async(url))
+
+    async def get_json_async(self, url: str) -> dict[str, Any]:
+        import httpx
+
+        transport = httpx.ASGITransport(app=self.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://volact.test") as client:
+            response = await client.get(httpx.URL(url).path)
         return interpret(url, response.status_code, response.content)
 
 
