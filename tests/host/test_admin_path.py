@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import stat
 import time
 from pathlib import Path
 
@@ -92,3 +93,76 @@ def test_events_show_machine_names_and_filter_by_cmid_and_kind(
     assert {event["kind"] for event in found} == {"activation_request"}
     status, _, err = run(capsys, "host", "events", "--cmid", "nope", "--dir", directory)
     assert status == 1 and err.startswith("bad_request: 'nope' is not a CMID")
+
+
+def test_backup_copies_the_database_consistently_and_privately(
+    populated: CertifiedHost, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    target = tmp_path / "backups" / "host-copy.db"
+    target.parent.mkdir()
+    target.write_text("an older backup")  # replaced whole
+    directory = str(populated.directory)
+    status, out, err = run(capsys, "host", "backup", str(target), "--dir", directory)
+    assert status == 0, err
+    assert out.startswith(f"backed up {populated.directory / 'host.db'} to {target} (")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert sorted(p.name for p in target.parent.iterdir()) == ["host-copy.db"]  # no -wal, no temp
+
+    async def listed(path: Path) -> list[str]:
+        store = SQLiteStore(path)
+        await store.open()
+        try:
+            return [record.cmid for record in await store.clients()]
+        finally:
+            await store.close()
+
+    assert asyncio.run(listed(target)) == [cmid(n) for n in range(6)]
+    assert asyncio.run(listed(populated.directory / "host.db")) == [cmid(n) for n in range(6)]
+
+
+def test_backup_while_the_host_writes(populated: CertifiedHost, tmp_path: Path) -> None:
+    from volact.sql.backup import backup_sqlite
+
+    now = int(time.time())
+
+    async def write_and_back_up() -> int:
+        store = SQLiteStore(populated.directory / "host.db")
+        async with HostService.from_files(populated.files, store, lambda: now) as service:
+            writes = [
+                asyncio.create_task(service.activate(body(100 + n, now), "192.0.2.8"))
+                for n in range(200)
+            ]
+            size = await asyncio.to_thread(backup_sqlite, store_path, tmp_path / "during.db")
+            await asyncio.gather(*writes)
+            return size
+
+    store_path = populated.directory / "host.db"
+    assert asyncio.run(write_and_back_up()) > 0
+
+    async def count(path: Path) -> int:
+        store = SQLiteStore(path)
+        await store.open()
+        try:
+            return await store.client_total()
+        finally:
+            await store.close()
+
+    copied = asyncio.run(count(tmp_path / "during.db"))
+    assert 6 <= copied <= 206  # one consistent state, between before and after the writes
+    assert asyncio.run(count(store_path)) == 206
+
+
+def test_backup_names_pg_dump_for_postgresql_and_creates_no_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = make_host(tmp_path / "host", int(time.time()))
+    directory = str(host.directory)
+    status, _, err = run(
+        capsys, "host", "backup", str(tmp_path / "x.db"), "--dir", directory,
+        "--db", "postgresql://volact:secret@db.example/volact",
+    )  # fmt: skip
+    assert status == 1 and "pg_dump" in err and "secret" not in err
+    assert len(err.strip().splitlines()) == 1
+    status, _, err = run(capsys, "host", "backup", str(tmp_path / "x.db"), "--dir", directory)
+    assert status == 1 and err.startswith("not_found: no database at")
+    assert not list(host.directory.glob("host.db*")) and not (tmp_path / "x.db").exists()

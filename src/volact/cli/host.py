@@ -105,6 +105,7 @@ def host() -> None:
     clients       the clients this host knows
     events        the event log
     block/unblock refuse or readmit a client (CMID)
+    backup FILE   a consistent copy of the database, while it serves
     dns-records   the SRV record lines to publish by hand
     """
 
