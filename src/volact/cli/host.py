@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import click
 
 from volact.cli._output import json_option, print_json, print_table
+from volact.cli.host_config import config_option
 from volact.clock import system_clock
 from volact.core.protocol import DEFAULT_PORT
 
@@ -114,6 +115,7 @@ def host() -> None:
 
 
 @host.command()
+@config_option
 @dir_option
 @db_option
 @click.option(
