@@ -166,3 +166,71 @@ def test_backup_names_pg_dump_for_postgresql_and_creates_no_database(
     status, _, err = run(capsys, "host", "backup", str(tmp_path / "x.db"), "--dir", directory)
     assert status == 1 and err.startswith("not_found: no database at")
     assert not list(host.directory.glob("host.db*")) and not (tmp_path / "x.db").exists()
+
+
+def test_the_readme_dns_records_example_works_without_a_fully_qualified_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    import volact.host.publishing as publishing
+
+    # A machine whose name has no domain part (this one may have one: pretend it does not).
+    monkeypatch.setattr(socket, "getfqdn", lambda: "kms1")
+    monkeypatch.setattr(socket, "gethostname", lambda: "kms1")
+    made = publishing.manual_records(
+        ("corp.example",), directory=tmp_path / "none", target=None, port=None,
+        priority=0, weight=0, ttl=3600, srv_service=None,
+    )  # fmt: skip
+    assert made.lines == ["_volact._tcp.corp.example. 3600 IN SRV 0 0 7688 kms1.corp.example."]
+    assert any("no fully qualified name" in note for note in made.notes)
+
+
+def test_the_readme_example_runs_as_written(tmp_path: Path) -> None:
+    import os
+    import re
+    import subprocess
+    import sys
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    line = next(x for x in readme.splitlines() if x.startswith("volact host dns-records"))
+    args = line.split("#", 1)[0].split()[1:]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOLACT_")}
+    env["VOLACT_HOST_DIR"] = str(tmp_path / "host")
+    done = subprocess.run(
+        [sys.executable, "-m", "volact", *args], capture_output=True, text=True, env=env,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert re.fullmatch(r"_volact\._tcp\.corp\.example\. 3600 IN SRV 0 0 7688 \S+\.\n", done.stdout)
+
+
+def test_dns_records_takes_the_port_serve_listens_on_from_its_config(
+    populated: CertifiedHost, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = tmp_path / "host.toml"
+    config.write_text(
+        '[serve]\nport = 9100\ndns-target = "kms9.corp.example"\npublish-dns = ["corp.example"]\n'
+        'db = "memory://"\nrate-limit = 0\n'
+    )
+    directory = str(populated.directory)
+    status, out, err = run(
+        capsys, "host", "dns-records", "--config", str(config), "--dir", directory
+    )
+    assert status == 0, err
+    assert out == "_volact._tcp.corp.example. 3600 IN SRV 0 0 9100 kms9.corp.example.\n"
+    assert "host.json" not in err  # the port came from serve's file: nothing to warn about
+    # A flag still wins; without --port or --config, a note says where the port came from.
+    _, out, _ = run(
+        capsys, "host", "dns-records", "--config", str(config), "--port", "7000", "--dir", directory
+    )
+    assert " 7000 kms9.corp.example." in out
+    _, out, err = run(
+        capsys, "host", "dns-records", "--domain", "corp.example", "--target", "k.corp.example",
+        "--dir", directory,
+    )  # fmt: skip
+    assert " 7688 k.corp.example." in out
+    assert err.startswith("note: port 7688 is host.json's; if `volact host serve` listens")
+    config.write_text("[serve]\nnope = 1\n")
+    status, _, err = run(capsys, "host", "dns-records", "--config", str(config), "--dir", directory)
+    assert status == 1 and "has no setting 'nope'" in err

@@ -431,6 +431,7 @@ def unblock(cmid: str, directory: str | None, database_url: str | None, as_json:
 
 
 @host.command("dns-records")
+@config_option
 @dir_option
 @json_option
 @click.option(
@@ -487,7 +488,9 @@ def dns_records(
 ) -> None:
     """Print the DNS SRV records that let clients find this host (zone-file lines).
 
-    Publish them by hand, or let `volact host serve` publish them by dynamic update.
+    Publish them by hand, or let `volact host serve` publish them by dynamic update. With
+    --config (serve's file) its port, dns-target, publish-dns, priority, weight and srv-service
+    are the defaults, so the records match what serve listens on.
     """
     from volact.host.publishing import manual_records
 
@@ -501,6 +504,8 @@ def dns_records(
         ttl=ttl,
         srv_service=srv_service,
     )
+    for note in made.notes:
+        click.echo(f"note: {note}", err=True)
     if as_json:
         print_json(made.records)
         return

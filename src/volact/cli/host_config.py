@@ -58,10 +58,16 @@ def settable(command: click.Command) -> list[str]:
     )
 
 
-def load(command: click.Command, path: Path) -> dict[str, Any]:
+def load(
+    command: click.Command, path: Path, *, file_of: click.Command | None = None
+) -> dict[str, Any]:
     """The ``default_map`` for ``command`` from the TOML file ``path``; ``ConfigurationError``
     naming the file for anything it cannot use (not TOML, no ``[serve]`` table, an unknown
-    key)."""
+    key).
+
+    ``file_of``: the command whose file it is (``serve``), when ``command`` is another one that
+    reads it too (``dns-records``): every key must be one of ``file_of``'s, and those that
+    ``command`` also has are used (by their flag's spelling)."""
     text = read_text(path, what="configuration file", limit=MAX_SMALL_FILE_BYTES)
     try:
         data = tomllib.loads(text)
@@ -77,17 +83,21 @@ def load(command: click.Command, path: Path) -> dict[str, Any]:
     table = data.get(TABLE, {})
     if not isinstance(table, dict):
         raise ConfigurationError(f"{path}: [{TABLE}] must be a table", {"path": str(path)})
+    owner = file_of or command
+    valid = _options(owner)
     options = _options(command)
     found: dict[str, Any] = {}
     for key, value in table.items():
-        option = options.get(key)
-        if option is None or option.name is None:
-            known = ", ".join(settable(command))
+        if key not in valid:
+            known = ", ".join(settable(owner))
             raise ConfigurationError(
                 f"{path}: [{TABLE}] has no setting {key!r} (the settings are the flags of "
                 f"`volact host serve`: {known})",
                 {"path": str(path), "key": key},
             )
+        option = options.get(key)
+        if option is None or option.name is None:
+            continue  # a setting of serve's that this command does not use
         if option.name in found:
             raise ConfigurationError(
                 f"{path}: [{TABLE}] sets {key!r} twice", {"path": str(path), "key": key}
@@ -100,7 +110,12 @@ def load(command: click.Command, path: Path) -> dict[str, Any]:
 
 def _apply(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is not None:
-        settings = load(ctx.command, Path(value))
+        owner = None
+        if ctx.command.name != TABLE and ctx.parent is not None:
+            group = ctx.parent.command
+            if isinstance(group, click.Group):
+                owner = group.get_command(ctx.parent, TABLE)
+        settings = load(ctx.command, Path(value), file_of=owner)
         ctx.default_map = {**(ctx.default_map or {}), **settings}
     return value
 
@@ -116,6 +131,6 @@ def config_option(function: F) -> F:
         is_eager=True,
         expose_value=False,
         callback=_apply,
-        help="A TOML file whose [serve] table sets any of these flags by name "
+        help="serve's TOML file: its [serve] table sets these flags by name "
         '(e.g. port = 7688, publish-dns = ["corp.example"]); flags given here override it.',
     )(function)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -214,6 +214,16 @@ class ManualRecords:
 
     lines: list[str]
     records: list[dict[str, Any]]
+    notes: list[str] = field(default_factory=list)  # warnings for stderr
+
+
+def _short_name_in(domain: str) -> str | None:
+    """This machine's short host name under ``domain`` (for a machine without a fully
+    qualified name), or None when it has no usable name either."""
+    short = socket.gethostname().strip().split(".", 1)[0].lower()
+    if not short or short == "localhost":
+        return None
+    return dns.normalize_name(f"{short}.{domain}", what="target")
 
 
 def manual_records(
@@ -229,7 +239,10 @@ def manual_records(
 ) -> ManualRecords:
     """The records ``volact host dns-records`` prints: under each domain (default: this
     machine's domain), pointing at ``target`` (default: this machine's name) and ``port``
-    (default: the port in ``directory``'s host.json, else 7688)."""
+    (default: the port in ``directory``'s host.json, else 7688, with a note that ``serve`` may
+    listen elsewhere). A machine without a fully qualified name gets its short name under the
+    first domain as the target, with a note to check it."""
+    notes: list[str] = []
     service = srv_service_name(srv_service)
     fqdn = socket.getfqdn().rstrip(".")
     machine_domain = fqdn.partition(".")[2] or None
@@ -243,7 +256,24 @@ def manual_records(
     if port is None:
         files = HostFiles(directory)
         port = files.settings().port if files.exists() else DEFAULT_PORT
-    name = dns.normalize_name(target, what="target") if target else default_target()
+        notes.append(
+            f"port {port} is host.json's; if `volact host serve` listens on another port "
+            "(--port, or port in its --config file), give --port N or --config FILE"
+        )
+    if target:
+        name = dns.normalize_name(target, what="target")
+    else:
+        try:
+            name = default_target()
+        except ConfigurationError:
+            fallback = _short_name_in(chosen[0])
+            if fallback is None:
+                raise
+            name = fallback
+            notes.append(
+                f"this machine has no fully qualified name; the target is {name}: check that "
+                "clients resolve it, or give --target NAME"
+            )
     lines = dns.zone_lines(
         chosen, service, target=name, port=port, priority=priority, weight=weight, ttl=ttl
     )
@@ -259,4 +289,4 @@ def manual_records(
         }
         for domain, line in zip(chosen, lines, strict=True)
     ]
-    return ManualRecords(lines, records)
+    return ManualRecords(lines, records, notes)
