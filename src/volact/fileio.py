@@ -4,20 +4,29 @@ Writes are atomic (temp file in the same directory, fsync, rename, fsync of the 
 crash leaves either the old or the new file, never half of one. Secret files are created with mode
 0600 from the first byte. Every OS failure becomes :class:`~volact.core.errors.StorageError` with a
 plain message (disk full, read-only directory, permission denied).
+
+Reads follow one rule (:func:`read_bytes`): only a *regular* file is read. A FIFO, a device or a
+socket is refused at once with one line, before a byte is read (opening a FIFO for reading would
+otherwise wait for a writer forever, and ``/dev/zero`` never ends), and no file is read past the
+limit its caller documents (``docs/file-formats.md`` lists them).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import secrets
+import stat
 from pathlib import Path
 from typing import Any
 
 from volact.core.errors import BadRequest, NotFound, StorageError
 
 MAX_FILE_BYTES = 1024 * 1024
+# Keys, certificates, settings: a few hundred bytes each; 64 KiB leaves room and bounds a mistake.
+MAX_SMALL_FILE_BYTES = 64 * 1024
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -76,20 +85,79 @@ def write_private(path: Path, data: bytes) -> None:
     write_bytes_atomic(path, data, mode=0o600)
 
 
+def _what_it_is(mode: int) -> str:
+    """A name for a file that is not a regular one, for the one-line refusal."""
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    return "not a regular file"
+
+
+def _not_regular(path: Path, mode: int, what: str) -> BadRequest:
+    return BadRequest(
+        f"{path} is {_what_it_is(mode)}; a {what} must be a regular file",
+        {"path": str(path)},
+    )
+
+
+# O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused right after the fstat).
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
 def read_bytes(path: Path, *, what: str = "file", limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them.
+
+    ``NotFound`` when there is no such file; ``BadRequest`` (one line, at once) for a directory,
+    FIFO, device or socket, and for a file over ``limit`` bytes; ``StorageError`` for any other
+    OS failure. ``what`` names the file in the messages ("product descriptor").
+    """
     path = Path(path)
+    details = {"path": str(path)}
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(limit + 1)
+        fd = os.open(path, _OPEN_FLAGS)
     except FileNotFoundError as exc:
-        raise NotFound(f"no {what} at {path}") from exc
-    except IsADirectoryError as exc:
-        raise BadRequest(f"{path} is a directory, not a {what}") from exc
+        raise NotFound(f"no {what} at {path}", details) from exc
     except OSError as exc:
-        raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        if exc.errno in (errno.ENXIO, errno.EOPNOTSUPP, errno.EISDIR):  # a socket, a directory
+            with contextlib.suppress(OSError):
+                raise _not_regular(path, os.stat(path).st_mode, what) from exc
+        raise StorageError(f"cannot read {path}: {exc.strerror or exc}", details) from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_regular(path, mode, what)
+        chunks: list[bytes] = []
+        remaining = limit + 1
+        while remaining > 0:
+            chunk = os.read(fd, min(remaining, 1024 * 1024))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc.strerror or exc}", details) from exc
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
     if len(data) > limit:
-        raise BadRequest(f"{path} is too large for a {what} (over {limit} bytes)")
+        raise BadRequest(f"{path} is too large for a {what} (over {limit} bytes)", details)
     return data
+
+
+def read_text(path: Path, *, what: str = "file", limit: int = MAX_FILE_BYTES) -> str:
+    """:func:`read_bytes`, decoded as UTF-8 (``BadRequest`` when it is not text)."""
+    data = read_bytes(path, what=what, limit=limit)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"{path} is not a valid {what} (not text)", {"path": str(path)}) from exc
 
 
 def read_json(path: Path, *, what: str = "file", limit: int = MAX_FILE_BYTES) -> Any:

@@ -129,7 +129,8 @@ class InProcessHost:
 class Network:
     """A fake network of hosts by ``host:port``: unknown or "down" addresses are unreachable.
 
-    It implements the client's transport (``post_json``) and records every URL asked.
+    It implements the client's transport (``post_json``, and ``get_json`` for the read-only
+    diagnosis) and records every URL asked.
     """
 
     hosts: dict[str, InProcessHost] = field(default_factory=dict)
@@ -143,6 +144,14 @@ class Network:
         if host is None or address in self.down:
             raise HostUnreachable(f"cannot reach {url}: connection refused", {"url": url})
         return host.transport.post_json(url, body)
+
+    def get_json(self, url: str) -> dict[str, Any]:
+        address = url.split("://", 1)[1].split("/", 1)[0]
+        self.asked.append(address)
+        host = self.hosts.get(address)
+        if host is None or address in self.down:
+            raise HostUnreachable(f"cannot reach {url}: connection refused", {"url": url})
+        return host.transport.get_json(url)
 
 
 @dataclass

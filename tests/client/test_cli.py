@@ -177,7 +177,10 @@ def test_activate_without_a_host_fails_in_one_line_and_is_recorded(
     assert diagnosis.returncode == 1
     assert "tried 127.0.0.1:1: unreachable" in diagnosis.stdout
     assert "verdict: FAILED: host_unreachable" in diagnosis.stdout
-    assert "Remedy:" in diagnosis.stdout
+    assert "Remedy: nothing accepts connections at 127.0.0.1:1" in diagnosis.stdout
+    # Read-only: the check did not record an attempt (the same status as before it).
+    after = json.loads(volact("client", "status", "--json", "--dir", state).stdout)
+    assert after == data
 
 
 def test_install_key_errors_and_rearm(descriptor_file: Path, state: str) -> None:

@@ -58,7 +58,7 @@ def test_a_client_finds_its_host_by_srv_through_the_dns_server_it_was_given(
     machine.run("install-key", vendor.descriptor().gvlk, "--product-config", str(descriptor))
     machine.run("set-domain", "corp.test")
     machine.run("set-dns-server", f"127.0.0.1:{bind.port}")
-    diagnosis = machine.run("diagnose")
+    diagnosis = machine.run("diagnose", "--activate")
     out = diagnosis.stdout
     assert f"DNS server: 127.0.0.1:{bind.port}" in out
     assert "domains (set-domain): corp.test" in out
@@ -79,3 +79,6 @@ def test_a_client_finds_its_host_by_srv_through_the_dns_server_it_was_given(
     assert failed.returncode == 1
     assert "SRV _volact._tcp.missing.test: " in failed.stdout
     assert "verdict: FAILED: no_host_found" in failed.stdout
+    # BIND serves no zone missing.test and does not recurse: it REFUSES, and the remedy says so.
+    assert "REFUSED" in failed.stdout
+    assert f"Remedy: the DNS server (127.0.0.1:{bind.port}) refused the query" in failed.stdout

@@ -218,7 +218,7 @@ def test_diagnose_shows_queries_hosts_and_a_verdict(world: World) -> None:
     lic.install_key()
     lic.configure(domains=["a.example", "b.example", "c.example"])
     world.network.down.add("good.corp.example:7688")
-    failed = lic.diagnose()
+    failed = lic.diagnose(activate=True)
     assert not failed.ok
     text = "\n".join(failed.lines)
     assert "SRV _volact._tcp.a.example: timed out" in text
@@ -227,10 +227,34 @@ def test_diagnose_shows_queries_hosts_and_a_verdict(world: World) -> None:
     assert "tried other.c.example:7688: unreachable" in text
     assert failed.verdict.startswith("FAILED: host_unreachable:")
     assert "Remedy:" in failed.verdict
+    # The remedy is the one for the kind of failure: the last host refused the connection.
+    assert "nothing accepts connections at other.c.example:7688" in failed.verdict
     world.network.down.clear()
-    ok = lic.diagnose()
+    ok = lic.diagnose(activate=True)
     assert ok.ok and ok.verdict.startswith("OK: activated by good.corp.example:7688")
     assert json.dumps(ok.to_dict())  # JSON-able
+
+
+def test_diagnose_is_read_only_by_default(world: World) -> None:
+    host = world.add_host("good.corp.example:7688", threshold=1)
+    dns = StaticDNS(
+        records={"_volact._tcp.b.example": [SRVRecord(0, 0, 7688, "good.corp.example")]}
+    )
+    lic = world.machine("pc1", dns=dns)
+    lic.install_key()
+    lic.configure(domains=["b.example"])
+    before = lic.status().to_dict()
+    checked = lic.diagnose()
+    assert checked.ok and checked.read_only
+    assert checked.verdict.startswith("OK: good.corp.example:7688 answers; nothing was activated")
+    assert "--activate" in checked.verdict
+    text = "\n".join(checked.lines)
+    assert "mode: read-only" in text and "SRV _volact._tcp.b.example: 1 record" in text
+    assert "serves group" in text and "activated yes" in text
+    # Nothing changed: not on the machine (no attempt, the same next retry), not at the host.
+    assert lic.status().to_dict() == before
+    assert run_sync(host.service.store.clients()) == []
+    assert checked.to_dict()["mode"] == "read-only"
 
 
 def test_a_tampered_state_file_does_not_count(world: World) -> None:

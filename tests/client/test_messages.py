@@ -134,7 +134,8 @@ def test_no_host_found_after_a_dns_timeout_does_not_send_the_user_back_to_diagno
     assert "timed out" in diagnosis.verdict
     assert "diagnose" not in diagnosis.verdict  # they are running it
     assert "diagnose" not in remedy_for("no_host_found", "cli")
-    assert "A query that timed out or was refused: check the DNS server" in diagnosis.verdict
+    # the remedy for its kind: the DNS server that did not answer
+    assert "did not answer: check that it is reachable on UDP and TCP 53" in diagnosis.verdict
 
 
 # --- status: the terms for admins, and a plain next step for everyone -----------------------------

@@ -50,7 +50,7 @@ def key_file(tmp_path: Path) -> Path:
         ),
         (
             ["--publish-dns", "corp.example", "--dns-server", "192.0.2.53", "--tsig-key", "DIR"],
-            "bad_request: cannot read the TSIG key file DIR: Is a directory",
+            "bad_request: DIR is a directory; a TSIG key file must be a regular file",
         ),
         (
             ["--publish-dns", "corp.example", "--dns-server", "192.0.2.53", "--tsig-key", "JUNK"],

@@ -74,6 +74,7 @@ class ThrowawayCluster:
     user: pwd.struct_passwd | None
     bin_dir: Path
     port: int = 0
+    options: str = ""  # more ``-c name=value`` settings for pg_ctl start (replication)
 
     @property
     def data(self) -> Path:
@@ -103,14 +104,19 @@ class ThrowawayCluster:
         )
 
     @classmethod
-    def create(cls) -> ThrowawayCluster:
+    def folder_for_cluster(cls, options: str = "") -> ThrowawayCluster:
+        """An empty cluster folder (no data directory yet) that its user can reach."""
         user = _unprivileged_user()
         # As root, under /tmp: the cluster's user must reach it (TMPDIR may be root's own).
         parent = "/tmp" if user is not None and os.path.isdir("/tmp") else None
         folder = Path(tempfile.mkdtemp(prefix="volact-pg-", dir=parent))
         if user is not None:
             os.chown(folder, user.pw_uid, user.pw_gid)
-        cluster = cls(folder, user, _bin_dir())
+        return cls(folder, user, _bin_dir(), options=options)
+
+    @classmethod
+    def create(cls, options: str = "") -> ThrowawayCluster:
+        cluster = cls.folder_for_cluster(options)
         try:
             done = cluster._run(
                 "initdb", "-D", str(cluster.data), "-U", "postgres", "--auth=trust",
@@ -135,7 +141,8 @@ class ThrowawayCluster:
             options = (
                 f"-c listen_addresses=127.0.0.1 -c port={self.port} "
                 f"-c unix_socket_directories={self.folder} -c fsync=off "
-                "-c full_page_writes=off -c autovacuum=off -c max_connections=100"
+                "-c full_page_writes=off -c autovacuum=off -c max_connections=100 "
+                f"{self.options}"
             )
             done = self._run(
                 "pg_ctl", "start", "-D", str(self.data), "-l", str(self.log), "-w",

@@ -269,3 +269,21 @@ async def test_a_seal_that_raises_fails_that_call_alone(store: Store) -> None:
 async def test_context_is_the_one_used_by_the_helpers() -> None:
     # The helpers decide with the real core; this keeps that promise visible.
     assert CONTEXT.policy(GROUP).threshold == 5
+
+
+async def test_client_total_and_events_of_one_cmid(store: Store) -> None:
+    assert await store.client_total() == 0
+    for n in range(3):
+        await activate(store, request(n))
+    await activate(store, request(1, T0 + 60), T0 + 60)
+    assert await store.client_total() == 3
+    assert await store.client_total(GROUP) == 3
+    assert await store.client_total("another-group") == 0
+    assert len(await store.clients(limit=2)) == 2  # a page; the total says there is more
+    mine = await store.events(cmid=cmid(1))
+    assert [event.cmid for event in mine] == [cmid(1), cmid(1)]
+    assert [e.at for e in await store.events(cmid=cmid(1), kind="activation_request")] == [
+        T0 + 60,
+        T0,
+    ]
+    assert await store.events(cmid=cmid(9)) == []

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from volact.core.errors import BadRequest, NotFound, StorageError
 from volact.crypto import KeyFormatError, SigningKey
-from volact.fileio import write_private
+from volact.fileio import MAX_SMALL_FILE_BYTES, read_bytes, write_private
 
 DATABASE_FILE = "vendor.db"
 ROOT_KEYS_DIR = "root-keys"
@@ -100,10 +100,10 @@ class VendorDir:
     def load_root_key(self, seq: int) -> SigningKey:
         path = self.root_key_path(seq)
         try:
-            return SigningKey.from_pem(path.read_bytes())
-        except FileNotFoundError as exc:
+            data = read_bytes(path, what="root key", limit=MAX_SMALL_FILE_BYTES)
+        except NotFound as exc:
             raise StorageError(f"the root key file {path} is missing") from exc
+        try:
+            return SigningKey.from_pem(data)
         except KeyFormatError as exc:
             raise BadRequest(f"{path}: {exc}") from exc
-        except OSError as exc:
-            raise StorageError(f"cannot read the root key {path}: {exc}") from exc

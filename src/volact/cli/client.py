@@ -341,15 +341,31 @@ def rearm(product: str | None, directory: str | None, as_json: bool) -> None:
 @client.command()
 @product_option
 @click.option("--vendor", "vendor_url", metavar="URL", help="MAK: the vendor's service URL.")
+@click.option(
+    "--activate",
+    is_flag=True,
+    help="Make a real activation attempt (counted by the host, recorded, uses a MAK "
+    "activation) instead of the read-only check.",
+)
 @dir_option
 @json_option
 def diagnose(
-    product: str | None, vendor_url: str | None, directory: str | None, as_json: bool
+    product: str | None,
+    vendor_url: str | None,
+    activate: bool,
+    directory: str | None,
+    as_json: bool,
 ) -> None:
-    """Activate now and show every step: the settings, each DNS query and its answer, each
-    host tried and its result, and a verdict with a remedy. Exits 1 when activation failed."""
+    """Show every step of finding a host: the settings, each DNS query and its answer, each
+    host tried and its result, and a verdict with a remedy for the kind of failure. Exits 1 on
+    a failure.
+
+    Read-only by default: each host found is asked GET /v1/health, so nothing is activated,
+    the machine is not counted, no MAK activation is used and the next retry does not move.
+    --activate makes a real activation attempt instead (recorded like `volact client activate`).
+    """
     license = _open(product, directory)
-    diagnosis = license.diagnose(vendor_url=vendor_url)
+    diagnosis = license.diagnose(vendor_url=vendor_url, activate=activate)
     if as_json:
         print_json(diagnosis.to_dict())
     else:

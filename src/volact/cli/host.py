@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import click
 
 from volact.cli._output import json_option, print_json, print_table
+from volact.cli.host_config import config_option
 from volact.clock import system_clock
 from volact.core.protocol import DEFAULT_PORT
 
@@ -69,7 +70,13 @@ def db_option(function: F) -> F:
 def _event_line(event: dict[str, Any]) -> str:
     details = event["details"]
     summary = details.get("outcome") or details.get("reason") or details.get("domain") or ""
-    parts = [event["at"] or "", event["kind"], event["cmid"] or "-", event["group"] or "-"]
+    parts = [
+        event["at"] or "",
+        event["kind"],
+        event["cmid"] or "-",
+        event["group"] or "-",
+        event.get("machine") or "-",
+    ]
     return "  ".join([*parts, str(summary)]).rstrip()
 
 
@@ -111,6 +118,7 @@ def host() -> None:
 
 
 @host.command()
+@config_option
 @dir_option
 @db_option
 @click.option(
@@ -335,8 +343,16 @@ def clients(
     from volact.host import report
 
     url = report.store_url(resolve_host_dir(directory), database_url)
-    records = report.clients(url, group, limit=limit, offset=offset)
+    records, total = report.clients(url, group, limit=limit, offset=offset)
     iso = report.iso
+    if len(records) < total:
+        # On stderr, so that --json stays a plain list; said whenever the page is not all.
+        first = offset + 1 if records else offset
+        click.echo(
+            f"listed {len(records)} of {total} clients ({first} to {offset + len(records)}); "
+            "see the others with --limit and --offset",
+            err=True,
+        )
     if as_json:
         print_json([report.client_json(record) for record in records])
         return
@@ -368,18 +384,24 @@ def clients(
     "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="The newest N."
 )
 @click.option("--kind", default=None, help="Only this kind (activation_request, cloned_image, …).")
+@click.option("--cmid", default=None, metavar="CMID", help="Only the events of this client.")
 def events(
     directory: str | None,
     database_url: str | None,
     as_json: bool,
     limit: int,
     kind: str | None,
+    cmid: str | None,
 ) -> None:
-    """Show the event log, newest first."""
+    """Show the event log, newest first: time, kind, CMID, group, machine name, outcome."""
     from volact.host import report
 
     url = report.store_url(resolve_host_dir(directory), database_url)
-    found = [report.event_json(event) for event in report.events(url, limit=limit, kind=kind)]
+    wanted = report.parse_cmid(cmid) if cmid is not None else None
+    found = [
+        report.event_json(event)
+        for event in report.events(url, limit=limit, kind=kind, cmid=wanted)
+    ]
     if as_json:
         print_json(found)
         return
@@ -434,6 +456,7 @@ def unblock(cmid: str, directory: str | None, database_url: str | None, as_json:
 
 
 @host.command("dns-records")
+@config_option
 @dir_option
 @json_option
 @click.option(
@@ -490,7 +513,9 @@ def dns_records(
 ) -> None:
     """Print the DNS SRV records that let clients find this host (zone-file lines).
 
-    Publish them by hand, or let `volact host serve` publish them by dynamic update.
+    Publish them by hand, or let `volact host serve` publish them by dynamic update. With
+    --config (serve's file) its port, dns-target, publish-dns, priority, weight and srv-service
+    are the defaults, so the records match what serve listens on.
     """
     from volact.host.publishing import manual_records
 
@@ -504,6 +529,8 @@ def dns_records(
         ttl=ttl,
         srv_service=srv_service,
     )
+    for note in made.notes:
+        click.echo(f"note: {note}", err=True)
     if as_json:
         print_json(made.records)
         return

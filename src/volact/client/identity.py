@@ -37,8 +37,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from volact.core.errors import ConfigurationError
+from volact.core.errors import ConfigurationError, VolactError
 from volact.core.protocol import MAX_MACHINE_NAME
+from volact.fileio import MAX_SMALL_FILE_BYTES, read_bytes
 
 __all__ = [
     "IOREG_COMMAND",
@@ -90,10 +91,10 @@ def linux_identity(files: tuple[Path, ...] = MACHINE_ID_FILES) -> str | None:
     """The first non-empty machine id file of ``files``, or None."""
     for path in files:
         try:
-            text = path.read_text(encoding="ascii", errors="replace")
-        except OSError:
+            data = read_bytes(path, what="machine id file", limit=MAX_SMALL_FILE_BYTES)
+        except VolactError:
             continue
-        found = _clean(text)
+        found = _clean(data.decode("ascii", errors="replace"))
         if found:
             return found
     return None

@@ -46,12 +46,12 @@ from volact.core.errors import (
     BadRequest,
     InvalidHostCertificate,
     InvalidTicket,
-    NotFound,
     NotInstalled,
     StorageError,
     VolactError,
 )
 from volact.core.tickets import verify_activation
+from volact.fileio import read_bytes
 
 if TYPE_CHECKING:
     import asyncio
@@ -62,20 +62,16 @@ if TYPE_CHECKING:
 __all__ = ["Attempt", "DNSLookups", "Diagnosis", "License", "installed_products", "update_settings"]
 
 
+MAX_DESCRIPTOR_BYTES = 64 * 1024
+
+
 def _read_descriptor(source: Any) -> ProductDescriptor:
     if isinstance(source, ProductDescriptor):
         return source
     if isinstance(source, (dict, bytes)):
         return load_descriptor(source)
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read(64 * 1024 + 1)
-        except FileNotFoundError as exc:
-            raise NotFound(f"no product descriptor at {path}", {"path": str(path)}) from exc
-        except OSError as exc:
-            raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        data = read_bytes(Path(source), what="product descriptor", limit=MAX_DESCRIPTOR_BYTES)
         return load_descriptor(data)
     raise TypeError("a descriptor is a path, file bytes, a parsed JSON object or a descriptor")
 
@@ -436,9 +432,13 @@ class License:
         loop's step). Storage errors still raise."""
         return activation.attempt(self)
 
-    def diagnose(self, *, vendor_url: str | None = None) -> Diagnosis:
-        """Activate now, querying every DNS name and recording every host tried, and explain."""
-        return diagnosis.diagnose(self, vendor_url=vendor_url)
+    def diagnose(self, *, vendor_url: str | None = None, activate: bool = False) -> Diagnosis:
+        """Query every DNS name and ask each host found whether it answers, and explain; read-only
+        (nothing is activated, counted or recorded). ``activate=True``: a real, recorded
+        activation attempt with the same trace."""
+        if activate:
+            return diagnosis.diagnose(self, vendor_url=vendor_url)
+        return diagnosis.check(self, vendor_url=vendor_url)
 
     # --- renewal --------------------------------------------------------------------------
 

@@ -54,8 +54,8 @@ from typing import Any
 from volact.client import next_steps
 from volact.core import keys, validate
 from volact.core.client_record import ClientRecord
-from volact.core.errors import BadRequest, StorageError, UnsupportedVersion, VolactError
-from volact.fileio import write_bytes_atomic
+from volact.core.errors import BadRequest, NotFound, StorageError, UnsupportedVersion, VolactError
+from volact.fileio import read_bytes, write_bytes_atomic
 
 __all__ = [
     "LOCK_FILE",
@@ -327,17 +327,9 @@ class StateDir:
 
     def _read_bytes(self, path: Path) -> bytes | None:
         try:
-            with open(path, "rb") as handle:
-                data = handle.read(MAX_STATE_BYTES + 1)
-        except FileNotFoundError:
+            return read_bytes(path, what="client state file", limit=MAX_STATE_BYTES)
+        except NotFound:
             return None
-        except OSError as exc:
-            raise StorageError(
-                f"cannot read {path}: {exc.strerror or exc}", {"path": str(path)}
-            ) from exc
-        if len(data) > MAX_STATE_BYTES:
-            raise BadRequest(f"{path} is too large for a client state file", {"path": str(path)})
-        return data
 
     def _read(self, path: Path) -> Any | None:
         data = self._read_bytes(path)

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from volact.core import offline
-from volact.core.errors import BadRequest, ReplayedRequest, StorageError, VolactError
+from volact.core.errors import BadRequest, NotFound, ReplayedRequest, StorageError, VolactError
 from volact.core.keys import Channel, parse_key, require_channel
 from volact.core.protocol import HOST_ACTIVATIONS_PATH
 from volact.core.tickets import HostCertificate, verify_certificate
 from volact.crypto import KeyFormatError, SigningKey, VerifyKey
-from volact.fileio import write_atomic
+from volact.fileio import read_text, write_atomic
 from volact.host.identity import HostFiles, HostSettings
 from volact.net.transport import Transport, service_url, vendor_transport
 
@@ -93,10 +93,10 @@ def _pending_path(files: HostFiles) -> Path:
 def _pending(files: HostFiles) -> list[dict[str, Any]]:
     path = _pending_path(files)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        data = json.loads(read_text(path, what="pending requests file"))
+    except NotFound:
         return []
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:
         raise StorageError(f"cannot read {path}: {exc}") from exc
     pending = data.get("pending") if isinstance(data, dict) else None
     return [item for item in pending or [] if isinstance(item, dict)]

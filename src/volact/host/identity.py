@@ -32,7 +32,13 @@ from volact.core.errors import (
     StorageError,
 )
 from volact.crypto import KeyFormatError, SigningKey
-from volact.fileio import write_atomic, write_private
+from volact.fileio import (
+    MAX_SMALL_FILE_BYTES,
+    read_bytes,
+    read_text,
+    write_atomic,
+    write_private,
+)
 
 HOST_FILE = "host.json"
 SIGNING_KEY_FILE = "host-signing.pem"
@@ -68,13 +74,15 @@ class HostFiles:
     def settings(self) -> HostSettings:
         path = self.directory / HOST_FILE
         try:
-            data: Any = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
+            text = read_text(path, what="host settings file", limit=MAX_SMALL_FILE_BYTES)
+        except NotFound as exc:
             raise NotFound(
                 f"no host in {self.directory}; run `volact host init --key-file FILE` first "
                 "(or `--key -` to read the host key from standard input)"
             ) from exc
-        except (OSError, ValueError) as exc:
+        try:
+            data: Any = json.loads(text)
+        except ValueError as exc:
             raise StorageError(f"cannot read {path}: {exc}") from exc
         if not isinstance(data, dict):
             raise ConfigurationError(f"{path} is not a host settings file")
@@ -93,15 +101,15 @@ class HostFiles:
     def signing_key(self) -> SigningKey:
         path = self.directory / SIGNING_KEY_FILE
         try:
-            return SigningKey.from_pem(path.read_bytes())
-        except FileNotFoundError as exc:
+            data = read_bytes(path, what="host signing key", limit=MAX_SMALL_FILE_BYTES)
+        except NotFound as exc:
             raise NotFound(
                 f"no host signing key in {self.directory}; run `volact host init`"
             ) from exc
+        try:
+            return SigningKey.from_pem(data)
         except KeyFormatError as exc:
             raise BadRequest(f"{path}: {exc}") from exc
-        except OSError as exc:
-            raise StorageError(f"cannot read {path}: {exc}") from exc
 
     def save_signing_key(self, key: SigningKey) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -110,13 +118,11 @@ class HostFiles:
     def certificate_token(self) -> str:
         path = self.directory / CERTIFICATE_FILE
         try:
-            return path.read_text(encoding="ascii").strip()
-        except FileNotFoundError as exc:
+            return read_text(path, what="host certificate", limit=MAX_SMALL_FILE_BYTES).strip()
+        except NotFound as exc:
             raise HostNotActivated(
                 "this host is not certified yet; run `volact host activate`"
             ) from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise StorageError(f"cannot read {path}: {exc}") from exc
 
     def save_certificate_token(self, token: str) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

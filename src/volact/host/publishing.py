@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from volact.core.descriptor import DEFAULT_SRV_SERVICE
-from volact.core.errors import BadRequest, ConfigurationError
+from volact.core.errors import BadRequest, ConfigurationError, NotFound, VolactError
 from volact.core.protocol import DEFAULT_PORT
+from volact.fileio import read_bytes
 from volact.host.identity import HostFiles
 from volact.net import dns
 
@@ -75,17 +76,14 @@ def read_tsig_key(path: str) -> dns.TSIGKey:
     the file when it cannot be read or is not a key file. The secret never appears in a
     message."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(TSIG_KEY_FILE_LIMIT + 1)
-    except OSError as exc:
+        data = read_bytes(Path(path), what="TSIG key file", limit=TSIG_KEY_FILE_LIMIT)
+    except NotFound as error:
         raise ConfigurationError(
-            f"cannot read the TSIG key file {path}: {exc.strerror or exc}", {"field": "tsig_key"}
-        ) from exc
-    if len(data) > TSIG_KEY_FILE_LIMIT:
-        raise ConfigurationError(
-            f"{path} is too large for a TSIG key file (over {TSIG_KEY_FILE_LIMIT} bytes)",
+            f"cannot read the TSIG key file {path}: No such file or directory",
             {"field": "tsig_key"},
-        )
+        ) from error
+    except VolactError as error:
+        raise ConfigurationError(error.message, {"field": "tsig_key"}) from error
     try:
         return dns.parse_tsig_key_file(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -216,6 +214,16 @@ class ManualRecords:
 
     lines: list[str]
     records: list[dict[str, Any]]
+    notes: list[str] = field(default_factory=list)  # warnings for stderr
+
+
+def _short_name_in(domain: str) -> str | None:
+    """This machine's short host name under ``domain`` (for a machine without a fully
+    qualified name), or None when it has no usable name either."""
+    short = socket.gethostname().strip().split(".", 1)[0].lower()
+    if not short or short == "localhost":
+        return None
+    return dns.normalize_name(f"{short}.{domain}", what="target")
 
 
 def manual_records(
@@ -231,7 +239,10 @@ def manual_records(
 ) -> ManualRecords:
     """The records ``volact host dns-records`` prints: under each domain (default: this
     machine's domain), pointing at ``target`` (default: this machine's name) and ``port``
-    (default: the port in ``directory``'s host.json, else 7688)."""
+    (default: the port in ``directory``'s host.json, else 7688, with a note that ``serve`` may
+    listen elsewhere). A machine without a fully qualified name gets its short name under the
+    first domain as the target, with a note to check it."""
+    notes: list[str] = []
     service = srv_service_name(srv_service)
     fqdn = socket.getfqdn().rstrip(".")
     machine_domain = fqdn.partition(".")[2] or None
@@ -245,7 +256,24 @@ def manual_records(
     if port is None:
         files = HostFiles(directory)
         port = files.settings().port if files.exists() else DEFAULT_PORT
-    name = dns.normalize_name(target, what="target") if target else default_target()
+        notes.append(
+            f"port {port} is host.json's; if `volact host serve` listens on another port "
+            "(--port, or port in its --config file), give --port N or --config FILE"
+        )
+    if target:
+        name = dns.normalize_name(target, what="target")
+    else:
+        try:
+            name = default_target()
+        except ConfigurationError:
+            fallback = _short_name_in(chosen[0])
+            if fallback is None:
+                raise
+            name = fallback
+            notes.append(
+                f"this machine has no fully qualified name; the target is {name}: check that "
+                "clients resolve it, or give --target NAME"
+            )
     lines = dns.zone_lines(
         chosen, service, target=name, port=port, priority=priority, weight=weight, ttl=ttl
     )
@@ -261,4 +289,4 @@ def manual_records(
         }
         for domain, line in zip(chosen, lines, strict=True)
     ]
-    return ManualRecords(lines, records)
+    return ManualRecords(lines, records, notes)

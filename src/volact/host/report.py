@@ -21,6 +21,7 @@ from volact.core.errors import BadRequest, ConfigurationError, HostNotActivated,
 from volact.core.policy import GroupPolicy
 from volact.host.identity import HostFiles, HostSettings
 from volact.host.service import check_certificate
+from volact.sql.urls import sqlite_url_path
 from volact.store import open_store, redact_url
 from volact.store.base import EventRecord, KnownClient, Store
 
@@ -61,6 +62,7 @@ def event_json(event: EventRecord) -> dict[str, Any]:
         "kind": event.kind,
         "cmid": event.cmid,
         "group": event.group,
+        "machine": event.details.get("machine"),
         "details": event.details,
     }
 
@@ -152,8 +154,24 @@ async def _opened(url: str) -> AsyncIterator[Store]:
         await store.close()
 
 
-def with_store(url: str, work: Callable[[Store], Coroutine[Any, Any, T]]) -> T:
-    """Run ``await work(store)`` on the opened store of ``url``."""
+def readable_url(url: str) -> str:
+    """The URL a read-only command opens for ``url``: a SQLite database that does not exist yet
+    reads as an empty store (``memory://``), so reading never creates one. (``volact host
+    status`` run as root before the first ``serve`` made a root-owned host.db, and the service
+    user could then not start.)"""
+    path = sqlite_url_path(url)
+    if path and path != ":memory:" and not Path(path).exists():
+        return "memory://"
+    return url
+
+
+def with_store(
+    url: str, work: Callable[[Store], Coroutine[Any, Any, T]], *, read_only: bool = True
+) -> T:
+    """Run ``await work(store)`` on the opened store of ``url``. A ``read_only`` command never
+    creates the database (:func:`readable_url`)."""
+    if read_only:
+        url = readable_url(url)
 
     async def main() -> T:
         async with _opened(url) as store:
@@ -266,14 +284,22 @@ def status_report(directory: Path, database_url: str | None, now: int) -> dict[s
     return data
 
 
-def clients(url: str, group: str | None, *, limit: int, offset: int) -> list[KnownClient]:
-    """The clients (CMIDs) the store of ``url`` knows, by group and first request."""
-    return with_store(url, lambda store: store.clients(group, limit=limit, offset=offset))
+def clients(
+    url: str, group: str | None, *, limit: int, offset: int
+) -> tuple[list[KnownClient], int]:
+    """A page of the clients (CMIDs) the store of ``url`` knows, by group and first request,
+    and how many there are in all (so the caller can say that the list was cut)."""
+
+    async def read(store: Store) -> tuple[list[KnownClient], int]:
+        page = await store.clients(group, limit=limit, offset=offset)
+        return page, await store.client_total(group)
+
+    return with_store(url, read)
 
 
-def events(url: str, *, limit: int, kind: str | None) -> list[EventRecord]:
-    """The newest ``limit`` events (of ``kind``), newest first."""
-    return with_store(url, lambda store: store.events(limit=limit, kind=kind))
+def events(url: str, *, limit: int, kind: str | None, cmid: str | None = None) -> list[EventRecord]:
+    """The newest ``limit`` events (of ``kind``, about ``cmid``), newest first."""
+    return with_store(url, lambda store: store.events(limit=limit, kind=kind, cmid=cmid))
 
 
 _CMID_PREFIX = re.compile(r"[0-9a-f-]{1,36}")
@@ -315,4 +341,4 @@ def set_blocked(url: str, cmid: str, blocked: bool, now: int) -> tuple[str, int]
         changed = await (store.block(full, now) if blocked else store.unblock(full, now))
         return full, changed
 
-    return with_store(url, work)
+    return with_store(url, work, read_only=False)

@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from volact.core.descriptor import DEFAULT_SRV_SERVICE
-from volact.core.errors import BadRequest, HostUnreachable
+from volact.core.errors import BadRequest, HostUnreachable, VolactError
 from volact.core.srv import SRVRecord
+from volact.fileio import MAX_SMALL_FILE_BYTES, read_bytes
 
 DNS_PORT = 53
 DEFAULT_TTL = 3600
@@ -373,9 +374,10 @@ def search_domains(resolv_conf: Path = Path("/etc/resolv.conf")) -> list[str]:
     """The resolver's search domains (resolv.conf ``search``, else ``domain``; as resolv.conf(5)
     says, the last of these lines wins). Empty when there is no configuration."""
     try:
-        text = resolv_conf.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        data = read_bytes(resolv_conf, what="resolver configuration", limit=MAX_SMALL_FILE_BYTES)
+    except VolactError:
         return []
+    text = data.decode("utf-8", errors="replace")
     found: list[str] = []
     for line in text.splitlines():
         words = line.split("#", 1)[0].split(";", 1)[0].split()

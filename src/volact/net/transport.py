@@ -143,30 +143,36 @@ class HTTPTransport:
         self.answers = answers
 
     def post_json(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._exchange("POST", url, body)
+
+    def get_json(self, url: str) -> dict[str, Any]:
+        """GET ``url`` (a health check, which changes nothing); the same rules as a POST."""
+        return self._exchange("GET", url, None)
+
+    def _exchange(self, method: str, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
         import http.client  # Imported here: apps that only read their status never pay for it.
 
         try:
             connection, target, extra_headers = self._connect(url)
             try:
-                payload = json.dumps(body, separators=(",", ":")).encode("utf-8")
-                connection.request(
-                    "POST",
-                    target,
-                    body=payload,
-                    headers={
-                        "Content-Type": "application/json",
-                        "Accept": "application/json",
-                        "User-Agent": f"volact/{__version__}",
-                        **extra_headers,
-                    },
-                )
-                response = connection.getresponse()
-                content = response.read(self.max_response_bytes + 1)
+                headers = {
+                    "Accept": "application/json",
+                    "User-Agent": f"volact/{__version__}",
+                    **extra_headers,
+                }
+                payload = None
+                if body is not None:
+                    payload = json.dumps(body, separators=(",", ":")).encode("utf-8")
+                    headers["Content-Type"] = "application/json"
+                connection.request(method, target, body=payload, headers=headers)
+                # Closed here: for an HTTP/1.0 answer the response owns the socket, and
+                # closing the connection alone would leave it open.
+                with connection.getresponse() as response:
+                    content = response.read(self.max_response_bytes + 1)
+                    status = response.status
                 if len(content) > self.max_response_bytes:
-                    raise self.answers.not_ours(url, response.status, "oversized")
-                return interpret(
-                    url, response.status, content, self.max_response_bytes, self.answers
-                )
+                    raise self.answers.not_ours(url, status, "oversized")
+                return interpret(url, status, content, self.max_response_bytes, self.answers)
             finally:
                 connection.close()
         except VolactError:
@@ -261,6 +267,20 @@ class ASGITransportAdapter:
         transport = httpx.ASGITransport(app=self.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://volact.test") as client:
             response = await client.post(httpx.URL(url).path, json=body)
+        return interpret(url, response.status_code, response.content)
+
+    def get_json(self, url: str) -> dict[str, Any]:
+        """A GET (a health check), synchronous like :meth:`post_json`."""
+        import asyncio
+
+        return asyncio.run(self.get_json_async(url))
+
+    async def get_json_async(self, url: str) -> dict[str, Any]:
+        import httpx
+
+        transport = httpx.ASGITransport(app=self.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://volact.test") as client:
+            response = await client.get(httpx.URL(url).path)
         return interpret(url, response.status_code, response.content)
 
 

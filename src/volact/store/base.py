@@ -53,6 +53,7 @@ __all__ = [
     "Seal",
     "Stats",
     "Store",
+    "client_total_query",
     "count_limit_for",
     "event_record",
     "events_query",
@@ -171,10 +172,20 @@ class Store(Protocol):
     ) -> list[KnownClient]:
         """Clients ordered by (group, first_seen, cmid); every group when ``group`` is None."""
 
+    async def client_total(self, group: str | None = None) -> int:
+        """How many clients :meth:`clients` would list with no limit (so a page can say that
+        the list was cut, and of how many)."""
+
     async def events(
-        self, *, limit: int = 100, since: int | None = None, kind: str | None = None
+        self,
+        *,
+        limit: int = 100,
+        since: int | None = None,
+        kind: str | None = None,
+        cmid: str | None = None,
     ) -> list[EventRecord]:
-        """The newest ``limit`` events (``at >= since``, of ``kind``), newest first."""
+        """The newest ``limit`` events (``at >= since``, of ``kind``, about ``cmid``), newest
+        first."""
 
     async def stats(self) -> Stats:
         """Request statistics (rule 5)."""
@@ -227,8 +238,15 @@ def known_client(row: Sequence[Any]) -> KnownClient:
     )
 
 
+def client_total_query(group: str | None, mark: str) -> tuple[str, list[Any]]:
+    """The SQL and parameters that count the clients of ``group`` (every group: None)."""
+    if group is None:
+        return "SELECT COUNT(*) FROM clients", []
+    return f"SELECT COUNT(*) FROM clients WHERE group_id = {mark}", [group]
+
+
 def events_query(
-    *, limit: int, since: int | None, kind: str | None, mark: str
+    *, limit: int, since: int | None, kind: str | None, mark: str, cmid: str | None = None
 ) -> tuple[str, list[Any]]:
     """The SQL (placeholders written as ``mark``: ``?`` or ``%s``) and parameters that list
     events newest first, for the SQL stores."""
@@ -240,6 +258,9 @@ def events_query(
     if kind is not None:
         conditions.append(f"kind = {mark}")
         params.append(kind)
+    if cmid is not None:
+        conditions.append(f"cmid = {mark}")
+        params.append(cmid)
     where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
     sql = (
         f"SELECT id, kind, at, cmid, group_id, details FROM events {where}"

@@ -179,14 +179,30 @@ class MemoryStore:
         records.sort(key=lambda r: (r.group, r.first_seen, r.cmid))
         return records[offset : offset + limit]
 
+    async def client_total(self, group: str | None = None) -> int:
+        return sum(
+            len(clients.clients)
+            for name, clients in self._groups.items()
+            if group is None or name == group
+        )
+
     async def events(
-        self, *, limit: int = 100, since: int | None = None, kind: str | None = None
+        self,
+        *,
+        limit: int = 100,
+        since: int | None = None,
+        kind: str | None = None,
+        cmid: str | None = None,
     ) -> list[EventRecord]:
         found: list[EventRecord] = []
         for event in reversed(self._events):
             if len(found) >= limit:
                 break
-            if (since is None or event.at >= since) and (kind is None or event.kind == kind):
+            if (
+                (since is None or event.at >= since)
+                and (kind is None or event.kind == kind)
+                and (cmid is None or event.cmid == cmid)
+            ):
                 found.append(replace(event, details=dict(event.details)))
         return found
 

@@ -73,6 +73,7 @@ from volact.store.base import (
     EventRecord,
     Seal,
     Stats,
+    client_total_query,
     event_record,
     events_query,
     known_client,
@@ -377,10 +378,19 @@ class PostgresStore:
         sql, params = q.clients_query(group, limit, offset)
         return [known_client(row) for row in await self._fetch(sql, params)]
 
+    async def client_total(self, group: str | None = None) -> int:
+        sql, params = client_total_query(group, "%s")
+        return int((await self._fetch(sql, params))[0][0])
+
     async def events(
-        self, *, limit: int = 100, since: int | None = None, kind: str | None = None
+        self,
+        *,
+        limit: int = 100,
+        since: int | None = None,
+        kind: str | None = None,
+        cmid: str | None = None,
     ) -> list[EventRecord]:
-        sql, params = events_query(limit=limit, since=since, kind=kind, mark="%s")
+        sql, params = events_query(limit=limit, since=since, kind=kind, cmid=cmid, mark="%s")
         return [event_record(row) for row in await self._fetch(sql, params)]
 
     async def cmids_with_prefix(self, prefix: str, limit: int = 10) -> list[str]:

@@ -64,6 +64,7 @@ from volact.store.base import (
     EventRecord,
     Seal,
     Stats,
+    client_total_query,
     event_record,
     events_query,
     known_client,
@@ -379,10 +380,20 @@ class SQLiteStore:
         rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
         return [known_client(row) for row in rows]
 
+    async def client_total(self, group: str | None = None) -> int:
+        sql, params = client_total_query(group, "?")
+        row = await self._read(lambda conn: conn.execute(sql, params).fetchone())
+        return int(row[0])
+
     async def events(
-        self, *, limit: int = 100, since: int | None = None, kind: str | None = None
+        self,
+        *,
+        limit: int = 100,
+        since: int | None = None,
+        kind: str | None = None,
+        cmid: str | None = None,
     ) -> list[EventRecord]:
-        sql, params = events_query(limit=limit, since=since, kind=kind, mark="?")
+        sql, params = events_query(limit=limit, since=since, kind=kind, cmid=cmid, mark="?")
         rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
         return [event_record(row) for row in rows]
 
