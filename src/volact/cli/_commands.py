@@ -15,10 +15,10 @@ import click
 
 
 def _host_group() -> click.Command:
-    from volact.cli import host, host_certify
+    from volact.cli import host, host_admin, host_certify
 
     # `host init` and `host activate` belong to host certification (the vendor side's flow).
-    for command in host_certify.COMMANDS:
+    for command in [*host_certify.COMMANDS, *host_admin.COMMANDS]:
         host.host.add_command(command)
     return host.host
 

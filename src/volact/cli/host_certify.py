@@ -35,10 +35,12 @@ def init(host_key: str, vendor_url: str | None, directory: str | None, as_json: 
     On a host set up before, the host id and signing key are kept and the key is replaced.
     """
     from volact.host import certification
+    from volact.host.admin.token import ensure_token
     from volact.host.identity import HostFiles
 
     path = resolve_host_dir(directory)
     settings, created = certification.init_host(HostFiles(path), host_key, vendor_url=vendor_url)
+    ensure_token(path)  # the admin listener's token (`volact host admin-token` prints it)
     serial = certification.host_key_serial(settings.host_key)
     note = "host initialised" if created else "host key replaced; host id and signing key kept"
     if as_json:

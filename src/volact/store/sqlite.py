@@ -177,6 +177,10 @@ class SQLiteStore:
         and benchmarks of group commit."""
         return self._writer.batches
 
+    def observe_commits(self, callback: Callable[[float, int], None] | None) -> None:
+        """Call ``callback(seconds, writes)`` in the writer thread after each COMMIT (metrics)."""
+        self._writer.on_commit = callback
+
     @property
     def checkpoints(self) -> int:
         """How many background checkpoints ran (a diagnostic, like ``batches``)."""

@@ -44,6 +44,7 @@ STATUS: dict[str, int] = {
     "key_exhausted": 409,
     "replayed_request": 409,
     "rate_limited": 429,
+    "unauthorized": 401,
     "host_not_activated": 503,
     "storage_error": 503,
     "internal": 500,

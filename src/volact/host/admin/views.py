@@ -1,0 +1,195 @@
+"""What the admin API and the dashboard show, read from the running host's service and store.
+
+Both render the same data: the API as JSON, the dashboard as HTML. Times are ISO 8601 UTC in
+the JSON (as ``volact host status --json`` prints them); counts are the store's exact counts.
+
+Searching clients and filtering events by CMID or by an end time happen here, over the store's
+ordered lists read in pages (:data:`PAGE`): the store offers listing by group and events by kind
+and start time, and an admin's searches are rare next to activations.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from volact import __version__
+from volact.core.errors import BadRequest
+from volact.host.report import client_json, dns_results, event_json, group_entries, iso
+from volact.host.service import HostService
+from volact.store.base import EventRecord, KnownClient
+
+PAGE = 5000
+# At most this many events are read for one filtered list (the newest first).
+EVENTS_SCANNED = 50_000
+DNS_EVENTS_READ = 500
+CLONE_EVENTS_READ = 5000
+HOUR = 3600
+CHART_HOURS = 24
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class ClientQuery:
+    """A search of the known clients: ``q`` is a CMID prefix or part of a machine name."""
+
+    q: str = ""
+    group: str | None = None
+    blocked: bool | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    kind: str | None = None
+    cmid: str | None = None
+    since: int | None = None
+    until: int | None = None
+    limit: int = 100
+
+
+def normalised_cmid(text: str) -> str:
+    """A CMID (a UUID) in its canonical form, or :class:`BadRequest`."""
+    try:
+        return str(uuid.UUID(text.strip()))
+    except ValueError as exc:
+        raise BadRequest(f"{text!r} is not a CMID (a UUID)", {"cmid": text}) from exc
+
+
+def certificate_json(service: HostService) -> dict[str, Any]:
+    now = service.clock()
+    status = service.certificate_status
+    certificate = status.certificate
+    reason = status.explain(now)
+    data: dict[str, Any] = {"activated": not reason, "reason": reason or None, "certificate": None}
+    if certificate is not None:
+        data["certificate"] = {
+            "cert_id": certificate.cert_id,
+            "vendor_id": certificate.vendor_id,
+            "host_id": certificate.host_id,
+            "customer": certificate.customer,
+            "key_serial": certificate.key_serial,
+            "groups": sorted(certificate.groups),
+            "not_before": iso(certificate.not_before),
+            "not_after": iso(certificate.not_after),
+            "remaining_seconds": max(0, certificate.not_after - now),
+        }
+    return data
+
+
+async def groups_json(service: HostService) -> list[dict[str, Any]]:
+    now = service.clock()
+    certificate = service.certificate_status.certificate
+    counts = await service.store.counts(now)
+    return group_entries(service.settings, counts, certificate.groups if certificate else {})
+
+
+async def status_json(service: HostService) -> dict[str, Any]:
+    now = service.clock()
+    stats = await service.store.stats()
+    return {
+        "host_id": service.settings.host_id,
+        "version": __version__,
+        "time": iso(now),
+        "store": service.store.url,
+        **certificate_json(service),
+        "groups": await groups_json(service),
+        "statistics": stats.to_json(),
+    }
+
+
+async def all_clients(service: HostService, group: str | None = None) -> list[KnownClient]:
+    """Every known client, in the store's order (read in pages)."""
+    found: list[KnownClient] = []
+    while True:
+        page = await service.store.clients(group, limit=PAGE, offset=len(found))
+        found.extend(page)
+        if len(page) < PAGE:
+            return found
+
+
+async def fingerprint_changes(service: HostService) -> dict[str, int]:
+    """How many times each CMID came back with another fingerprint (``cloned_image`` events,
+    of the newest :data:`CLONE_EVENTS_READ`)."""
+    changes: dict[str, int] = {}
+    for event in await service.store.events(limit=CLONE_EVENTS_READ, kind="cloned_image"):
+        if event.cmid:
+            changes[event.cmid] = changes.get(event.cmid, 0) + 1
+    return changes
+
+
+def _matches(record: KnownClient, query: ClientQuery) -> bool:
+    if query.blocked is not None and record.blocked != query.blocked:
+        return False
+    text = query.q.strip().lower()
+    return not text or record.cmid.startswith(text) or text in record.machine.lower()
+
+
+async def clients_json(service: HostService, query: ClientQuery) -> dict[str, Any]:
+    """One page of the clients matching ``query``, with the total that match."""
+    matched = [r for r in await all_clients(service, query.group) if _matches(r, query)]
+    page = matched[query.offset : query.offset + query.limit]
+    changes = await fingerprint_changes(service) if page else {}
+    return {
+        "total": len(matched),
+        "limit": query.limit,
+        "offset": query.offset,
+        "clients": [
+            {**client_json(r), "fingerprint_changes": changes.get(r.cmid, 0)} for r in page
+        ],
+    }
+
+
+async def events_list(service: HostService, query: EventQuery) -> list[EventRecord]:
+    """The newest events matching ``query`` (at most ``limit``), newest first."""
+    if query.cmid is None and query.until is None:
+        return await service.store.events(limit=query.limit, since=query.since, kind=query.kind)
+    scanned = await service.store.events(limit=EVENTS_SCANNED, since=query.since, kind=query.kind)
+    found = [
+        event
+        for event in scanned
+        if (query.cmid is None or event.cmid == query.cmid)
+        and (query.until is None or event.at <= query.until)
+    ]
+    return found[: query.limit]
+
+
+async def events_json(service: HostService, query: EventQuery) -> dict[str, Any]:
+    found = await events_list(service, query)
+    return {"limit": query.limit, "events": [event_json(event) for event in found]}
+
+
+async def dns_json(service: HostService) -> list[dict[str, Any]]:
+    events = [
+        *await service.store.events(limit=DNS_EVENTS_READ, kind="dns_published"),
+        *await service.store.events(limit=DNS_EVENTS_READ, kind="dns_publish_failed"),
+    ]
+    return dns_results(events)
+
+
+async def set_blocked(service: HostService, cmid: str, blocked: bool) -> dict[str, Any]:
+    """Block or unblock a CMID in every group (NotFound when unknown)."""
+    normalised = normalised_cmid(cmid)
+    now = service.clock()
+    store = service.store
+    changed = await (store.block(normalised, now) if blocked else store.unblock(normalised, now))
+    return {"cmid": normalised, "blocked": blocked, "groups": changed}
+
+
+async def requests_per_hour(service: HostService, hours: int = CHART_HOURS) -> list[dict[str, Any]]:
+    """Activation requests in each of the last ``hours`` hours (oldest first), by whether they
+    were answered with a ticket, from the event log (the newest :data:`EVENTS_SCANNED`)."""
+    now = service.clock()
+    start = (now // HOUR - hours + 1) * HOUR
+    events = await service.store.events(
+        limit=EVENTS_SCANNED, since=start, kind="activation_request"
+    )
+    buckets = [{"start": start + i * HOUR, "activated": 0, "other": 0} for i in range(hours)]
+    for event in events:
+        index = (event.at - start) // HOUR
+        if 0 <= index < hours:
+            key = "activated" if event.details.get("outcome") == "activated" else "other"
+            buckets[index][key] += 1
+    return [{**bucket, "start": iso(bucket["start"])} for bucket in buckets]
