@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
@@ -57,6 +57,7 @@ EVENT_KINDS = (
 CHART_WIDTH = 720
 CHART_HEIGHT = 180
 PAGE_SIZE = 50
+MAX_FORM_BYTES = 8192
 
 Page = Callable[[Request], Awaitable[Response]]
 
@@ -106,6 +107,23 @@ def _same_origin(request: Request) -> bool:
     return bool(host) and parts.scheme in ("http", "https") and parts.netloc == host
 
 
+async def read_form(request: Request) -> dict[str, str]:
+    """A small URL-encoded form (the dashboard's forms are a few short fields)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        raise BadRequest("the form must be application/x-www-form-urlencoded")
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_FORM_BYTES:
+            raise BadRequest(f"the form is larger than {MAX_FORM_BYTES} bytes")
+    try:
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=20)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest("the form is not valid") from exc
+    return dict(pairs)
+
+
 def routes(service: HostService, token: AdminToken) -> list[BaseRoute]:
     env = environment()
 
@@ -135,8 +153,7 @@ def routes(service: HostService, token: AdminToken) -> list[BaseRoute]:
         """The form of a state-changing request, once it is known to come from our page."""
         if not _same_origin(request):
             raise Unauthorized("this form was not sent from this dashboard (Origin check)")
-        form = await request.form()
-        values = {key: value for key, value in form.items() if isinstance(value, str)}
+        values = await read_form(request)
         token.check_derived(values.get("csrf"), "csrf")
         return values
 
@@ -172,8 +189,7 @@ def routes(service: HostService, token: AdminToken) -> list[BaseRoute]:
         # Before signing in there is no CSRF value to check; the Origin check still applies.
         if not _same_origin(request):
             raise Unauthorized("this form was not sent from this dashboard (Origin check)")
-        form = await request.form()
-        return {key: value for key, value in form.items() if isinstance(value, str)}
+        return await read_form(request)
 
     async def logout(request: Request) -> Response:
         await checked_form(request)
@@ -187,7 +203,7 @@ def routes(service: HostService, token: AdminToken) -> list[BaseRoute]:
         return render(request, "overview.html", status=status, chart=chart(hours), title="Overview")
 
     async def clients(request: Request) -> Response:
-        query = params.client_query(request.query_params, PAGE_SIZE)
+        query = params.client_query(params.given(request.query_params), PAGE_SIZE)
         found = await views.clients_json(service, query)
         shown = {k: v for k, v in request.query_params.items() if k in ("q", "group", "blocked")}
 
@@ -213,7 +229,7 @@ def routes(service: HostService, token: AdminToken) -> list[BaseRoute]:
         )
 
     async def events(request: Request) -> Response:
-        query = params.event_query(request.query_params)
+        query = params.event_query(params.given(request.query_params), iso=True)
         found = await views.events_json(service, query)
         return render(
             request,

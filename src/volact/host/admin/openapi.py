@@ -55,11 +55,7 @@ def _ref(name: str) -> dict[str, str]:
 _NULLABLE_STRING = {"type": ["string", "null"]}
 _TIME = {"type": ["string", "null"], "description": "ISO 8601 UTC"}
 _LIMIT = {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}
-_MOMENT = {
-    "type": "string",
-    "maxLength": 200,
-    "description": "Unix seconds or ISO 8601 UTC (2026-01-31T12:00:00Z)",
-}
+_MOMENT = {"type": "integer", "minimum": 0, "maximum": 2**40, "description": "Unix seconds"}
 _CMID_PATH = {
     "name": "cmid",
     "in": "path",

@@ -1,6 +1,9 @@
 """Query parameters of the admin API and dashboard, checked once for both.
 
 A bad value is :class:`~volact.core.errors.BadRequest` naming the parameter; nothing is read.
+A parameter given empty is bad too where its type is a number, a flag or a CMID (the API's
+schema says so); the dashboard leaves out the empty fields of its forms first
+(:func:`given`). Times are Unix seconds in the API; the dashboard's forms also take ISO 8601.
 """
 
 from __future__ import annotations
@@ -24,11 +27,16 @@ def _text(params: Mapping[str, str], name: str) -> str:
     return value.strip()
 
 
+def given(params: Mapping[str, str]) -> dict[str, str]:
+    """The parameters that have a value (a form's empty fields left out)."""
+    return {name: value for name, value in params.items() if value.strip()}
+
+
 def integer(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    text = _text(params, name)
-    if not text:
+    if name not in params:
         return default
-    if not text.isascii() or not text.isdigit():
+    text = params[name]
+    if len(text) > 20 or not text.isascii() or not text.isdigit():
         raise BadRequest(f"the {name} parameter must be a whole number", {"parameter": name})
     value = int(text)
     if not low <= value <= high:
@@ -36,11 +44,13 @@ def integer(params: Mapping[str, str], name: str, default: int, low: int, high: 
     return value
 
 
-def moment(params: Mapping[str, str], name: str) -> int | None:
-    """Unix seconds, or an ISO 8601 UTC time (``2026-01-31T12:00:00Z``, ``2026-01-31``)."""
-    text = _text(params, name)
-    if not text:
+def moment(params: Mapping[str, str], name: str, *, iso: bool = False) -> int | None:
+    """Unix seconds, or with ``iso`` also an ISO 8601 UTC time (``2026-01-31T12:00:00Z``)."""
+    if name not in params:
         return None
+    if not iso:
+        return integer(params, name, 0, 0, MAX_TIME)
+    text = _text(params, name)
     if text.isascii() and text.isdigit() and int(text) <= MAX_TIME:
         return int(text)
     for form in TIME_FORMATS:
@@ -55,9 +65,9 @@ def moment(params: Mapping[str, str], name: str) -> int | None:
 
 
 def flag(params: Mapping[str, str], name: str) -> bool | None:
-    text = _text(params, name).lower()
-    if not text:
+    if name not in params:
         return None
+    text = _text(params, name).lower()
     if text in ("true", "1", "yes"):
         return True
     if text in ("false", "0", "no"):
@@ -79,12 +89,13 @@ def client_query(params: Mapping[str, str], default_limit: int = 50) -> ClientQu
     )
 
 
-def event_query(params: Mapping[str, str], default_limit: int = 100) -> EventQuery:
-    cmid = optional(params, "cmid")
+def event_query(
+    params: Mapping[str, str], default_limit: int = 100, *, iso: bool = False
+) -> EventQuery:
     return EventQuery(
         kind=optional(params, "kind"),
-        cmid=normalised_cmid(cmid) if cmid else None,
-        since=moment(params, "since"),
-        until=moment(params, "until"),
+        cmid=normalised_cmid(params["cmid"]) if "cmid" in params else None,
+        since=moment(params, "since", iso=iso),
+        until=moment(params, "until", iso=iso),
         limit=integer(params, "limit", default_limit, 1, MAX_LIMIT),
     )
