@@ -10,7 +10,7 @@ import pytest
 
 from tests.host.conftest import Clock
 from tests.host.helpers import GROUP, body, cmid
-from volact.core.errors import error_body, Unauthorized
+from volact.core.errors import Unauthorized, error_body
 from volact.host.admin.token import make_token, token_path
 
 from .conftest import Admin
