@@ -26,7 +26,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from volact.core.durations import format_duration
 from volact.core.errors import BadRequest, InternalError, Unauthorized, VolactError
 from volact.host.admin import params, views
 from volact.host.admin.token import AdminToken, derive
@@ -69,8 +68,26 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["duration"] = format_duration
+    env.filters["remaining"] = remaining
+    env.filters["when"] = when
     return env
+
+
+def remaining(seconds: int) -> str:
+    """A time left as people read it: ``729 days 23 h``, ``5 h 12 min``, ``40 s``."""
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} day{'s' if days != 1 else ''} {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def when(text: str | None) -> str:
+    """An ISO 8601 UTC time for a table cell (``2026-01-31 12:00:00``); ``–`` for none."""
+    return text.replace("T", " ").removesuffix("Z") if text else "–"
 
 
 def chart(hours: list[dict[str, Any]]) -> dict[str, Any]:
