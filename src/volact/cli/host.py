@@ -189,9 +189,10 @@ def host() -> None:
 @click.option(
     "--admin-port",
     type=click.IntRange(0, 65535),
-    default=7689,
+    default=7690,
     show_default=True,
-    help="The admin listener's port (admin API, dashboard, /metrics; 0 picks a free one).",
+    help="The admin listener's port (admin API, dashboard, /metrics; 0 picks a free one). It "
+    "starts when the host has an admin token (`volact host init` makes it).",
 )
 @click.option(
     "--admin-bind",
@@ -234,7 +235,7 @@ def serve(
     With --publish-dns it also publishes its SRV record (target NAME, the port it listens on)
     into each domain; a failure is a dns_publish_failed event and never stops the host.
 
-    The admin listener (127.0.0.1:7689 unless --admin-bind/--admin-port) serves the admin API,
+    The admin listener (127.0.0.1:7690 unless --admin-bind/--admin-port) serves the admin API,
     the dashboard and /metrics to holders of the admin token; it prints `volact host admin
     listening on URL` once it accepts requests.
     """
@@ -266,7 +267,10 @@ def serve(
         from volact.host.admin import listener
 
         admin = listener.AdminOptions(options.directory, admin_bind, admin_port, metrics)
-        options.background.append(listener.admin_job(admin, listener.print_ready))
+        if listener.has_token(admin):
+            options.background.append(listener.admin_job(admin, listener.print_ready))
+        else:
+            options.background.append(listener.no_token_notice)
     run(options, on_ready=ready)
 
 

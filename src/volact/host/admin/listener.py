@@ -1,11 +1,14 @@
 """The admin listener beside ``volact host serve``'s activation port.
 
-:func:`admin_job` is a background job of the host (:attr:`ServeOptions.background
-<volact.host.server.ServeOptions>`): once the host listens, it binds the admin address (127.0.0.1
-by default, port 7689; ``--admin-bind`` exposes it), turns the metrics on (the service's request
-observer and, for SQLite, the store's commit observer), serves the admin app with uvicorn's
-public ``Config``/``Server`` API in the same event loop, and stops when the host stops. The
-activation port never routes to it: the two are separate sockets and separate apps.
+When the host directory has an admin token (``volact host init`` makes it; a host set up before
+gets one from ``volact host admin-token``), :func:`admin_job` reads it and binds the admin
+address before the host starts (127.0.0.1 by default, port 7690; ``--admin-bind`` exposes it),
+so a port in use is one clear error at start. Its job, a background job of the host
+(:attr:`ServeOptions.background <volact.host.server.ServeOptions>`), runs once the host listens:
+it turns the metrics on (the service's request observer and, for SQLite, the store's commit
+observer), serves the admin app with uvicorn's public ``Config``/``Server`` API in the same
+event loop, and stops when the host stops. The activation port never routes to it: the two are
+separate sockets and separate apps.
 
 uvicorn's ``Server.serve`` would install signal handlers of its own, over the host's; the job
 uses the runner's server, which leaves signals to the host, and stops it when the host stops.
@@ -21,14 +24,14 @@ from pathlib import Path
 
 from volact.host.admin.app import create_admin_app
 from volact.host.admin.metrics import HostMetrics
-from volact.host.admin.token import AdminToken
+from volact.host.admin.token import AdminToken, token_path
 from volact.host.service import HostService
 from volact.web import runner
 
 log = logging.getLogger("volact.host.admin")
 
 DEFAULT_ADMIN_BIND = "127.0.0.1"
-DEFAULT_ADMIN_PORT = 7689
+DEFAULT_ADMIN_PORT = 7690
 ADMIN_GRACEFUL_TIMEOUT = 5
 
 
@@ -41,6 +44,22 @@ class AdminOptions:
 
 
 Job = Callable[[HostService, asyncio.Event], Awaitable[None]]
+
+
+NO_TOKEN = (
+    "no admin token in the host directory, so no admin listener (dashboard, admin API, "
+    "/metrics); `volact host admin-token` makes one"
+)
+
+
+async def no_token_notice(service: HostService, stopping: asyncio.Event) -> None:
+    """The background job in the admin listener's place: one warning in the host's log."""
+    log.warning(NO_TOKEN)
+
+
+def has_token(options: AdminOptions) -> bool:
+    """Whether the host directory has an admin token (the listener starts only then)."""
+    return token_path(options.directory).exists()
 
 
 def print_ready(url: str) -> None:

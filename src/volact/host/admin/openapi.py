@@ -252,7 +252,7 @@ def document() -> dict[str, Any]:
             "title": "volact host admin API",
             "version": __version__,
             "description": (
-                "The admin listener of `volact host serve` (127.0.0.1:7689 by default). Every "
+                "The admin listener of `volact host serve` (127.0.0.1:7690 by default). Every "
                 "request needs the admin token (`volact host admin-token`) as a bearer token; "
                 "every error is the one error shape."
             ),
