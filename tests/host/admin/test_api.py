@@ -11,7 +11,9 @@ import pytest
 from tests.host.conftest import Clock
 from tests.host.helpers import GROUP, body, cmid
 from volact.core.errors import Unauthorized, error_body
+from volact.core.host_machine import Event
 from volact.host.admin.token import make_token, token_path
+from volact.host.service import HostService
 
 from .conftest import Admin
 
@@ -211,3 +213,29 @@ async def test_metrics_count_requests_by_outcome(admin: Admin, clock: Clock) -> 
     assert f'volact_group_threshold{{group="{GROUP}"}} 5.0' in text
     assert f'volact_known_clients{{group="{GROUP}"}} 1.0' in text
     assert "volact_store_batch_size_count" in text
+
+
+async def test_dns_publishing_results_in_the_api_and_the_metrics(
+    admin: Admin, service: HostService, clock: Clock
+) -> None:
+    details = {"name": "_volact._tcp.corp.example.", "target": "kms1.corp.example.", "port": 7688}
+    await service.store.record_event(
+        Event("dns_published", clock.now - 10, details={"domain": "corp.example", **details})
+    )
+    await service.store.record_event(
+        Event(
+            "dns_publish_failed",
+            clock.now,
+            details={"domain": "lab.example", "reason": "refused", "error": "REFUSED"},
+        )
+    )
+    results = (await admin.http.get(f"{API}/dns", headers=admin.auth)).json()
+    assert [(r["domain"], r["ok"]) for r in results] == [
+        ("corp.example", True),
+        ("lab.example", False),
+    ]
+    text = (await admin.http.get("/metrics", headers=admin.auth)).text
+    assert 'volact_dns_publish_success{domain="corp.example"} 1.0' in text
+    assert 'volact_dns_publish_success{domain="lab.example"} 0.0' in text
+    stamps = [line for line in text.splitlines() if line.startswith("volact_dns_publish_timestamp")]
+    assert [float(line.rsplit(" ", 1)[1]) for line in stamps] == [clock.now - 10, clock.now]

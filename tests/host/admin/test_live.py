@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.host.helpers import GROUP, body
+from tests.host.conftest import ServedHost
+from tests.host.helpers import GROUP, CertifiedHost, body
 from tests.ports import free_port
 from volact.host.admin.token import token_path
 
@@ -34,13 +35,7 @@ def test_the_activation_port_serves_nothing_of_the_admin_listener(
         assert answer.status_code == 404, path
         assert answer.json()["error"]["code"] == "not_found"
     assert httpx.get(f"{live.url}/admin/v1/status", headers=live.auth).status_code == 200
-    log = live.served.stderr_path.read_text(encoding="utf-8")
-    urls = [
-        json.loads(line)["url"]
-        for line in log.splitlines()
-        if line.startswith("{") and json.loads(line).get("message") == "admin listening"
-    ]
-    assert urls == [live.url]  # 127.0.0.1: the default bind
+    assert admin_urls(live.served) == [live.url]  # 127.0.0.1: the default bind
 
 
 def test_no_admin_and_no_metrics(live_admin: Callable[..., LiveAdmin]) -> None:
@@ -148,3 +143,39 @@ def test_a_real_prometheus_scrapes_the_host(
     batches = query(url, "volact_store_batch_size_count")
     assert batches and float(batches[0]["value"][1]) >= 1  # type: ignore[index]
     assert query(url, "volact_certificate_not_after_seconds > time()")
+
+
+def admin_urls(served: ServedHost) -> list[str]:
+    log = served.stderr_path.read_text(encoding="utf-8")
+    return [
+        json.loads(line)["url"]
+        for line in log.splitlines()
+        if line.startswith("{") and json.loads(line).get("message") == "admin listening"
+    ]
+
+
+def test_admin_bind_exposes_it_and_no_admin_starts_none(
+    live_admin: Callable[..., LiveAdmin], serve_host: Callable[..., ServedHost]
+) -> None:
+    exposed = live_admin("--admin-bind", "0.0.0.0")
+    assert admin_urls(exposed.served) == [exposed.url.replace("127.0.0.1", "0.0.0.0")]
+    exposed.served.stop()
+    port = free_port()
+    served = serve_host(exposed.served.directory, "--admin-port", str(port), "--no-admin")
+    assert httpx.get(f"{served.url}/v1/health").status_code == 200
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/admin/v1/openapi.json")
+
+
+def test_a_host_without_an_admin_token_serves_and_says_so(
+    host: CertifiedHost, serve_host: Callable[..., ServedHost]
+) -> None:
+    port = free_port()
+    served = serve_host(host.directory, "--admin-port", str(port))
+    assert httpx.get(f"{served.url}/v1/health").status_code == 200
+    deadline = time.monotonic() + READY_TIMEOUT
+    while "no admin token" not in served.stderr_path.read_text(encoding="utf-8"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/admin/v1/openapi.json")
