@@ -8,10 +8,12 @@ top of the repository (ignored by git), or to ``$VOLACT_ARTIFACTS/dashboard``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,9 @@ from tests.client.conftest import GROUP, Machine, make_host_dir, one_line_error
 from tests.factories import Vendor
 from tests.host.conftest import ServedHost
 from tests.ports import free_port
+from volact.core.host_machine import Event
 from volact.host.admin.token import ensure_token
+from volact.store import SQLiteStore
 
 from .conftest import wait_for_admin
 
@@ -57,6 +61,44 @@ def browser() -> Iterator[object]:
 def shot(page: object, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def record_dns_results(database: Path, now: int) -> None:
+    async def record() -> None:
+        store = SQLiteStore(database, background_checkpoints=False)
+        await store.open()
+        try:
+            await store.record_event(
+                Event(
+                    "dns_published",
+                    now - 60,
+                    details={
+                        "domain": "corp.example",
+                        "name": "_volact._tcp.corp.example.",
+                        "target": "kms1.corp.example.",
+                        "port": 7688,
+                        "server": "10.0.0.53",
+                    },
+                )
+            )
+            await store.record_event(
+                Event(
+                    "dns_publish_failed",
+                    now,
+                    details={
+                        "domain": "lab.example",
+                        "reason": "refused",
+                        "error": "the server answered REFUSED",
+                        "server": "10.0.0.53",
+                    },
+                )
+            )
+        finally:
+            await store.close()
+
+    # Playwright's sync API runs an event loop in this thread: the store gets a thread of its own.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, record()).result()
 
 
 def test_sign_in_watch_the_count_block_a_client(
@@ -134,8 +176,12 @@ def test_sign_in_watch_the_count_block_a_client(
     page.click("form.filters button")
     page.wait_for_selector("text=outcome=blocked")
     shot(page, "laptop-7-events-for-the-blocked-client")
+    # DNS publishing results, as `serve --publish-dns` records them (written here beside the
+    # running host, as the admin commands do: SQLite in WAL mode lets them).
+    record_dns_results(host_dir / "host.db", int(time.time()))
     page.click("nav >> text=DNS")
-    page.wait_for_selector("h1:has-text('DNS publishing')")
+    page.wait_for_selector("text=lab.example")
+    assert page.locator("text=published").count() >= 1
     shot(page, "laptop-8-dns")
     context.close()
 
@@ -152,6 +198,7 @@ def test_sign_in_watch_the_count_block_a_client(
         ("phone-2-clients", "/clients"),
         ("phone-3-events", f"/events?cmid={cmid}"),
         ("phone-4-confirm-unblock", f"/confirm?action=unblock&cmid={cmid}"),
+        ("phone-5-dns", "/dns"),
     ]:
         page.goto(f"{admin}{path}")
         width = page.evaluate("document.documentElement.scrollWidth")

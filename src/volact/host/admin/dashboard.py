@@ -70,7 +70,15 @@ def environment() -> Environment:
     )
     env.filters["remaining"] = remaining
     env.filters["when"] = when
+    env.filters["detail"] = detail
     return env
+
+
+def detail(value: Any) -> str:
+    """An event detail's value as text (a list as ``a, b``)."""
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    return str(value)
 
 
 def remaining(seconds: int) -> str:
