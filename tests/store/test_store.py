@@ -269,3 +269,16 @@ async def test_a_seal_that_raises_fails_that_call_alone(store: Store) -> None:
 async def test_context_is_the_one_used_by_the_helpers() -> None:
     # The helpers decide with the real core; this keeps that promise visible.
     assert CONTEXT.policy(GROUP).threshold == 5
+
+
+async def test_known_counts_every_client_of_each_group_blocked_and_expired_too(
+    store: Store,
+) -> None:
+    assert await store.known() == {}
+    for n in range(3):
+        await activate(store, request(n))
+    await store.block(cmid(0), T0)
+    later = T0 + COUNT_WINDOW + DAY  # clients 0-2 no longer count
+    await activate(store, request(3, later), later)
+    assert await store.counts(later) == {GROUP: 1}
+    assert await store.known() == {GROUP: 4}

@@ -47,6 +47,7 @@ __all__ = [
     "CLIENT_UPSERT",
     "EVENT_RETENTION_ROWS",
     "EVENT_RETENTION_SECONDS",
+    "KNOWN_GROUPS",
     "Decide",
     "EventRecord",
     "KnownClient",
@@ -182,6 +183,9 @@ class Store(Protocol):
     async def counts(self, now: int) -> dict[str, int]:
         """Exact count per group at ``now`` (groups with no counted client are left out)."""
 
+    async def known(self) -> dict[str, int]:
+        """How many clients (CMIDs) each group knows, blocked and uncounted ones included."""
+
     async def block(self, cmid: str, now: int) -> int:
         """Block a CMID in every group it is known in; returns the rows changed.
 
@@ -205,6 +209,10 @@ _MERGED_COLUMNS = ("product", "fingerprint", "machine", "state", "last_seen", "v
 CLIENT_UPSERT = "ON CONFLICT (cmid, group_id) DO UPDATE SET " + ", ".join(
     f"{column} = excluded.{column}" for column in _MERGED_COLUMNS
 )
+
+
+# Both SQL dialects: the clients each group knows (``Store.known``).
+KNOWN_GROUPS = "SELECT group_id, COUNT(*) FROM clients GROUP BY group_id ORDER BY group_id"
 
 
 def known_client(row: Sequence[Any]) -> KnownClient:

@@ -187,6 +187,9 @@ class MemoryStore:
     async def stats(self) -> Stats:
         return Stats.from_counters(self._counters)
 
+    async def known(self) -> dict[str, int]:
+        return {name: len(group.clients) for name, group in sorted(self._groups.items())}
+
     async def counts(self, now: int) -> dict[str, int]:
         counts = {name: group.count(now, None) for name, group in self._groups.items()}
         return {name: count for name, count in sorted(counts.items()) if count}

@@ -69,6 +69,7 @@ from volact.sql.locks import lock_key
 from volact.store import postgres_queries as q
 from volact.store.base import (
     EVENT_RETENTION_ROWS,
+    KNOWN_GROUPS,
     Decide,
     EventRecord,
     Seal,
@@ -386,6 +387,10 @@ class PostgresStore:
     async def stats(self) -> Stats:
         rows = await self._fetch(q.SELECT_STATISTICS, [q.SHARD_SEPARATOR])
         return Stats.from_counters({str(name): int(value) for name, value in rows})
+
+    async def known(self) -> dict[str, int]:
+        rows = await self._fetch(KNOWN_GROUPS, [])
+        return {str(group): int(count) for group, count in rows}
 
     async def counts(self, now: int) -> dict[str, int]:
         rows = await self._fetch(q.COUNT_GROUPS, [now - COUNT_WINDOW])

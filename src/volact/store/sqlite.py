@@ -60,6 +60,7 @@ from volact.sql.sqlite_writer import DEFAULT_BATCH_LIMIT, Queued, SQLiteWriter, 
 from volact.store import sqlite_queries as q
 from volact.store.base import (
     EVENT_RETENTION_ROWS,
+    KNOWN_GROUPS,
     Decide,
     EventRecord,
     Seal,
@@ -393,6 +394,10 @@ class SQLiteStore:
     async def stats(self) -> Stats:
         rows = await self._read(lambda conn: conn.execute(q.SELECT_STATISTICS).fetchall())
         return Stats.from_counters({name: int(value) for name, value in rows})
+
+    async def known(self) -> dict[str, int]:
+        rows = await self._read(lambda conn: conn.execute(KNOWN_GROUPS).fetchall())
+        return {group: int(count) for group, count in rows}
 
     async def counts(self, now: int) -> dict[str, int]:
         rows = await self._read(

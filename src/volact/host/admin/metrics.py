@@ -142,11 +142,8 @@ class HostMetrics:
             self.group_count.labels(entry["group"]).set(entry["count"])
             if entry["threshold"] is not None:
                 self.group_threshold.labels(entry["group"]).set(entry["threshold"])
-        known: dict[str, int] = {}
-        for record in await views.all_clients(service):
-            known[record.group] = known.get(record.group, 0) + 1
         self.known_clients.clear()
-        for group, number in known.items():
+        for group, number in (await service.store.known()).items():
             self.known_clients.labels(group).set(number)
         certificate = service.certificate_status.certificate
         if certificate is not None:
