@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from tests.host.conftest import ServedHost
 from tests.host.helpers import CertifiedHost
@@ -33,6 +34,7 @@ class Admin:
     token: str
     directory: Path
     metrics: HostMetrics
+    app: Starlette
 
     @property
     def auth(self) -> dict[str, str]:
@@ -50,7 +52,7 @@ async def admin(host: CertifiedHost, service: HostService) -> AsyncIterator[Admi
         httpx.AsyncClient(transport=admin_transport, base_url="http://admin.test") as http,
         httpx.AsyncClient(transport=host_transport, base_url="http://host.test") as hosts,
     ):
-        yield Admin(http, hosts, token, host.directory, metrics)
+        yield Admin(http, hosts, token, host.directory, metrics, app)
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import httpx
 import pytest
 from starlette.routing import Route
 
+from tests.host.helpers import body
 from volact.host.admin.openapi import PREFIX, document
 
 from .conftest import Admin, LiveAdmin
@@ -32,10 +34,9 @@ async def test_the_served_document_is_the_one_in_docs(admin: Admin) -> None:
 
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 async def test_every_admin_route_is_in_the_document(admin: Admin) -> None:
-    app = admin.http._transport.app  # type: ignore[attr-defined]
     routes = {
         route.path
-        for route in app.routes
+        for route in admin.app.routes
         if isinstance(route, Route) and route.path.startswith(PREFIX)
     }
     documented = set(document()["paths"]) | {f"{PREFIX}/openapi.json"}
@@ -48,10 +49,9 @@ def test_schemathesis_against_a_live_host(
 ) -> None:
     live = live_admin()
     # A few known clients, so that blocking and listing have something to find.
+    now = int(time.time())
     for n in range(3):
-        from tests.host.helpers import body
-
-        httpx.post(f"{live.served.url}/v1/activate", json=body(n, int(__import__("time").time())))
+        httpx.post(f"{live.served.url}/v1/activate", json=body(n, now))
     done = subprocess.run(
         [
             sys.executable,
