@@ -92,3 +92,14 @@ async def test_a_bad_filter_is_an_error_page_not_a_traceback(admin: Admin) -> No
     answer = await admin.http.get("/events", params={"since": "soon"})
     assert answer.status_code == 400 and "bad_request" in answer.text
     assert "Traceback" not in answer.text
+
+
+async def test_signing_out_needs_the_csrf_value_and_ends_the_session(admin: Admin) -> None:
+    await sign_in(admin)
+    refused = await admin.http.post("/logout", data={"csrf": "x"}, headers=ORIGIN)
+    assert refused.status_code == 401
+    csrf = derive(admin.token, "csrf")
+    done = await admin.http.post("/logout", data={"csrf": csrf}, headers=ORIGIN)
+    assert done.status_code == 303 and done.headers["location"] == "/login"
+    deletion = done.headers["set-cookie"]
+    assert deletion.startswith("volact_admin=") and "Max-Age=0" in deletion
