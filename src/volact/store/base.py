@@ -48,6 +48,7 @@ __all__ = [
     "EVENT_RETENTION_ROWS",
     "EVENT_RETENTION_SECONDS",
     "KNOWN_GROUPS",
+    "ClientSearch",
     "Decide",
     "EventRecord",
     "KnownClient",
@@ -186,6 +187,10 @@ class Store(Protocol):
     async def known(self) -> dict[str, int]:
         """How many clients (CMIDs) each group knows, blocked and uncounted ones included."""
 
+    async def search_clients(self, search: ClientSearch) -> tuple[int, list[KnownClient]]:
+        """The clients matching ``search`` (how many in all, and one page of them), in the
+        order of :meth:`clients`."""
+
     async def block(self, cmid: str, now: int) -> int:
         """Block a CMID in every group it is known in; returns the rows changed.
 
@@ -209,6 +214,47 @@ _MERGED_COLUMNS = ("product", "fingerprint", "machine", "state", "last_seen", "v
 CLIENT_UPSERT = "ON CONFLICT (cmid, group_id) DO UPDATE SET " + ", ".join(
     f"{column} = excluded.{column}" for column in _MERGED_COLUMNS
 )
+
+
+@dataclass(frozen=True)
+class ClientSearch:
+    """The admin's search of the known clients: ``text`` matches a CMID prefix or a part of the
+    machine name (case-insensitively); ``group`` and ``blocked`` narrow it; one page of
+    ``limit`` from ``offset``."""
+
+    text: str = ""
+    group: str | None = None
+    blocked: bool | None = None
+    limit: int = 50
+    offset: int = 0
+
+    def matches(self, record: KnownClient) -> bool:
+        """The rule, for a store that filters in Python (the SQL stores use :meth:`where`)."""
+        if self.group is not None and record.group != self.group:
+            return False
+        if self.blocked is not None and record.blocked != self.blocked:
+            return False
+        text = self.text.strip().lower()
+        return not text or record.cmid.startswith(text) or text in record.machine.lower()
+
+    def where(self, mark: str) -> tuple[str, list[Any]]:
+        """The same rule as a SQL ``WHERE`` (placeholders written as ``mark``) and parameters."""
+        conditions: list[str] = []
+        params: list[Any] = []
+        if self.group is not None:
+            conditions.append(f"group_id = {mark}")
+            params.append(self.group)
+        if self.blocked is not None:
+            conditions.append(f"blocked = {mark}")
+            params.append(1 if self.blocked else 0)
+        text = self.text.strip().lower()
+        if text:
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conditions.append(
+                f"(cmid LIKE {mark} ESCAPE '\\' OR LOWER(machine) LIKE {mark} ESCAPE '\\')"
+            )
+            params += [escaped + "%", "%" + escaped + "%"]
+        return (f"WHERE {' AND '.join(conditions)} " if conditions else ""), params
 
 
 # Both SQL dialects: the clients each group knows (``Store.known``).

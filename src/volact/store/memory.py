@@ -22,6 +22,7 @@ from volact.core.host_machine import Decision, Event, GroupView
 from volact.core.policy import COUNT_WINDOW
 from volact.store.base import (
     EVENT_RETENTION_ROWS,
+    ClientSearch,
     Decide,
     EventRecord,
     Seal,
@@ -186,6 +187,18 @@ class MemoryStore:
 
     async def stats(self) -> Stats:
         return Stats.from_counters(self._counters)
+
+    async def search_clients(self, search: ClientSearch) -> tuple[int, list[KnownClient]]:
+        matched = sorted(
+            (
+                record
+                for group in self._groups.values()
+                for record in group.clients.values()
+                if search.matches(record)
+            ),
+            key=lambda r: (r.group, r.first_seen, r.cmid),
+        )
+        return len(matched), matched[search.offset : search.offset + search.limit]
 
     async def known(self) -> dict[str, int]:
         return {name: len(group.clients) for name, group in sorted(self._groups.items())}

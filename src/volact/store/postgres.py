@@ -70,6 +70,7 @@ from volact.store import postgres_queries as q
 from volact.store.base import (
     EVENT_RETENTION_ROWS,
     KNOWN_GROUPS,
+    ClientSearch,
     Decide,
     EventRecord,
     Seal,
@@ -387,6 +388,12 @@ class PostgresStore:
     async def stats(self) -> Stats:
         rows = await self._fetch(q.SELECT_STATISTICS, [q.SHARD_SEPARATOR])
         return Stats.from_counters({str(name): int(value) for name, value in rows})
+
+    async def search_clients(self, search: ClientSearch) -> tuple[int, list[KnownClient]]:
+        count, page, params = q.search_queries(search)
+        total = int((await self._fetch(count, params))[0][0])
+        rows = await self._fetch(page, [*params, search.limit, search.offset])
+        return total, [known_client(row) for row in rows]
 
     async def known(self) -> dict[str, int]:
         rows = await self._fetch(KNOWN_GROUPS, [])

@@ -61,6 +61,7 @@ from volact.store import sqlite_queries as q
 from volact.store.base import (
     EVENT_RETENTION_ROWS,
     KNOWN_GROUPS,
+    ClientSearch,
     Decide,
     EventRecord,
     Seal,
@@ -394,6 +395,16 @@ class SQLiteStore:
     async def stats(self) -> Stats:
         rows = await self._read(lambda conn: conn.execute(q.SELECT_STATISTICS).fetchall())
         return Stats.from_counters({name: int(value) for name, value in rows})
+
+    async def search_clients(self, search: ClientSearch) -> tuple[int, list[KnownClient]]:
+        count, page, params = q.search_queries(search)
+
+        def read(conn: sqlite3.Connection) -> tuple[int, list[Any]]:
+            total = int(conn.execute(count, params).fetchone()[0])
+            return total, conn.execute(page, [*params, search.limit, search.offset]).fetchall()
+
+        total, rows = await self._read(read)
+        return total, [known_client(row) for row in rows]
 
     async def known(self) -> dict[str, int]:
         rows = await self._read(lambda conn: conn.execute(KNOWN_GROUPS).fetchall())

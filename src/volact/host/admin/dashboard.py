@@ -276,7 +276,7 @@ def routes(service: HostService, token: AdminToken) -> list[BaseRoute]:
         if action not in ("block", "unblock"):
             raise BadRequest("the action must be block or unblock")
         cmid = views.normalised_cmid(request.query_params.get("cmid", ""))
-        found = await views.clients_json(service, views.ClientQuery(q=cmid, limit=100))
+        found = await views.clients_json(service, views.ClientQuery(text=cmid, limit=100))
         return render(
             request,
             "confirm.html",

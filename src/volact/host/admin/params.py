@@ -81,7 +81,7 @@ def optional(params: Mapping[str, str], name: str) -> str | None:
 
 def client_query(params: Mapping[str, str], default_limit: int = 50) -> ClientQuery:
     return ClientQuery(
-        q=_text(params, "q"),
+        text=_text(params, "q"),
         group=optional(params, "group"),
         blocked=flag(params, "blocked"),
         limit=integer(params, "limit", default_limit, 1, MAX_LIMIT),

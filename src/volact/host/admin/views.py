@@ -3,9 +3,10 @@
 Both render the same data: the API as JSON, the dashboard as HTML. Times are ISO 8601 UTC in
 the JSON (as ``volact host status --json`` prints them); counts are the store's exact counts.
 
-Searching clients and filtering events by CMID or by an end time happen here, over the store's
-ordered lists read in pages (:data:`PAGE`): the store offers listing by group and events by kind
-and start time, and an admin's searches are rare next to activations.
+The store searches the clients (:meth:`~volact.store.base.Store.search_clients`). Filtering
+events by CMID or by an end time happens here, over the newest :data:`EVENTS_SCANNED` events of
+the kind and start time asked: the store offers those two filters, and an admin's searches are
+rare next to activations.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from volact import __version__
 from volact.core.errors import BadRequest
 from volact.host.report import client_json, dns_results, event_json, group_entries, iso
 from volact.host.service import HostService
-from volact.store.base import EventRecord, KnownClient
+from volact.store.base import ClientSearch, EventRecord
 
-PAGE = 5000
+ClientQuery = ClientSearch  # the admin's search, as the store takes it
+
 # At most this many events are read for one filtered list (the newest first).
 EVENTS_SCANNED = 50_000
 DNS_EVENTS_READ = 500
@@ -28,17 +30,6 @@ CLONE_EVENTS_READ = 5000
 HOUR = 3600
 CHART_HOURS = 24
 MAX_LIMIT = 1000
-
-
-@dataclass(frozen=True)
-class ClientQuery:
-    """A search of the known clients: ``q`` is a CMID prefix or part of a machine name."""
-
-    q: str = ""
-    group: str | None = None
-    blocked: bool | None = None
-    limit: int = 50
-    offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -100,16 +91,6 @@ async def status_json(service: HostService) -> dict[str, Any]:
     }
 
 
-async def all_clients(service: HostService, group: str | None = None) -> list[KnownClient]:
-    """Every known client, in the store's order (read in pages)."""
-    found: list[KnownClient] = []
-    while True:
-        page = await service.store.clients(group, limit=PAGE, offset=len(found))
-        found.extend(page)
-        if len(page) < PAGE:
-            return found
-
-
 async def fingerprint_changes(service: HostService) -> dict[str, int]:
     """How many times each CMID came back with another fingerprint (``cloned_image`` events,
     of the newest :data:`CLONE_EVENTS_READ`)."""
@@ -120,20 +101,13 @@ async def fingerprint_changes(service: HostService) -> dict[str, int]:
     return changes
 
 
-def _matches(record: KnownClient, query: ClientQuery) -> bool:
-    if query.blocked is not None and record.blocked != query.blocked:
-        return False
-    text = query.q.strip().lower()
-    return not text or record.cmid.startswith(text) or text in record.machine.lower()
-
-
-async def clients_json(service: HostService, query: ClientQuery) -> dict[str, Any]:
-    """One page of the clients matching ``query``, with the total that match."""
-    matched = [r for r in await all_clients(service, query.group) if _matches(r, query)]
-    page = matched[query.offset : query.offset + query.limit]
+async def clients_json(service: HostService, query: ClientSearch) -> dict[str, Any]:
+    """One page of the clients matching ``query``, with the total that match (the store
+    searches: :meth:`~volact.store.base.Store.search_clients`)."""
+    total, page = await service.store.search_clients(query)
     changes = await fingerprint_changes(service) if page else {}
     return {
-        "total": len(matched),
+        "total": total,
         "limit": query.limit,
         "offset": query.offset,
         "clients": [
