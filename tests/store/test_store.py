@@ -305,3 +305,15 @@ async def test_search_clients_by_cmid_prefix_or_machine_name_with_a_total(store:
     assert (await found(blocked=False))[0] == 11
     assert await found(group="another") == (0, [])
     assert await found(group=GROUP, text="pc-2", blocked=False) == (1, ["pc-2"])
+
+
+async def test_requests_per_hour_counts_activated_and_all(store: Store) -> None:
+    hour = T0 // 3600
+    for n in range(4):  # below the threshold of 5 …
+        await activate(store, request(n, T0), T0)
+    later = T0 + 2 * 3600
+    await activate(store, request(4, later), later)  # … the fifth activates
+    await activate(store, request(0, later), later)
+    await store.record(refusal(request(9, later + 5 * 3600), later))  # a refused clock skew
+    assert await store.requests_per_hour(T0) == {hour: (0, 4), hour + 2: (2, 3)}
+    assert await store.requests_per_hour(later) == {hour + 2: (2, 3)}

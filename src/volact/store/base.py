@@ -47,6 +47,7 @@ __all__ = [
     "CLIENT_UPSERT",
     "EVENT_RETENTION_ROWS",
     "EVENT_RETENTION_SECONDS",
+    "HOUR",
     "KNOWN_GROUPS",
     "ClientSearch",
     "Decide",
@@ -58,6 +59,8 @@ __all__ = [
     "count_limit_for",
     "event_record",
     "events_query",
+    "hourly_query",
+    "hourly_rows",
     "known_client",
     "stat_deltas",
 ]
@@ -187,6 +190,10 @@ class Store(Protocol):
     async def known(self) -> dict[str, int]:
         """How many clients (CMIDs) each group knows, blocked and uncounted ones included."""
 
+    async def requests_per_hour(self, since: int) -> dict[int, tuple[int, int]]:
+        """Activation requests recorded at or after ``since``, per hour (Unix seconds // 3600):
+        (how many were activated, how many in all). Hours without one are left out."""
+
     async def search_clients(self, search: ClientSearch) -> tuple[int, list[KnownClient]]:
         """The clients matching ``search`` (how many in all, and one page of them), in the
         order of :meth:`clients`."""
@@ -255,6 +262,22 @@ class ClientSearch:
             )
             params += [escaped + "%", "%" + escaped + "%"]
         return (f"WHERE {' AND '.join(conditions)} " if conditions else ""), params
+
+
+HOUR = 3600
+
+
+def hourly_query(outcome: str, mark: str) -> str:
+    """``Store.requests_per_hour`` in SQL: ``outcome`` is the dialect's expression of an event's
+    ``details.outcome``; its one parameter is ``since``."""
+    return (
+        f"SELECT at / {HOUR}, SUM(CASE WHEN {outcome} = 'activated' THEN 1 ELSE 0 END), COUNT(*) "
+        f"FROM events WHERE kind = 'activation_request' AND at >= {mark} GROUP BY at / {HOUR}"
+    )
+
+
+def hourly_rows(rows: Sequence[Sequence[Any]]) -> dict[int, tuple[int, int]]:
+    return {int(hour): (int(activated or 0), int(total)) for hour, activated, total in rows}
 
 
 # Both SQL dialects: the clients each group knows (``Store.known``).

@@ -22,6 +22,7 @@ from volact.core.host_machine import Decision, Event, GroupView
 from volact.core.policy import COUNT_WINDOW
 from volact.store.base import (
     EVENT_RETENTION_ROWS,
+    HOUR,
     ClientSearch,
     Decide,
     EventRecord,
@@ -187,6 +188,15 @@ class MemoryStore:
 
     async def stats(self) -> Stats:
         return Stats.from_counters(self._counters)
+
+    async def requests_per_hour(self, since: int) -> dict[int, tuple[int, int]]:
+        hours: dict[int, tuple[int, int]] = {}
+        for event in self._events:
+            if event.kind == "activation_request" and event.at >= since:
+                activated, total = hours.get(event.at // HOUR, (0, 0))
+                ok = event.details.get("outcome") == "activated"
+                hours[event.at // HOUR] = (activated + ok, total + 1)
+        return hours
 
     async def search_clients(self, search: ClientSearch) -> tuple[int, list[KnownClient]]:
         matched = sorted(

@@ -77,6 +77,8 @@ from volact.store.base import (
     Stats,
     event_record,
     events_query,
+    hourly_query,
+    hourly_rows,
     known_client,
     stat_deltas,
 )
@@ -388,6 +390,10 @@ class PostgresStore:
     async def stats(self) -> Stats:
         rows = await self._fetch(q.SELECT_STATISTICS, [q.SHARD_SEPARATOR])
         return Stats.from_counters({str(name): int(value) for name, value in rows})
+
+    async def requests_per_hour(self, since: int) -> dict[int, tuple[int, int]]:
+        sql = hourly_query("(details::jsonb ->> 'outcome')", "%s")
+        return hourly_rows(await self._fetch(sql, [since]))
 
     async def search_clients(self, search: ClientSearch) -> tuple[int, list[KnownClient]]:
         count, page, params = q.search_queries(search)

@@ -68,6 +68,8 @@ from volact.store.base import (
     Stats,
     event_record,
     events_query,
+    hourly_query,
+    hourly_rows,
     known_client,
     stat_deltas,
 )
@@ -395,6 +397,11 @@ class SQLiteStore:
     async def stats(self) -> Stats:
         rows = await self._read(lambda conn: conn.execute(q.SELECT_STATISTICS).fetchall())
         return Stats.from_counters({name: int(value) for name, value in rows})
+
+    async def requests_per_hour(self, since: int) -> dict[int, tuple[int, int]]:
+        sql = hourly_query("json_extract(details, '$.outcome')", "?")
+        rows = await self._read(lambda conn: conn.execute(sql, (since,)).fetchall())
+        return hourly_rows(rows)
 
     async def search_clients(self, search: ClientSearch) -> tuple[int, list[KnownClient]]:
         count, page, params = q.search_queries(search)
