@@ -181,7 +181,12 @@ class Server:
 
 
 def host_server(
-    directory: Path, log_path: Path, *, database_url: str | None = None, log_level: str = "info"
+    directory: Path,
+    log_path: Path,
+    *,
+    database_url: str | None = None,
+    log_level: str = "info",
+    extra: tuple[str, ...] = (),
 ) -> Server:
     """``volact host serve`` on 127.0.0.1, a free port, rate limiting off."""
     command = volact_command(
@@ -200,6 +205,7 @@ def host_server(
     )
     if database_url is not None:
         command += ["--db", database_url]
+    command += extra
     return Server(command, log_path, ready_prefix="volact host listening on ")
 
 

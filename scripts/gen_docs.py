@@ -101,7 +101,19 @@ def cli_markdown() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-GENERATED = {"docs/errors.md": errors_markdown, "docs/cli.md": cli_markdown}
+def admin_openapi() -> str:
+    import json
+
+    from volact.host.admin.openapi import document
+
+    return json.dumps(document(), indent=2) + "\n"
+
+
+GENERATED = {
+    "docs/errors.md": errors_markdown,
+    "docs/cli.md": cli_markdown,
+    "docs/admin-openapi.json": admin_openapi,
+}
 
 
 def main() -> int:

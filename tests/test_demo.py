@@ -37,7 +37,8 @@ def test_demo_runs_the_whole_story(tmp_path: Path) -> None:
     commands = [line for line in out.splitlines() if line.startswith("$ volact ")]
     assert len(commands) >= 10
     assert any(
-        line.startswith("$ volact host serve --port ") and line.endswith("--rate-limit 0 &")
+        line.startswith("$ volact host serve --port ")
+        and line.endswith("--rate-limit 0 --admin-port 0 &")
         for line in commands
     )
     assert "$ volact vendor key host --customer Contoso --groups office-2026" in commands

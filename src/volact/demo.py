@@ -132,6 +132,7 @@ class Demo:
     def host_process(self) -> Iterator[str]:
         port = _free_port()
         args = ["host", "serve", "--port", str(port), "--bind", "127.0.0.1", "--rate-limit", "0"]
+        args += ["--admin-port", "0"]  # the admin listener on a free port, like the host
         self.console.print(f"[bold cyan]$ volact {' '.join(args)} &[/]", soft_wrap=True)
         log = open(self.root / "host.log", "wb")  # noqa: SIM115 - closed below
         process = subprocess.Popen(

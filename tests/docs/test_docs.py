@@ -100,15 +100,17 @@ def test_every_module_is_in_the_architecture_tree() -> None:
     text = (DOCS / "architecture.md").read_text(encoding="utf-8")
     tree = text.split("```\nsrc/volact/\n", 1)[1].split("```", 1)[0]
     listed: set[str] = set()
-    package = ""
+    packages: list[str] = []  # the enclosing packages, one per level of indentation (2 spaces)
     for line in tree.splitlines():
         name = line.strip().split(" ", 1)[0]
-        if line.startswith("  ") and not line.startswith("    "):
-            package = name if name.endswith("/") else ""
-            if not package:
-                listed.add(name)
+        if not name:
+            continue
+        depth = (len(line) - len(line.lstrip(" "))) // 2 - 1
+        del packages[depth:]
+        if name.endswith("/"):
+            packages.append(name)
         elif name.endswith(".py"):
-            listed.add(package + name)
+            listed.add("".join(packages) + name)
     source = ROOT / "src" / "volact"
     actual = {str(path.relative_to(source)) for path in source.rglob("*.py")}
     assert sorted(actual - listed) == [], "modules missing from docs/architecture.md"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from volact.core.errors import NotFound
 from volact.core.host_machine import Decision, Event, GroupView, Outcome, decide
 from volact.core.policy import COUNT_WINDOW
-from volact.store.base import Store
+from volact.store.base import ClientSearch, Store
 from volact.store.memory import MemoryStore
 
 from .conftest import StoreFactory
@@ -287,3 +288,50 @@ async def test_client_total_and_events_of_one_cmid(store: Store) -> None:
         T0,
     ]
     assert await store.events(cmid=cmid(9)) == []
+
+
+async def test_known_counts_every_client_of_each_group_blocked_and_expired_too(
+    store: Store,
+) -> None:
+    assert await store.known() == {}
+    for n in range(3):
+        await activate(store, request(n))
+    await store.block(cmid(0), T0)
+    later = T0 + COUNT_WINDOW + DAY  # clients 0-2 no longer count
+    await activate(store, request(3, later), later)
+    assert await store.counts(later) == {GROUP: 1}
+    assert await store.known() == {GROUP: 4}
+
+
+async def test_search_clients_by_cmid_prefix_or_machine_name_with_a_total(store: Store) -> None:
+    for n in range(12):
+        await activate(store, request(n, T0 + n), T0 + n)
+    await store.block(cmid(3), T0 + 20)
+
+    async def found(**search: Any) -> tuple[int, list[str]]:
+        total, page = await store.search_clients(ClientSearch(**search))
+        return total, [record.machine for record in page]
+
+    everyone = await found(limit=100)
+    assert everyone == (12, [f"pc-{n}" for n in range(12)])  # the order of clients()
+    assert await found(limit=5, offset=10) == (12, ["pc-10", "pc-11"])
+    assert await found(text="PC-1") == (3, ["pc-1", "pc-10", "pc-11"])  # case-insensitive
+    assert await found(text=cmid(7).upper()) == (1, ["pc-7"])  # a whole CMID is a prefix
+    assert await found(text=cmid(7)[:-1] + "%") == (0, [])  # LIKE's wildcards are literal
+    assert await found(text="c_1") == (0, [])
+    assert await found(blocked=True) == (1, ["pc-3"])
+    assert (await found(blocked=False))[0] == 11
+    assert await found(group="another") == (0, [])
+    assert await found(group=GROUP, text="pc-2", blocked=False) == (1, ["pc-2"])
+
+
+async def test_requests_per_hour_counts_activated_and_all(store: Store) -> None:
+    hour = T0 // 3600
+    for n in range(4):  # below the threshold of 5 …
+        await activate(store, request(n, T0), T0)
+    later = T0 + 2 * 3600
+    await activate(store, request(4, later), later)  # … the fifth activates
+    await activate(store, request(0, later), later)
+    await store.record(refusal(request(9, later + 5 * 3600), later))  # a refused clock skew
+    assert await store.requests_per_hour(T0) == {hour: (0, 4), hour + 2: (2, 3)}
+    assert await store.requests_per_hour(later) == {hour + 2: (2, 3)}

@@ -198,6 +198,28 @@ def host() -> None:
     help="With --publish-dns: the SRV service name of the products served (default "
     "_volact._tcp; a product descriptor may name its own, e.g. _writer._tcp).",
 )
+@click.option(
+    "--admin-port",
+    type=click.IntRange(0, 65535),
+    default=7690,
+    show_default=True,
+    help="The admin listener's port (admin API, dashboard, /metrics; 0 picks a free one). It "
+    "starts when the host has an admin token (`volact host init` makes it).",
+)
+@click.option(
+    "--admin-bind",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="ADDR",
+    help="The admin listener's address; give another than 127.0.0.1 only to expose it.",
+)
+@click.option("--no-admin", is_flag=True, help="Start no admin listener.")
+@click.option(
+    "--metrics/--no-metrics",
+    default=True,
+    show_default=True,
+    help="Record Prometheus metrics (served at the admin listener's /metrics).",
+)
 def serve(
     directory: str | None,
     database_url: str | None,
@@ -212,6 +234,10 @@ def serve(
     priority: int | None,
     weight: int | None,
     srv_service: str | None,
+    admin_port: int,
+    admin_bind: str,
+    no_admin: bool,
+    metrics: bool,
 ) -> None:
     """Answer activation requests until SIGTERM or Ctrl-C.
 
@@ -220,6 +246,10 @@ def serve(
 
     With --publish-dns it also publishes its SRV record (target NAME, the port it listens on)
     into each domain; a failure is a dns_publish_failed event and never stops the host.
+
+    The admin listener (127.0.0.1:7690 unless --admin-bind/--admin-port) serves the admin API,
+    the dashboard and /metrics to holders of the admin token; it prints `volact host admin
+    listening on URL` once it accepts requests.
     """
     from volact.host import publishing as dns_setup
     from volact.host.server import ServeOptions, _print_ready
@@ -245,6 +275,14 @@ def serve(
 
     if publishing is not None:
         options.background.append(dns_setup.publishing_job(publishing, listening))
+    if not no_admin:
+        from volact.host.admin import listener
+
+        admin = listener.AdminOptions(options.directory, admin_bind, admin_port, metrics)
+        if listener.has_token(admin):
+            options.background.append(listener.admin_job(admin, listener.print_ready))
+        else:
+            options.background.append(listener.no_token_notice)
     run(options, on_ready=ready)
 
 

@@ -84,10 +84,12 @@ def init(
     """
     key_text = _host_key(host_key, key_file)
     from volact.host import certification
+    from volact.host.admin.token import ensure_token
     from volact.host.identity import HostFiles
 
     path = resolve_host_dir(directory)
     settings, created = certification.init_host(HostFiles(path), key_text, vendor_url=vendor_url)
+    ensure_token(path)  # the admin listener's token (`volact host admin-token` prints it)
     serial = certification.host_key_serial(settings.host_key)
     note = "host initialised" if created else "host key replaced; host id and signing key kept"
     if as_json:

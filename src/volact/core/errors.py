@@ -127,6 +127,16 @@ CODES: dict[str, ErrorInfo] = {
             "Wait and try again; the details say how many seconds to wait.",
         ),
         ErrorInfo(
+            "unauthorized",
+            "host",
+            "The admin token is missing or wrong.",
+            "The host's admin listener (its admin API, dashboard and metrics) answers only "
+            "requests that carry the admin token made by `volact host init`. Nothing was read "
+            "or changed.",
+            "Send the token (`volact host admin-token` prints it) as `Authorization: Bearer "
+            "TOKEN`, or sign in to the dashboard with it; after `--rotate`, use the new one.",
+        ),
+        ErrorInfo(
             "host_not_activated",
             "host",
             "The host has no valid certificate from the vendor.",
@@ -356,6 +366,10 @@ class ClientBlocked(Refusal):
 
 class RateLimited(Refusal):
     code = "rate_limited"
+
+
+class Unauthorized(Refusal):
+    code = "unauthorized"
 
 
 class HostNotActivated(Refusal):

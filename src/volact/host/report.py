@@ -208,7 +208,7 @@ def shown_intervals(
     return renewal, retry
 
 
-def _group_entries(
+def group_entries(
     settings: HostSettings, counts: dict[str, int], groups: dict[str, GroupPolicy]
 ) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
@@ -267,7 +267,7 @@ def status_report(directory: Path, database_url: str | None, now: int) -> dict[s
         "activated": not reason,
         "reason": reason or None,
         "certificate": None,
-        "groups": _group_entries(settings, counts, certificate.groups if certificate else {}),
+        "groups": group_entries(settings, counts, certificate.groups if certificate else {}),
         "statistics": stats.to_json(),
         "dns_publishing": dns_results(dns_events),
         "recent_events": [event_json(event) for event in recent],

@@ -30,8 +30,9 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from time import perf_counter
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from volact import __version__, crypto
 from volact.core.errors import (
@@ -134,6 +135,13 @@ def check_certificate(
     return CertificateStatus(certificate, token)
 
 
+class RequestObserver(Protocol):
+    """Told of every answered activation request: its outcome (``activated`` or the refusal's
+    error code) and how long the service took. Called on the event loop; must be cheap."""
+
+    def observe(self, outcome: str, seconds: float) -> None: ...
+
+
 class HostService:
     """Answers activation requests. Construct, ``await start()``, serve, ``await stop()``."""
 
@@ -165,6 +173,8 @@ class HostService:
         self._maintenance: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[None]] = set()
         self._started = False
+        self.observer: RequestObserver | None = None
+        """Set (e.g. to the admin listener's metrics) to be told of every activation request."""
 
     def _apply_certificate(self, settings: HostSettings, certificate_token: str | None) -> None:
         """Check a certificate and make it the one requests are answered with."""
@@ -373,6 +383,20 @@ class HostService:
         )
 
     async def _activate(self, body: Any, client_address: str) -> tuple[str, Decision]:
+        """:meth:`_answer`, told to the observer when there is one."""
+        observer = self.observer
+        if observer is None:
+            return await self._answer(body, client_address)
+        started = perf_counter()
+        try:
+            answer = await self._answer(body, client_address)
+        except VolactError as exc:
+            observer.observe(exc.code, perf_counter() - started)
+            raise
+        observer.observe("activated", perf_counter() - started)
+        return answer
+
+    async def _answer(self, body: Any, client_address: str) -> tuple[str, Decision]:
         """The signed ticket and the decision of an activation; raises a VolactError to refuse."""
         request = parse_activation_request(body)
         now = self.clock()

@@ -31,6 +31,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -103,6 +104,9 @@ class SQLiteWriter:
         self._thread: threading.Thread | None = None
         self.batches = 0
         """How many transactions the writer committed (or tried to)."""
+        self.on_commit: Callable[[float, int], None] | None = None
+        """Called in the writer thread after each COMMIT with the transaction's time (BEGIN to
+        COMMIT, seconds) and its number of writes (the host's metrics set it)."""
 
     async def start(self) -> None:
         """Start the thread; it opens its connection and calls ``setup`` (raises what fails,
@@ -196,12 +200,16 @@ class SQLiteWriter:
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[Queued]) -> None:
         self.batches += 1
+        on_commit = self.on_commit
+        started = time.perf_counter() if on_commit is not None else 0.0
         try:
             conn.execute("BEGIN IMMEDIATE")
             self._run(conn, batch)
             if self._before_commit is not None:
                 self._before_commit(batch)
             conn.execute("COMMIT")
+            if on_commit is not None:
+                on_commit(time.perf_counter() - started, len(batch))
             if self._after_commit is not None:
                 self._after_commit(len(batch))
         except sqlite3.Error as exc:

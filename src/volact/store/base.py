@@ -47,6 +47,9 @@ __all__ = [
     "CLIENT_UPSERT",
     "EVENT_RETENTION_ROWS",
     "EVENT_RETENTION_SECONDS",
+    "HOUR",
+    "KNOWN_GROUPS",
+    "ClientSearch",
     "Decide",
     "EventRecord",
     "KnownClient",
@@ -57,6 +60,8 @@ __all__ = [
     "count_limit_for",
     "event_record",
     "events_query",
+    "hourly_query",
+    "hourly_rows",
     "known_client",
     "stat_deltas",
 ]
@@ -193,6 +198,17 @@ class Store(Protocol):
     async def counts(self, now: int) -> dict[str, int]:
         """Exact count per group at ``now`` (groups with no counted client are left out)."""
 
+    async def known(self) -> dict[str, int]:
+        """How many clients (CMIDs) each group knows, blocked and uncounted ones included."""
+
+    async def requests_per_hour(self, since: int) -> dict[int, tuple[int, int]]:
+        """Activation requests recorded at or after ``since``, per hour (Unix seconds // 3600):
+        (how many were activated, how many in all). Hours without one are left out."""
+
+    async def search_clients(self, search: ClientSearch) -> tuple[int, list[KnownClient]]:
+        """The clients matching ``search`` (how many in all, and one page of them), in the
+        order of :meth:`clients`."""
+
     async def block(self, cmid: str, now: int) -> int:
         """Block a CMID in every group it is known in; returns the rows changed.
 
@@ -220,6 +236,67 @@ _MERGED_COLUMNS = ("product", "fingerprint", "machine", "state", "last_seen", "v
 CLIENT_UPSERT = "ON CONFLICT (cmid, group_id) DO UPDATE SET " + ", ".join(
     f"{column} = excluded.{column}" for column in _MERGED_COLUMNS
 )
+
+
+@dataclass(frozen=True)
+class ClientSearch:
+    """The admin's search of the known clients: ``text`` matches a CMID prefix or a part of the
+    machine name (case-insensitively); ``group`` and ``blocked`` narrow it; one page of
+    ``limit`` from ``offset``."""
+
+    text: str = ""
+    group: str | None = None
+    blocked: bool | None = None
+    limit: int = 50
+    offset: int = 0
+
+    def matches(self, record: KnownClient) -> bool:
+        """The rule, for a store that filters in Python (the SQL stores use :meth:`where`)."""
+        if self.group is not None and record.group != self.group:
+            return False
+        if self.blocked is not None and record.blocked != self.blocked:
+            return False
+        text = self.text.strip().lower()
+        return not text or record.cmid.startswith(text) or text in record.machine.lower()
+
+    def where(self, mark: str) -> tuple[str, list[Any]]:
+        """The same rule as a SQL ``WHERE`` (placeholders written as ``mark``) and parameters."""
+        conditions: list[str] = []
+        params: list[Any] = []
+        if self.group is not None:
+            conditions.append(f"group_id = {mark}")
+            params.append(self.group)
+        if self.blocked is not None:
+            conditions.append(f"blocked = {mark}")
+            params.append(1 if self.blocked else 0)
+        text = self.text.strip().lower()
+        if text:
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conditions.append(
+                f"(cmid LIKE {mark} ESCAPE '\\' OR LOWER(machine) LIKE {mark} ESCAPE '\\')"
+            )
+            params += [escaped + "%", "%" + escaped + "%"]
+        return (f"WHERE {' AND '.join(conditions)} " if conditions else ""), params
+
+
+HOUR = 3600
+
+
+def hourly_query(outcome: str, mark: str) -> str:
+    """``Store.requests_per_hour`` in SQL: ``outcome`` is the dialect's expression of an event's
+    ``details.outcome``; its one parameter is ``since``."""
+    return (
+        f"SELECT at / {HOUR}, SUM(CASE WHEN {outcome} = 'activated' THEN 1 ELSE 0 END), COUNT(*) "
+        f"FROM events WHERE kind = 'activation_request' AND at >= {mark} GROUP BY at / {HOUR}"
+    )
+
+
+def hourly_rows(rows: Sequence[Sequence[Any]]) -> dict[int, tuple[int, int]]:
+    return {int(hour): (int(activated or 0), int(total)) for hour, activated, total in rows}
+
+
+# Both SQL dialects: the clients each group knows (``Store.known``).
+KNOWN_GROUPS = "SELECT group_id, COUNT(*) FROM clients GROUP BY group_id ORDER BY group_id"
 
 
 def known_client(row: Sequence[Any]) -> KnownClient:

@@ -22,6 +22,8 @@ from volact.core.host_machine import Decision, Event, GroupView
 from volact.core.policy import COUNT_WINDOW
 from volact.store.base import (
     EVENT_RETENTION_ROWS,
+    HOUR,
+    ClientSearch,
     Decide,
     EventRecord,
     Seal,
@@ -208,6 +210,30 @@ class MemoryStore:
 
     async def stats(self) -> Stats:
         return Stats.from_counters(self._counters)
+
+    async def requests_per_hour(self, since: int) -> dict[int, tuple[int, int]]:
+        hours: dict[int, tuple[int, int]] = {}
+        for event in self._events:
+            if event.kind == "activation_request" and event.at >= since:
+                activated, total = hours.get(event.at // HOUR, (0, 0))
+                ok = event.details.get("outcome") == "activated"
+                hours[event.at // HOUR] = (activated + ok, total + 1)
+        return hours
+
+    async def search_clients(self, search: ClientSearch) -> tuple[int, list[KnownClient]]:
+        matched = sorted(
+            (
+                record
+                for group in self._groups.values()
+                for record in group.clients.values()
+                if search.matches(record)
+            ),
+            key=lambda r: (r.group, r.first_seen, r.cmid),
+        )
+        return len(matched), matched[search.offset : search.offset + search.limit]
+
+    async def known(self) -> dict[str, int]:
+        return {name: len(group.clients) for name, group in sorted(self._groups.items())}
 
     async def counts(self, now: int) -> dict[str, int]:
         counts = {name: group.count(now, None) for name, group in self._groups.items()}

@@ -69,6 +69,8 @@ from volact.sql.locks import lock_key
 from volact.store import postgres_queries as q
 from volact.store.base import (
     EVENT_RETENTION_ROWS,
+    KNOWN_GROUPS,
+    ClientSearch,
     Decide,
     EventRecord,
     Seal,
@@ -76,6 +78,8 @@ from volact.store.base import (
     client_total_query,
     event_record,
     events_query,
+    hourly_query,
+    hourly_rows,
     known_client,
     stat_deltas,
 )
@@ -400,6 +404,20 @@ class PostgresStore:
     async def stats(self) -> Stats:
         rows = await self._fetch(q.SELECT_STATISTICS, [q.SHARD_SEPARATOR])
         return Stats.from_counters({str(name): int(value) for name, value in rows})
+
+    async def requests_per_hour(self, since: int) -> dict[int, tuple[int, int]]:
+        sql = hourly_query("(details::jsonb ->> 'outcome')", "%s")
+        return hourly_rows(await self._fetch(sql, [since]))
+
+    async def search_clients(self, search: ClientSearch) -> tuple[int, list[KnownClient]]:
+        count, page, params = q.search_queries(search)
+        total = int((await self._fetch(count, params))[0][0])
+        rows = await self._fetch(page, [*params, search.limit, search.offset])
+        return total, [known_client(row) for row in rows]
+
+    async def known(self) -> dict[str, int]:
+        rows = await self._fetch(KNOWN_GROUPS, [])
+        return {str(group): int(count) for group, count in rows}
 
     async def counts(self, now: int) -> dict[str, int]:
         rows = await self._fetch(q.COUNT_GROUPS, [now - COUNT_WINDOW])

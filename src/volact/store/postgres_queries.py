@@ -13,7 +13,7 @@ from typing import Any
 
 from volact.core.batch import ClientKey, KnownClient
 from volact.core.host_machine import Event
-from volact.store.base import CLIENT_COLUMNS, CLIENT_UPSERT
+from volact.store.base import CLIENT_COLUMNS, CLIENT_UPSERT, ClientSearch
 
 BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
 LOCK_KEYS = "SELECT pg_advisory_xact_lock(key) FROM unnest(%b::bigint[]) AS keys(key)"
@@ -92,6 +92,18 @@ COUNT_GROUPS = (
     "SELECT group_id, COUNT(*) FROM clients WHERE blocked = 0 AND last_seen >= %s "
     'GROUP BY group_id ORDER BY group_id COLLATE "C"'
 )
+
+
+def search_queries(search: ClientSearch) -> tuple[str, str, list[Any]]:
+    """How many clients match ``search``, and one page of them, ordered as
+    :func:`clients_query` orders them (count SQL, page SQL, the parameters of both)."""
+    where, params = search.where("%s")
+    count = f"SELECT COUNT(*) FROM clients {where}"
+    page = (
+        f"SELECT {CLIENT_COLUMNS} FROM clients {where}"
+        'ORDER BY group_id COLLATE "C", first_seen, cmid COLLATE "C" LIMIT %s OFFSET %s'
+    )
+    return count, page, params
 
 
 def clients_query(group: str | None, limit: int, offset: int) -> tuple[str, list[Any]]:

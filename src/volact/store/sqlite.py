@@ -60,6 +60,8 @@ from volact.sql.sqlite_writer import DEFAULT_BATCH_LIMIT, Queued, SQLiteWriter, 
 from volact.store import sqlite_queries as q
 from volact.store.base import (
     EVENT_RETENTION_ROWS,
+    KNOWN_GROUPS,
+    ClientSearch,
     Decide,
     EventRecord,
     Seal,
@@ -67,6 +69,8 @@ from volact.store.base import (
     client_total_query,
     event_record,
     events_query,
+    hourly_query,
+    hourly_rows,
     known_client,
     stat_deltas,
 )
@@ -177,6 +181,10 @@ class SQLiteStore:
         """How many transactions the writer committed (or tried to): a diagnostic for tests
         and benchmarks of group commit."""
         return self._writer.batches
+
+    def observe_commits(self, callback: Callable[[float, int], None] | None) -> None:
+        """Call ``callback(seconds, writes)`` in the writer thread after each COMMIT (metrics)."""
+        self._writer.on_commit = callback
 
     @property
     def checkpoints(self) -> int:
@@ -405,6 +413,25 @@ class SQLiteStore:
     async def stats(self) -> Stats:
         rows = await self._read(lambda conn: conn.execute(q.SELECT_STATISTICS).fetchall())
         return Stats.from_counters({name: int(value) for name, value in rows})
+
+    async def requests_per_hour(self, since: int) -> dict[int, tuple[int, int]]:
+        sql = hourly_query("json_extract(details, '$.outcome')", "?")
+        rows = await self._read(lambda conn: conn.execute(sql, (since,)).fetchall())
+        return hourly_rows(rows)
+
+    async def search_clients(self, search: ClientSearch) -> tuple[int, list[KnownClient]]:
+        count, page, params = q.search_queries(search)
+
+        def read(conn: sqlite3.Connection) -> tuple[int, list[Any]]:
+            total = int(conn.execute(count, params).fetchone()[0])
+            return total, conn.execute(page, [*params, search.limit, search.offset]).fetchall()
+
+        total, rows = await self._read(read)
+        return total, [known_client(row) for row in rows]
+
+    async def known(self) -> dict[str, int]:
+        rows = await self._read(lambda conn: conn.execute(KNOWN_GROUPS).fetchall())
+        return {group: int(count) for group, count in rows}
 
     async def counts(self, now: int) -> dict[str, int]:
         rows = await self._read(

@@ -16,7 +16,7 @@ import orjson
 from volact.core.batch import ClientKey, KnownClient
 from volact.core.host_machine import Event
 from volact.core.policy import COUNT_WINDOW
-from volact.store.base import CLIENT_COLUMNS, CLIENT_UPSERT
+from volact.store.base import CLIENT_COLUMNS, CLIENT_UPSERT, ClientSearch
 
 # What a batch reads of a client: everything but (cmid, group), which it asked with.
 _READ_COLUMNS = (
@@ -66,6 +66,18 @@ COUNT_GROUPS = (
     "SELECT group_id, COUNT(*) FROM clients WHERE blocked = 0 AND last_seen >= ? "
     "GROUP BY group_id ORDER BY group_id"
 )
+
+
+def search_queries(search: ClientSearch) -> tuple[str, str, list[Any]]:
+    """How many clients match ``search``, and one page of them: (count SQL, page SQL, the
+    parameters of both; the page's adds limit and offset)."""
+    where, params = search.where("?")
+    count = f"SELECT COUNT(*) FROM clients {where}"
+    page = (
+        f"SELECT {CLIENT_COLUMNS} FROM clients {where}"
+        "ORDER BY group_id, first_seen, cmid LIMIT ? OFFSET ?"
+    )
+    return count, page, params
 
 
 def clients_query(group: str | None, limit: int, offset: int) -> tuple[str, list[Any]]:

@@ -44,6 +44,7 @@ STATUS: dict[str, int] = {
     "key_exhausted": 409,
     "replayed_request": 409,
     "rate_limited": 429,
+    "unauthorized": 401,
     "host_not_activated": 503,
     "storage_error": 503,
     "internal": 500,
@@ -168,7 +169,11 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     if status == 404:
         return error_response(NotFound(f"no such endpoint: {request.url.path}"))
     if status == 405:
-        response = error_response(BadRequest(f"method {request.method} is not allowed here"))
+        # RFC 9110: a 405 lists the methods the resource allows.
+        allowed = getattr(exc, "headers", None) or {}
+        response = error_response(
+            BadRequest(f"method {request.method} is not allowed here"), dict(allowed)
+        )
         response.status_code = 405
         return response
     if status < 500:

@@ -1,0 +1,65 @@
+"""`volact host init` makes the admin token, `volact host admin-token` shows and rotates it."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.host.conftest import Clock
+from tests.host.helpers import CertifiedHost
+from volact.cli import main
+from volact.core import keys
+from volact.host.admin.token import read_token, token_path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        status = 0
+    except SystemExit as exc:
+        status = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_host_init_makes_a_private_admin_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = keys.make_secret_key(keys.Channel.HOST, os.urandom(12)).text
+    status, _, err = run(capsys, "host", "init", "--key", key, "--dir", str(tmp_path / "h"))
+    assert status == 0, err
+    path = token_path(tmp_path / "h")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    token = read_token(tmp_path / "h")
+    assert token.startswith("vat_") and len(token) > 40
+    # Initialising again (a new host key) keeps the token.
+    key = keys.make_secret_key(keys.Channel.HOST, os.urandom(12)).text
+    run(capsys, "host", "init", "--key", key, "--dir", str(tmp_path / "h"))
+    assert read_token(tmp_path / "h") == token
+
+
+def test_admin_token_prints_makes_and_rotates(
+    host: CertifiedHost, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = str(host.directory)
+    status, out, err = run(capsys, "host", "admin-token", "--dir", directory)
+    assert status == 0 and "new admin token written" in err  # an older host had none
+    first = out.strip()
+    assert run(capsys, "host", "admin-token", "--dir", directory)[1].strip() == first
+    status, out, _ = run(capsys, "host", "admin-token", "--rotate", "--json", "--dir", directory)
+    rotated = json.loads(out)
+    assert status == 0 and rotated["new"] is True and rotated["token"] != first
+    assert read_token(host.directory) == rotated["token"]
+    assert stat.S_IMODE(token_path(host.directory).stat().st_mode) == 0o600
+
+
+def test_admin_token_without_a_host_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = run(capsys, "host", "admin-token", "--dir", str(tmp_path / "none"))
+    assert status != 0 and err.strip().startswith("not_found:") and len(err.splitlines()) == 1
+    assert not token_path(tmp_path / "none").exists()

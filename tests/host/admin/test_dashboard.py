@@ -1,0 +1,105 @@
+"""The dashboard in-process: signing in, cross-site protection of its forms, every page."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.host.conftest import Clock
+from tests.host.helpers import body, cmid
+from volact.host.admin.token import derive, make_token
+
+from .conftest import Admin
+
+pytestmark = pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+
+ORIGIN = {"Origin": "http://admin.test"}
+
+
+async def sign_in(admin: Admin) -> None:
+    answer = await admin.http.post("/login", data={"token": admin.token}, headers=ORIGIN)
+    assert answer.status_code == 303 and answer.headers["location"] == "/"
+    admin.http.cookies = answer.cookies
+
+
+async def blocked(admin: Admin, number: int) -> bool:
+    answer = await admin.http.get(
+        "/admin/v1/clients", params={"q": cmid(number)}, headers=admin.auth
+    )
+    return bool(answer.json()["clients"][0]["blocked"])
+
+
+async def test_pages_need_signing_in_and_a_wrong_token_is_401(admin: Admin) -> None:
+    for path in ("/", "/clients", "/events", "/dns", f"/confirm?cmid={cmid(1)}"):
+        answer = await admin.http.get(path)
+        assert answer.status_code == 303 and answer.headers["location"] == "/login"
+    wrong = await admin.http.post("/login", data={"token": "vat_wrong"}, headers=ORIGIN)
+    assert wrong.status_code == 401 and "unauthorized" in wrong.text
+    assert "volact_admin" not in wrong.cookies
+
+
+async def test_signing_in_from_another_site_is_refused(admin: Admin) -> None:
+    answer = await admin.http.post(
+        "/login", data={"token": admin.token}, headers={"Origin": "http://evil.test"}
+    )
+    assert answer.status_code == 401 and "volact_admin" not in answer.cookies
+
+
+async def test_block_form_needs_this_origin_and_the_csrf_value(admin: Admin, clock: Clock) -> None:
+    await admin.hosts.post("/v1/activate", json=body(1, clock.now))
+    await sign_in(admin)
+    csrf = derive(admin.token, "csrf")
+    form = {"cmid": cmid(1), "action": "block", "csrf": csrf}
+    cross_site = await admin.http.post("/change", data=form, headers={"Origin": "http://x.test"})
+    assert cross_site.status_code == 401
+    no_origin = await admin.http.post("/change", data=form)
+    assert no_origin.status_code == 401
+    no_csrf = await admin.http.post("/change", data={**form, "csrf": "0" * 64}, headers=ORIGIN)
+    assert no_csrf.status_code == 401
+    assert not await blocked(admin, 1)
+    done = await admin.http.post("/change", data=form, headers=ORIGIN)
+    assert done.status_code == 303 and await blocked(admin, 1)
+
+
+async def test_rotating_the_token_ends_the_session(admin: Admin) -> None:
+    await sign_in(admin)
+    assert (await admin.http.get("/")).status_code == 200
+    make_token(admin.directory)
+    assert (await admin.http.get("/")).status_code == 303
+
+
+async def test_every_page_renders_with_no_script_and_nothing_from_elsewhere(
+    admin: Admin, clock: Clock
+) -> None:
+    await admin.hosts.post("/v1/activate", json=body(1, clock.now))
+    await sign_in(admin)
+    for path in ("/", "/clients?q=pc", "/events?kind=activation_request", "/dns"):
+        page = await admin.http.get(path)
+        assert page.status_code == 200, page.text
+        assert "script-src" not in page.headers["content-security-policy"]
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+        assert "<script" not in page.text
+        assert not re.search(r'(?:src|href)="(?:https?:)?//', page.text), path
+    confirm = await admin.http.get(f"/confirm?action=block&cmid={cmid(1)}")
+    assert "Yes, block it" in confirm.text and "pc-1.example.com" in confirm.text
+    style = await admin.http.get("/static/admin.css")
+    assert style.status_code == 200 and "@media" in style.text
+
+
+async def test_a_bad_filter_is_an_error_page_not_a_traceback(admin: Admin) -> None:
+    await sign_in(admin)
+    answer = await admin.http.get("/events", params={"since": "soon"})
+    assert answer.status_code == 400 and "bad_request" in answer.text
+    assert "Traceback" not in answer.text
+
+
+async def test_signing_out_needs_the_csrf_value_and_ends_the_session(admin: Admin) -> None:
+    await sign_in(admin)
+    refused = await admin.http.post("/logout", data={"csrf": "x"}, headers=ORIGIN)
+    assert refused.status_code == 401
+    csrf = derive(admin.token, "csrf")
+    done = await admin.http.post("/logout", data={"csrf": csrf}, headers=ORIGIN)
+    assert done.status_code == 303 and done.headers["location"] == "/login"
+    deletion = done.headers["set-cookie"]
+    assert deletion.startswith("volact_admin=") and "Max-Age=0" in deletion
