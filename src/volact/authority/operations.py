@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from volact.authority import issuance
-from volact.authority.catalogue import Catalogue, RandomBytes
+from volact.authority.catalogue import RandomBytes
 from volact.authority.files import VendorDir
 from volact.authority.records import KeyRecord
+from volact.authority.revocations import TrustLifecycle
 from volact.authority.store import VendorStore, is_postgres_url, sqlite_path
 from volact.clock import Clock, system_clock
 from volact.core import offline, validate
@@ -69,7 +70,7 @@ class FulfilResult:
     notes: list[str] = field(default_factory=list)
 
 
-class Vendor(Catalogue):
+class Vendor(TrustLifecycle):
     """One vendor directory, open: its catalogue, answering requests. Thread-safe: operations
     are serialised by a lock."""
 
@@ -209,21 +210,25 @@ class Vendor(Catalogue):
                     "Make a new request on the host (`volact host activate`)",
                     {"request_id": request.request_id},
                 )
+            self._require_key_not_revoked(record.serial)
+            now = self.clock()
             certifications = self.store.certifications_of_host(record.serial, request.host_id)
+            live = self.store.live_certifications(record.serial, now)
             usage = issuance.HostUsage(
                 serial=record.serial,
                 host_limit=record.activation_limit or issuance.DEFAULT_HOST_LIMIT,
                 hosts=record.used,
                 host_known=certifications > 0,
                 certifications_of_host=certifications,
+                live_of_other_hosts=sum(1 for row in live if row["host_id"] != request.host_id),
             )
             issuance.check_host_limits(usage, request.host_id)
-            now = self.clock()
+            cert_id = self._new_uuid()
             root_record, root = self.active_root_key()
             certificate = issue_certificate(
                 root,
                 issuance.build_certificate(
-                    cert_id=self._new_uuid(),
+                    cert_id=cert_id,
                     vendor_id=self.vendor_id,
                     host_id=request.host_id,
                     host_key=request.host_key,
@@ -258,6 +263,9 @@ class Vendor(Catalogue):
                 not_after=certificate.not_after,
                 new_host=certifications == 0,
             )
+            # Rule 1 of volact.authority.revocations: the host id's previous certificate ends.
+            if self._supersede(record.serial, request.host_id, cert_id, now):
+                self._sign_revocation_list(now)
         return response
 
     # --- MAK -----------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from volact.authority.certifications import CertificationTables
 from volact.authority.records import GroupRecord, KeyRecord, ProductRecord, RootKeyRecord
 from volact.core.errors import BadRequest, ConfigurationError, NotFound, StorageError
 from volact.core.policy import GroupPolicy
@@ -73,7 +74,7 @@ def sqlite_path(location: Path | str) -> Path:
     return Path(location)
 
 
-class VendorStore:
+class VendorStore(CertificationTables):
     """The vendor's database: SQLite (a path or ``sqlite:///PATH``) or PostgreSQL (a
     ``postgresql://`` URL). One connection; callers serialise access (the service holds a
     lock). SQLite's file locking, or PostgreSQL's advisory lock, serialises writers across
@@ -442,67 +443,6 @@ class VendorStore:
 
     def _use_key(self, serial: str) -> None:
         self._write("UPDATE keys SET used = used + 1 WHERE serial = ?", (serial,))
-
-    # --- host certifications -------------------------------------------------------------
-
-    def request_seen(self, request_id: str) -> bool:
-        row = self._execute(
-            "SELECT 1 FROM host_certifications WHERE request_id = ?", (request_id,)
-        ).fetchone()
-        return row is not None
-
-    def certifications_of_host(self, serial: str, host_id: str) -> int:
-        return self._number(
-            "SELECT COUNT(*) FROM host_certifications WHERE serial = ? AND host_id = ?",
-            (serial, host_id),
-        )
-
-    def record_certification(
-        self,
-        *,
-        serial: str,
-        request_id: str,
-        host_id: str,
-        host_key: str,
-        machine: str,
-        cert_id: str,
-        root_key_id: str,
-        via: str,
-        address: str | None,
-        issued_at: int,
-        not_after: int,
-        new_host: bool,
-    ) -> None:
-        self._write(
-            "INSERT INTO host_certifications (serial, request_id, host_id, host_key, machine, "
-            "cert_id, root_key_id, via, address, issued_at, not_after) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                serial,
-                request_id,
-                host_id,
-                host_key,
-                machine,
-                cert_id,
-                root_key_id,
-                via,
-                address,
-                issued_at,
-                not_after,
-            ),
-        )
-        if new_host:
-            self._use_key(serial)
-
-    def certifications(self, serial: str) -> list[dict[str, Any]]:
-        return self._dicts(
-            "SELECT host_id, machine, cert_id, via, address, issued_at, not_after, request_id "
-            "FROM host_certifications WHERE serial = ? ORDER BY id",
-            (serial,),
-        )
-
-    def certification_count(self) -> int:
-        return self._number("SELECT COUNT(*) FROM host_certifications")
 
     # --- MAK activations -----------------------------------------------------------------
 

@@ -84,6 +84,7 @@ _REASON_WORDS = {
     "clock_tampered": "the system clock went backwards; correct it, then activate",
     "invalid_ticket": "the stored activation did not verify, so it does not count",
     "invalid_host_certificate": "the stored activation's host certificate did not verify",
+    "host_revoked": "the host that gave the activation is on the vendor's revocation list",
 }
 _CHANNEL_WORDS = {
     "gvlk": "GVLK (volume activation through an activation host)",

@@ -27,7 +27,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from volact.client import identity
+from volact.client import identity, revocations
 from volact.client.state import PendingRequest, ProductState, StateDir
 from volact.client.status import LicenseStatus
 from volact.clock import Clock
@@ -354,7 +354,7 @@ def _ask_host(
         if not isinstance(ticket, str) or not isinstance(certificate, (str, type(None))):
             raise InvalidTicket(f"{candidate.address} answered without a ticket")
         try:
-            return verify_activation(
+            verified = verify_activation(
                 lic.descriptor,
                 ticket,
                 certificate,
@@ -362,6 +362,9 @@ def _ask_host(
                 fingerprint=request.fingerprint,
                 nonce=request.nonce,
             )
+            # The list the host sent is kept if newer; a revoked host is refused (issue 20).
+            revocations.check(lic.state, lic.descriptor, verified, answer.get("revocations"))
+            return verified
         except (InvalidHostCertificate, InvalidTicket) as error:
             raise type(error)(f"{candidate.address}: {error.message}", error.details) from error
     assert last is not None

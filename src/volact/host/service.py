@@ -55,7 +55,10 @@ from volact.core.host_machine import (
 )
 from volact.core.policy import CLOCK_SKEW_TOLERANCE, COUNT_WINDOW, GroupPolicy
 from volact.core.protocol import ActivationRequest, parse_activation_request
+from volact.core.revocation import RevocationList
+from volact.core.revocation import check_certificate as check_revocation
 from volact.core.tickets import TICKET_KIND, HostCertificate, verify_certificate
+from volact.host import revocations as host_revocations
 from volact.host.identity import HostFiles, HostSettings
 from volact.store.base import (
     EVENT_RETENTION_ROWS,
@@ -148,8 +151,10 @@ class HostService:
         event_retention: int = EVENT_RETENTION_SECONDS,
         event_rows: int = EVENT_RETENTION_ROWS,
         maintenance_interval: float = MAINTENANCE_INTERVAL,
+        revocations: RevocationList | None = None,
     ) -> None:
         self.settings = settings
+        self._apply_revocations(revocations)
         self.store = store
         self.signer = signer
         self.clock = clock
@@ -161,14 +166,19 @@ class HostService:
         self._files: HostFiles | None = None
         self._rejected_token: str | None = None
         self.certificate_check_interval = CERTIFICATE_CHECK_INTERVAL
+        self.revocation_fetch_interval = host_revocations.FETCH_INTERVAL
         self._watch: asyncio.Task[None] | None = None
+        self._fetch: asyncio.Task[None] | None = None
         self._maintenance: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[None]] = set()
         self._started = False
 
     def _apply_certificate(self, settings: HostSettings, certificate_token: str | None) -> None:
         """Check a certificate and make it the one requests are answered with."""
-        status = check_certificate(settings, self.signer.public_key, certificate_token)
+        status = _unless_revoked(
+            check_certificate(settings, self.signer.public_key, certificate_token),
+            self.revocations,
+        )
         certificate = status.certificate
         context = HostContext(
             settings.vendor_id or "",
@@ -237,8 +247,58 @@ class HostService:
             await asyncio.sleep(self.certificate_check_interval)
             try:
                 await self.check_for_new_certificate()
+                await self.check_for_new_revocations()
             except Exception:
                 log.exception("checking for a new host certificate failed")
+
+    # --- the vendor's revocation list (volact.host.revocations) ------------------------------
+
+    def _apply_revocations(self, revocations: RevocationList | None) -> None:
+        """Make ``revocations`` the list every answer carries."""
+        self.revocations = revocations
+        self._revocations_json = (
+            b'"revocations":%s,' % _JSON.encode(revocations.token).encode()
+            if revocations is not None
+            else b""
+        )
+
+    async def check_for_new_revocations(self) -> bool:
+        """Take up a newer list installed in the host directory (offline, or fetched by another
+        process); a list naming this host's own certificate stops it activating."""
+        if self._files is None:
+            return False
+        files = self._files
+        found = await asyncio.to_thread(host_revocations.load, files, self.settings)
+        held = self.revocations
+        if found is None or (held is not None and found.sequence <= held.sequence):
+            return False
+        self._apply_revocations(found)
+        self._apply_certificate(self.settings, self.certificate_status.token or None)
+        details: dict[str, Any] = {"sequence": found.sequence}
+        reason = self.certificate_status.explain(self.clock())
+        if reason:
+            details["reason"] = reason
+        log.info("revocation list %d taken up", found.sequence, extra=details)
+        await self._record_event(Event("revocations_loaded", self.clock(), details=details))
+        return True
+
+    async def fetch_revocations(self) -> bool:
+        """Fetch the newest list from the vendor service (host.json's vendor_url) now."""
+        if self._files is None or not self.settings.vendor_url:
+            return False
+        files = self._files
+        await asyncio.to_thread(host_revocations.fetch_online, files)
+        return await self.check_for_new_revocations()
+
+    async def _fetch_revocations(self) -> None:
+        while True:
+            try:
+                await self.fetch_revocations()
+            except VolactError as exc:
+                log.warning("could not fetch the vendor's revocation list: %s", exc.message)
+            except Exception:
+                log.exception("fetching the vendor's revocation list failed")
+            await asyncio.sleep(self.revocation_fetch_interval)
 
     @classmethod
     def from_files(
@@ -251,6 +311,7 @@ class HostService:
             token: str | None = files.certificate_token()
         except HostNotActivated:
             token = None
+        options.setdefault("revocations", host_revocations.load(files, settings))
         service = cls(settings, store, signer, token, clock, **options)
         service._files = files
         return service
@@ -275,6 +336,8 @@ class HostService:
             self._maintenance = asyncio.create_task(self._maintain(), name="volact-maintenance")
         if self._files is not None and self.certificate_check_interval > 0:
             self._watch = asyncio.create_task(self._watch_certificate(), name="volact-cert")
+        if self._files is not None and self.settings.vendor_url and self.revocation_fetch_interval:
+            self._fetch = asyncio.create_task(self._fetch_revocations(), name="volact-crl")
 
     def note_event(self, event: Event) -> None:
         """Record ``event`` soon, from synchronous code on the event loop (e.g. a DNS publisher's
@@ -293,7 +356,7 @@ class HostService:
         """Stop maintenance, store pending events, finish queued writes and close the store."""
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
-        for task in (self._maintenance, self._watch):
+        for task in (self._maintenance, self._watch, self._fetch):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -356,6 +419,7 @@ class HostService:
             "ok": True,
             "ticket": token,
             "host_certificate": self.certificate_status.token,
+            **({"revocations": self.revocations.token} if self.revocations else {}),
             "count": decision.count,
             "threshold": decision.threshold,
         }
@@ -365,9 +429,10 @@ class HostService:
         order). The host sends these: the certificate's part is serialised once, not per request,
         and the ticket needs no escaping (a PASETO token is ASCII letters, digits, ``-_.``)."""
         token, decision = await self._activate(body, client_address)
-        return b'{"ok":true,"ticket":"%s",%s"count":%d,"threshold":%d}' % (
+        return b'{"ok":true,"ticket":"%s",%s%s"count":%d,"threshold":%d}' % (
             token.encode("ascii"),
             self._certificate_json,
+            self._revocations_json,
             decision.count,
             decision.threshold,
         )
@@ -471,6 +536,25 @@ class HostService:
             )
             details = {"retry_interval": retry}
         return error_from_code(code, message or code.replace("_", " "), details)
+
+
+def _unless_revoked(
+    status: CertificateStatus, revocations: RevocationList | None
+) -> CertificateStatus:
+    """``status``, unusable if the vendor's list names the certificate (or its host key)."""
+    if status.certificate is None:
+        return status
+    try:
+        check_revocation(revocations, status.certificate)
+    except VolactError as exc:
+        reason = exc.details.get("reason", "revoked")
+        return CertificateStatus(
+            None,
+            status.token,
+            f"the vendor revoked this host's certificate ({reason}, revocation list "
+            f"{exc.details.get('sequence')}); ask the vendor for a new certification",
+        )
+    return status
 
 
 def _annotated(decision: Decision, extra: dict[str, Any]) -> Decision:

@@ -1,0 +1,76 @@
+"""`volact host install-revocations` and `volact host fetch-revocations`: the vendor's
+revocation list on a host (:mod:`volact.host.revocations`).
+
+A running host takes up a newer list within seconds and sends it in every activation answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from volact.cli._output import json_option, print_json
+from volact.cli.host import dir_option, resolve_host_dir
+from volact.cli.vendor import read_input_file, when
+
+MAX_LIST_FILE_BYTES = 64 * 1024
+
+
+def _report(revocations: Any, changed: bool, as_json: bool) -> None:
+    if as_json:
+        print_json(
+            {
+                "sequence": revocations.sequence,
+                "issued_at": revocations.issued_at,
+                "next_update": revocations.next_update,
+                "certificates": len(revocations.certificates),
+                "host_keys": len(revocations.host_keys),
+                "changed": changed,
+            }
+        )
+        return
+    what = "installed" if changed else "kept (the installed list is as new or newer)"
+    click.echo(
+        f"revocation list {revocations.sequence} {what}: {len(revocations.certificates)} "
+        f"certificate(s), {len(revocations.host_keys)} host key(s); issued "
+        f"{when(revocations.issued_at)}, next update by {when(revocations.next_update)}"
+    )
+
+
+@click.command("install-revocations")
+@click.argument("list_file", metavar="FILE")
+@dir_option
+@json_option
+def install_revocations(list_file: str, directory: str | None, as_json: bool) -> None:
+    """Install the vendor's revocation list FILE (`volact vendor revocations -o FILE`).
+
+    It is verified under the vendor's root keys and replaces the installed list only if it is
+    newer (a higher sequence); an older file changes nothing.
+    """
+    from volact.host import revocations
+    from volact.host.identity import HostFiles
+
+    files = HostFiles(resolve_host_dir(directory))
+    installed, changed = revocations.install(files, read_input_file(list_file, MAX_LIST_FILE_BYTES))
+    _report(installed, changed, as_json)
+
+
+@click.command("fetch-revocations")
+@click.option(
+    "--vendor", "vendor_url", metavar="URL", help="The vendor service (default: host.json's)."
+)
+@dir_option
+@json_option
+def fetch_revocations(vendor_url: str | None, directory: str | None, as_json: bool) -> None:
+    """Fetch the newest revocation list from the vendor service now (a running host with a
+    vendor URL also does so every 6 hours)."""
+    from volact.host import revocations
+    from volact.host.identity import HostFiles
+
+    files = HostFiles(resolve_host_dir(directory))
+    installed, changed = revocations.fetch_online(files, vendor_url=vendor_url)
+    _report(installed, changed, as_json)
+
+
+COMMANDS = [install_revocations, fetch_revocations]

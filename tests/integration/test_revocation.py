@@ -1,0 +1,230 @@
+"""The revocation list end to end (issue 20), with the real vendor (authority), real host
+certification, the real host service and app in-process, and the real client SDK.
+
+A vendor revokes (or supersedes) a host; the list reaches one host of the customer (as a file
+or from the vendor service); a client that meets that host learns the list, keeps it, and
+refuses the revoked host from then on, also for the activation it already holds. An older
+list never replaces a newer one, on the client or on the host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.authority.helpers import GROUP, PRODUCT, World, issue_host_key, make_host, make_world
+from tests.client.conftest import run_sync
+from volact.authority.operations import VIA_OFFLINE
+from volact.authority.service import create_app as create_vendor_app
+from volact.client import License
+from volact.client import revocations as client_revocations
+from volact.client.discovery import StaticDNS
+from volact.core import offline
+from volact.core.errors import HostUnreachable
+from volact.core.revocation import revocation_file
+from volact.host import certification
+from volact.host import revocations as host_revocations
+from volact.host.app import create_app
+from volact.host.identity import HostFiles
+from volact.host.service import HostService
+from volact.net.transport import ASGITransportAdapter
+from volact.store import MemoryStore
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+def certify(world: World, files: HostFiles) -> str:
+    """Certify the host in ``files`` offline (request, fulfil, install); its cert id."""
+    request = certification.write_host_request_file(files, now=_now())
+    with world.open() as vendor:
+        response = vendor.certify_host(
+            offline.read_host_request(request.to_file()), via=VIA_OFFLINE
+        )
+    return certification.install_host_response(files, response.to_file(), now=_now()).cert_id
+
+
+class Hosts:
+    """In-process hosts by address; the client's transport."""
+
+    def __init__(self) -> None:
+        self.services: dict[str, HostService] = {}
+        self.apps: dict[str, ASGITransportAdapter] = {}
+        self.down: set[str] = set()
+
+    def start(self, address: str, files: HostFiles) -> HostService:
+        service = HostService.from_files(files, MemoryStore(), _now, maintenance_interval=0)
+        service.certificate_check_interval = 0  # taken up explicitly below
+        run_sync(service.start())
+        self.services[address] = service
+        self.apps[address] = ASGITransportAdapter(create_app(service, rate_limit=0))
+        return service
+
+    def post_json(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        address = url.split("://", 1)[1].split("/", 1)[0]
+        if address in self.down or address not in self.apps:
+            raise HostUnreachable(f"cannot reach {url}", {"url": url})
+        return self.apps[address].post_json(url, body)
+
+    def close(self) -> None:
+        for service in self.services.values():
+            run_sync(service.stop())
+
+
+@pytest.fixture
+def hosts() -> Iterator[Hosts]:
+    running = Hosts()
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def vendor_world(tmp_path: Path) -> World:
+    world = make_world(tmp_path / "vendor")
+    with world.open() as vendor:
+        vendor.set_group(GROUP, {"threshold": 1})
+    return world
+
+
+def machine(world: World, tmp_path: Path, name: str, hosts: Hosts, host: str) -> License:
+    with world.open() as vendor:
+        descriptor = vendor.descriptor(PRODUCT)
+    lic = License(
+        descriptor,
+        tmp_path / "machines" / name,
+        transport=hosts,
+        dns=StaticDNS(),
+        random=random.Random(name),
+        machine_id=f"machine-{name}",
+    )
+    lic.install_key()
+    lic.configure(manual_host=host)
+    return lic
+
+
+def install_on(files: HostFiles, service: HostService, token: str) -> None:
+    host_revocations.install(files, revocation_file(token))
+    assert run_sync(service.check_for_new_revocations())
+
+
+def test_a_revoked_hosts_clients_refuse_it_after_meeting_an_updated_host(
+    vendor_world: World, tmp_path: Path, hosts: Hosts
+) -> None:
+    key = issue_host_key(vendor_world, hosts=2)
+    a, b = make_host(tmp_path / "a", key), make_host(tmp_path / "b", key)
+    cert_a = certify(vendor_world, a)
+    certify(vendor_world, b)
+    service_a, service_b = hosts.start("a:7688", a), hosts.start("b:7688", b)
+    client = machine(vendor_world, tmp_path, "pc1", hosts, "a:7688")
+    assert client.activate().state == "licensed"
+
+    with vendor_world.open() as vendor:
+        revoked = vendor.revoke_certificate(cert_a, "key_compromise")
+    install_on(b, service_b, revoked.token)  # only host b has the new list
+    # Host a (the leaked one) knows nothing; the client still holds a's activation.
+    assert client.status().state == "licensed"
+    # The client meets host b once (a renewal) and learns the list from its answer.
+    client.configure(manual_host="b:7688")
+    assert client.activate().state == "licensed"
+    held = client_revocations.held(client.state, client.descriptor)
+    assert held is not None and held.sequence == revoked.sequence
+    # Back to host a: refused with host_revoked, and the activation from b still counts.
+    client.configure(manual_host="a:7688")
+    attempt = client.renew()
+    assert attempt.error is not None and attempt.error.code == "host_revoked"
+    assert "key_compromise" in attempt.error.message
+    assert client.status().state == "licensed"
+    assert service_a.revocations is None  # host a never got the list; the client did
+
+
+def test_an_activation_held_from_a_host_revoked_since_stops_counting(
+    vendor_world: World, tmp_path: Path, hosts: Hosts
+) -> None:
+    key = issue_host_key(vendor_world, hosts=2)
+    a, b = make_host(tmp_path / "a", key), make_host(tmp_path / "b", key)
+    cert_a = certify(vendor_world, a)
+    certify(vendor_world, b)
+    hosts.start("a:7688", a)
+    service_b = hosts.start("b:7688", b)
+    client = machine(vendor_world, tmp_path, "pc1", hosts, "a:7688")
+    client.activate()
+    other = machine(vendor_world, tmp_path, "pc2", hosts, "b:7688")
+    with vendor_world.open() as vendor:
+        revoked = vendor.revoke_certificate(cert_a, "ceased")
+    install_on(b, service_b, revoked.token)
+    other.activate()  # pc2 meets b and learns the list (into its own state directory)
+    learnt = client_revocations.held(other.state, other.descriptor)
+    assert learnt is not None and learnt.sequence == revoked.sequence
+    # pc1 shares nothing with pc2; give it the list as a host would (pc1 meets b too).
+    client.configure(manual_host="b:7688")
+    hosts.down.add("b:7688")
+    client.renew()  # b unreachable: nothing learnt, a's activation still counts
+    assert client.status().state == "licensed"
+    hosts.down.clear()
+    client_revocations.observe(client.state, client.descriptor, revoked.token)
+    status = client.status()
+    assert (status.state, status.reason) == ("oob_grace", "host_revoked")
+
+
+def test_recertification_trick_gives_no_extra_working_host(
+    vendor_world: World, tmp_path: Path, hosts: Hosts
+) -> None:
+    """A second machine given host a's id: certified, it supersedes a; once a client has met
+    the list, a's tickets are refused, so the key still yields one working host per id."""
+    key = issue_host_key(vendor_world, hosts=1)
+    a = make_host(tmp_path / "a", key)
+    certify(vendor_world, a)
+    clone = make_host(tmp_path / "clone", key)
+    clone.save_settings(dataclasses.replace(clone.settings(), host_id=a.settings().host_id))
+    certify(vendor_world, clone)  # a re-certification: supersedes a's certificate
+    hosts.start("a:7688", a)
+    hosts.start("clone:7688", clone)
+    # The clone fetches the vendor's list online (the vendor service, in-process).
+    with vendor_world.open() as vendor:
+        service = ASGITransportAdapter(create_vendor_app(vendor))
+        _, changed = host_revocations.fetch_online(
+            clone, vendor_url="http://vendor.test", transport=service
+        )
+    assert changed
+    assert run_sync(hosts.services["clone:7688"].check_for_new_revocations())
+    client = machine(vendor_world, tmp_path, "pc1", hosts, "clone:7688")
+    assert client.activate().state == "licensed"
+    client.configure(manual_host="a:7688")
+    attempt = client.renew()
+    assert attempt.error is not None and attempt.error.code == "host_revoked"
+    assert "superseded" in attempt.error.message
+
+
+def test_an_older_list_never_replaces_a_newer_one(
+    vendor_world: World, tmp_path: Path, hosts: Hosts
+) -> None:
+    key = issue_host_key(vendor_world, hosts=3)
+    a, b = make_host(tmp_path / "a", key), make_host(tmp_path / "b", key)
+    cert_a = certify(vendor_world, a)
+    certify(vendor_world, b)
+    with vendor_world.open() as vendor:
+        old = vendor.revocation_list()
+        new = vendor.revoke_certificate(cert_a, "host_replaced")
+    assert new.sequence > old.sequence
+    # On the host: the newer list installed, then the older file changes nothing.
+    host_revocations.install(b, revocation_file(new.token))
+    kept, changed = host_revocations.install(b, revocation_file(old.token))
+    assert (kept.sequence, changed) == (new.sequence, False)
+    # On the client: a host that serves the old list cannot roll the client back.
+    service_b = hosts.start("b:7688", b)
+    client = machine(vendor_world, tmp_path, "pc1", hosts, "b:7688")
+    client_revocations.observe(client.state, client.descriptor, new.token)
+    service_b._apply_revocations(host_revocations.verify(b.settings(), old.token))
+    assert client.activate().state == "licensed"  # b is not revoked
+    held = client_revocations.held(client.state, client.descriptor)
+    assert held is not None and held.sequence == new.sequence
+    # And a tampered list is ignored, never stored.
+    forged = new.token[:-8] + ("A" * 8 if not new.token.endswith("A" * 8) else "B" * 8)
+    assert client_revocations.observe(client.state, client.descriptor, forged) == held
