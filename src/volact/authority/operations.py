@@ -17,6 +17,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from volact.authority import issuance
 from volact.authority.catalogue import RandomBytes
@@ -39,6 +40,9 @@ from volact.core.keys import require_channel as require_key_channel
 from volact.core.policy import CLOCK_SKEW_TOLERANCE
 from volact.core.protocol import ActivationRequest
 from volact.core.tickets import issue_certificate, issue_ticket
+
+if TYPE_CHECKING:
+    from volact.authority.hsm import TokenChoice
 
 VIA_ONLINE = "online"
 VIA_OFFLINE = "offline"
@@ -120,8 +124,12 @@ class Vendor(TrustLifecycle):
         vendor_name: str | None = None,
         clock: Clock = system_clock,
         random_bytes: RandomBytes = os.urandom,
+        hsm: TokenChoice | None = None,
     ) -> Vendor:
         """Create a vendor directory: the store, the vendor's identity and a first root key.
+
+        ``hsm``: generate the root key in that PKCS#11 token (:mod:`volact.authority.hsm`)
+        instead of a file.
 
         The vendor id defaults to the name made into an id, else ``vendor-<8 hex digits>``. It
         is part of every GVLK, so it can never change. ``db`` as for :meth:`open`.
@@ -163,7 +171,7 @@ class Vendor(TrustLifecycle):
                 if vendor.store.initialised():  # Another process won the race.
                     raise ConfigurationError(f"the database {store.label} holds a vendor already")
                 vendor.store.set_identity(vendor_id, name, clock())
-                vendor._add_root_key()
+                vendor._add_root_key(hsm=hsm)
         except BaseException:
             vendor.close()
             raise
@@ -171,6 +179,8 @@ class Vendor(TrustLifecycle):
 
     def close(self) -> None:
         self.store.close()
+        if self._tokens is not None:
+            self._tokens.close()
 
     def __enter__(self) -> Vendor:
         return self

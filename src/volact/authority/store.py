@@ -294,8 +294,8 @@ class VendorStore(CertificationTables):
 
     def root_keys(self) -> list[RootKeyRecord]:
         rows = self._execute(
-            "SELECT seq, key_id, public_key, state, created_at, retired_at FROM root_keys "
-            "ORDER BY seq"
+            "SELECT seq, key_id, public_key, state, created_at, retired_at, storage "
+            "FROM root_keys ORDER BY seq"
         ).fetchall()
         return [RootKeyRecord(*row) for row in rows]
 
@@ -303,15 +303,22 @@ class VendorStore(CertificationTables):
         return self._number("SELECT COALESCE(MAX(seq), 0) + 1 FROM root_keys")
 
     def add_root_key(
-        self, seq: int, key_id: str, public_key: str, now: int, *, active: bool
+        self,
+        seq: int,
+        key_id: str,
+        public_key: str,
+        now: int,
+        *,
+        active: bool,
+        storage: str | None = None,
     ) -> None:
         """Record a new root key: listed ('valid'), or the signing key ('active')."""
         if active:
             self._write("UPDATE root_keys SET state = 'valid' WHERE state = 'active'")
         self._write(
-            "INSERT INTO root_keys (seq, key_id, public_key, state, created_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (seq, key_id, public_key, "active" if active else "valid", now),
+            "INSERT INTO root_keys (seq, key_id, public_key, state, created_at, storage) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (seq, key_id, public_key, "active" if active else "valid", now, storage),
         )
 
     def activate_root_key(self, key_id: str) -> None:
