@@ -26,7 +26,7 @@ from volact.authority.records import KeyRecord
 from volact.authority.revocations import TrustLifecycle
 from volact.authority.store import VendorStore, is_postgres_url, sqlite_path
 from volact.clock import Clock, system_clock
-from volact.core import offline, validate
+from volact.core import host_renewal, offline, validate
 from volact.core.errors import (
     ConfigurationError,
     InvalidKey,
@@ -246,6 +246,7 @@ class Vendor(TrustLifecycle):
                     key_serial=record.serial,
                     groups={group: self.group(group).policy for group in record.groups},
                     now=now,
+                    lifetime=self.certificate_lifetime(),
                 ),
             )
             response = offline.sign_host_response(
@@ -347,6 +348,9 @@ class Vendor(TrustLifecycle):
         each machine is answered on its own (a ticket or an error entry); the batch raises only
         if no machine at all was activated.
         """
+        if _is_renewal(source):
+            response = self.renew_host(source, via=VIA_OFFLINE)
+            return FulfilResult("host", response.to_file(), issued=1)
         data = offline.read_request_file(source)
         if data["format"] == offline.HOST_REQUEST_FORMAT:
             host_request = offline.read_host_request(data)
@@ -387,3 +391,12 @@ class Vendor(TrustLifecycle):
             raise first_error
         result.response = offline.mak_response_file(self.vendor_id, self.clock(), entries)
         return result
+
+
+def _is_renewal(source: str | bytes) -> bool:
+    """Whether a file given to ``fulfil`` is a host renewal request (issue 20)."""
+    try:
+        host_renewal.parse_renewal_file(source)
+    except VolactError:
+        return False
+    return True

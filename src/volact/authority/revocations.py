@@ -1,4 +1,5 @@
-"""The vendor's side of the host trust lifecycle: supersession, revocation and the signed list.
+"""The vendor's side of the host trust lifecycle: supersession, revocation and the signed list,
+certificate lifetimes and renewal.
 
 :class:`TrustLifecycle` is part of :class:`~volact.authority.operations.Vendor`. Rules (the
 list format is :mod:`volact.core.revocation`; the store's tables
@@ -16,19 +17,42 @@ list format is :mod:`volact.core.revocation`; the store's tables
    not expired. A list also gets re-signed, unchanged but for its sequence and dates, once it is
    half-way to its ``next_update`` when someone asks for the newest
    (:meth:`TrustLifecycle.revocation_list`).
+4. **Certificates live as long as the vendor's policy says** (``volact vendor
+   certificate-lifetime``; default two years; e.g. 90 days for short-lived certificates), and
+   a live certificate is renewed with proof of possession of its host key
+   (:mod:`volact.core.host_renewal`): same host id and key, a new certificate id and
+   lifetime, the group policies as they are now; the old certificate ends ``renewed`` (not
+   listed: tickets it signed stay good). A renewal counts nothing.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
 from volact.authority import certifications as tables
+from volact.authority import issuance
 from volact.authority.catalogue import Catalogue
-from volact.core import revocation
-from volact.core.durations import DAY
-from volact.core.errors import BadRequest, KeyRevoked, NotFound
+from volact.core import host_renewal, offline, revocation
+from volact.core.durations import DAY, format_duration
+from volact.core.errors import (
+    BadRequest,
+    ConfigurationError,
+    HostNotActivated,
+    HostRevoked,
+    KeyRevoked,
+    NotFound,
+    ReplayedRequest,
+)
+from volact.core.policy import DEFAULT_CERTIFICATE_LIFETIME
 from volact.core.revocation import RevocationList, RevokedCertificate, RevokedHostKey
+from volact.core.tickets import issue_certificate
 from volact.crypto import VerifyKey
 
 REVOCATION_LIST_LIFETIME = 7 * DAY
+CERTIFICATE_LIFETIME_BOUNDS = (2 * DAY, 730 * DAY)
+_LIFETIME_SETTING = "certificate_lifetime"
 
 
 def check_reason(reason: str) -> str:
@@ -152,3 +176,111 @@ class TrustLifecycle(Catalogue):
                 self.store.revoke_listed_certification(row["cert_id"], now, reason)
             self.store.revoke_key(record.serial, now, reason)
             return self._sign_revocation_list(now), len(live)
+
+    # --- certificate lifetime and renewal (rule 4) -------------------------------------------
+
+    def certificate_lifetime(self) -> int:
+        """How long the certificates issued from now on live (seconds)."""
+        value = self.store.setting(_LIFETIME_SETTING)
+        return DEFAULT_CERTIFICATE_LIFETIME if value is None else int(value)
+
+    def set_certificate_lifetime(self, seconds: int) -> int:
+        low, high = CERTIFICATE_LIFETIME_BOUNDS
+        if not low <= seconds <= high:
+            raise ConfigurationError(
+                f"a certificate lifetime of {format_duration(seconds)} is outside "
+                f"{format_duration(low)}–{format_duration(high)}"
+            )
+        with self.lock, self.store.transaction():
+            self.store.put_setting(_LIFETIME_SETTING, str(seconds))
+        return seconds
+
+    def renew_host(
+        self,
+        source: str | bytes | Mapping[str, Any],
+        *,
+        via: str,
+        address: str | None = None,
+    ) -> offline.HostActivationResponse:
+        """Answer a host renewal request (a file's text or the online body) with a response."""
+        root_keys = [VerifyKey.from_paserk(key) for key in self.listed_root_keys()]
+        request, current = host_renewal.read_renewal_request(
+            source,
+            root_keys,
+            vendor_id=self.vendor_id,
+        )
+        with self.lock, self.store.transaction():
+            if self.store.request_seen(request.request_id):
+                raise ReplayedRequest(
+                    "this renewal request was answered already; make a new one on the host",
+                    {"request_id": request.request_id},
+                )
+            self._require_key_not_revoked(current.key_serial)
+            row = self.store.certification(current.cert_id)
+            if row is None:
+                raise NotFound(
+                    f"host certificate {current.cert_id} is not in this vendor's records"
+                )
+            if row["end_reason"] is not None:
+                raise HostRevoked(
+                    f"host certificate {current.cert_id} cannot be renewed: it was "
+                    f"{row['end_reason']}"
+                    + (f" ({row['revocation_reason']})" if row["revocation_reason"] else "")
+                    + "; certify the host again (`volact host activate`) if the vendor allows",
+                    {"cert_id": current.cert_id, "reason": row["end_reason"]},
+                )
+            now = self.clock()
+            if now > current.not_after:
+                raise HostNotActivated(
+                    "the host certificate has expired and cannot be renewed; certify the host "
+                    "again (`volact host activate`)",
+                    {"cert_id": current.cert_id},
+                )
+            key = self.store.key(current.key_serial)
+            assert key is not None
+            cert_id = str(uuid.UUID(bytes=self.random_bytes(16), version=4))
+            root_record, root = self._active_root_key()
+            certificate = issue_certificate(
+                root,
+                issuance.build_certificate(
+                    cert_id=cert_id,
+                    vendor_id=self.vendor_id,
+                    host_id=current.host_id,
+                    host_key=current.host_key,
+                    customer=key.customer or "",
+                    key_serial=key.serial,
+                    groups={group: self.group(group).policy for group in key.groups},
+                    now=now,
+                    lifetime=self.certificate_lifetime(),
+                ),
+            )
+            response = offline.sign_host_response(
+                root,
+                offline.HostActivationResponse(
+                    request_id=request.request_id,
+                    host_id=current.host_id,
+                    vendor_id=self.vendor_id,
+                    vendor_name=self.vendor_name,
+                    root_keys=self.listed_root_keys(),
+                    certificate=certificate.token,
+                ),
+            )
+            self.store.record_certification(
+                serial=key.serial,
+                request_id=request.request_id,
+                host_id=current.host_id,
+                host_key=current.host_key,
+                machine=str(row["machine"]),
+                cert_id=cert_id,
+                root_key_id=root_record.key_id,
+                via=via,
+                address=address,
+                issued_at=now,
+                not_after=certificate.not_after,
+                new_host=False,
+                kind=tables.KIND_RENEWAL,
+            )
+            self.store.end_certification(
+                current.cert_id, now, tables.ENDED_RENEWED, replaced_by=cert_id
+            )
+        return response

@@ -1,7 +1,8 @@
-"""`volact host install-revocations` and `volact host fetch-revocations`: the vendor's
-revocation list on a host (:mod:`volact.host.revocations`).
+"""`volact host install-revocations`, `volact host fetch-revocations` and `volact host renew`:
+the vendor's revocation list on a host (:mod:`volact.host.revocations`) and certificate renewal
+(:mod:`volact.host.certificate_renewal`).
 
-A running host takes up a newer list within seconds and sends it in every activation answer.
+A running host takes up a newer list, or a renewed certificate, within seconds.
 """
 
 from __future__ import annotations
@@ -73,4 +74,42 @@ def fetch_revocations(vendor_url: str | None, directory: str | None, as_json: bo
     _report(installed, changed, as_json)
 
 
-COMMANDS = [install_revocations, fetch_revocations]
+@click.command("renew")
+@click.option(
+    "--offline-request",
+    metavar="FILE",
+    help="Write a renewal request file for the vendor instead (`volact vendor fulfil FILE`); "
+    "install the answer with `volact host activate --offline-response FILE`.",
+)
+@click.option(
+    "--vendor", "vendor_url", metavar="URL", help="The vendor service (default: host.json's)."
+)
+@dir_option
+@json_option
+def renew(
+    offline_request: str | None, vendor_url: str | None, directory: str | None, as_json: bool
+) -> None:
+    """Renew the host certificate now, proving possession of the host key (a running host with
+    a vendor URL renews by itself once two thirds of the certificate's life have passed)."""
+    from volact.cli.host_certify import _report as report_certificate
+    from volact.cli.vendor import write_output
+    from volact.clock import system_clock
+    from volact.host import certificate_renewal
+    from volact.host.identity import HostFiles
+
+    files = HostFiles(resolve_host_dir(directory))
+    if offline_request is not None:
+        request = certificate_renewal.write_renewal_request(files, now=system_clock())
+        write_output(request.to_file(), offline_request)
+        if offline_request != "-":
+            click.echo(
+                f"renewal request written to {offline_request}; give it to the vendor "
+                "(`volact vendor fulfil`), then `volact host activate --offline-response FILE`",
+                err=True,
+            )
+        return
+    certificate = certificate_renewal.renew_online(files, now=system_clock(), vendor_url=vendor_url)
+    report_certificate(certificate, as_json)
+
+
+COMMANDS = [install_revocations, fetch_revocations, renew]

@@ -1,4 +1,5 @@
-"""`volact vendor revoke` and `volact vendor revocations`: the vendor's revocation list.
+"""`volact vendor revoke`, `volact vendor revocations` and `volact vendor certificate-lifetime`:
+the vendor's revocation list and its certificate policy.
 
 They belong to the ``vendor`` group (:mod:`volact.cli.vendor`) and are added to it when it is
 loaded. The rules are :mod:`volact.authority.revocations`; the list's format is
@@ -12,7 +13,7 @@ from typing import Any
 import click
 
 from volact.cli._output import json_option, print_json, print_table
-from volact.cli.vendor import dir_option, opened, when, write_output
+from volact.cli.vendor import DURATION, dir_option, opened, when, write_output
 from volact.core.errors import ConfigurationError
 from volact.core.revocation import REVOKE_REASONS
 
@@ -110,4 +111,26 @@ def revocations(output: str | None, show: bool, directory: str | None, as_json: 
         write_output(newest.to_file(), output)
 
 
-COMMANDS = [revoke, revocations]
+@click.command("certificate-lifetime")
+@click.argument("lifetime", metavar="DURATION", type=DURATION, required=False)
+@dir_option
+@json_option
+def certificate_lifetime(lifetime: int | None, directory: str | None, as_json: bool) -> None:
+    """Show or set how long host certificates issued from now on live (e.g. 90d; default 730d).
+
+    Short-lived certificates are renewed by running hosts before they end (`volact host renew`
+    offline), and a host kept away from revocation lists stops at its certificate's end.
+    """
+    from volact.core.durations import format_duration
+
+    with opened(directory) as v:
+        seconds = (
+            v.certificate_lifetime() if lifetime is None else v.set_certificate_lifetime(lifetime)
+        )
+    if as_json:
+        print_json({"certificate_lifetime": seconds})
+    else:
+        click.echo(f"host certificates live {format_duration(seconds)}")
+
+
+COMMANDS = [revoke, revocations, certificate_lifetime]

@@ -22,6 +22,7 @@ HEALTH_PATH = "/v1/health"
 HOST_ACTIVATIONS_PATH = "/v1/host-activations"
 MAK_ACTIVATIONS_PATH = "/v1/mak-activations"
 REVOCATIONS_PATH = "/v1/revocations"
+HOST_RENEWALS_PATH = "/v1/host-renewals"
 DEFAULT_PORT = 7688
 MAX_BODY_BYTES = 16 * 1024
 NONCE_BYTES = (16, 64)

@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from volact import __version__, crypto
+from volact.core import host_renewal
 from volact.core.errors import (
     BadRequest,
     HostNotActivated,
@@ -58,6 +59,7 @@ from volact.core.protocol import ActivationRequest, parse_activation_request
 from volact.core.revocation import RevocationList
 from volact.core.revocation import check_certificate as check_revocation
 from volact.core.tickets import TICKET_KIND, HostCertificate, verify_certificate
+from volact.host import certificate_renewal
 from volact.host import revocations as host_revocations
 from volact.host.identity import HostFiles, HostSettings
 from volact.store.base import (
@@ -166,7 +168,7 @@ class HostService:
         self._files: HostFiles | None = None
         self._rejected_token: str | None = None
         self.certificate_check_interval = CERTIFICATE_CHECK_INTERVAL
-        self.revocation_fetch_interval = host_revocations.FETCH_INTERVAL
+        self.vendor_upkeep_interval = host_revocations.FETCH_INTERVAL
         self._watch: asyncio.Task[None] | None = None
         self._fetch: asyncio.Task[None] | None = None
         self._maintenance: asyncio.Task[None] | None = None
@@ -290,15 +292,36 @@ class HostService:
         await asyncio.to_thread(host_revocations.fetch_online, files)
         return await self.check_for_new_revocations()
 
-    async def _fetch_revocations(self) -> None:
+    async def renew_certificate_if_due(self) -> bool:
+        """Renew the certificate at the vendor service once two thirds of its life have passed
+        (volact.core.host_renewal rule 3) and take the new one up; True if renewed."""
+        certificate = self.certificate_status.certificate
+        now = self.clock()
+        if (
+            self._files is None
+            or not self.settings.vendor_url
+            or certificate is None
+            or not host_renewal.renewal_due(certificate, now)
+        ):
+            return False
+        files = self._files
+        await asyncio.to_thread(certificate_renewal.renew_online, files, now=now)
+        return await self.check_for_new_certificate()
+
+    async def _vendor_upkeep(self) -> None:
+        """With a vendor URL: fetch the revocation list and renew the certificate when due."""
         while True:
-            try:
-                await self.fetch_revocations()
-            except VolactError as exc:
-                log.warning("could not fetch the vendor's revocation list: %s", exc.message)
-            except Exception:
-                log.exception("fetching the vendor's revocation list failed")
-            await asyncio.sleep(self.revocation_fetch_interval)
+            for step, what in (
+                (self.fetch_revocations, "fetch the vendor's revocation list"),
+                (self.renew_certificate_if_due, "renew the host certificate"),
+            ):
+                try:
+                    await step()
+                except VolactError as exc:
+                    log.warning("could not %s: %s", what, exc.message)
+                except Exception:
+                    log.exception("could not %s", what)
+            await asyncio.sleep(self.vendor_upkeep_interval)
 
     @classmethod
     def from_files(
@@ -336,8 +359,8 @@ class HostService:
             self._maintenance = asyncio.create_task(self._maintain(), name="volact-maintenance")
         if self._files is not None and self.certificate_check_interval > 0:
             self._watch = asyncio.create_task(self._watch_certificate(), name="volact-cert")
-        if self._files is not None and self.settings.vendor_url and self.revocation_fetch_interval:
-            self._fetch = asyncio.create_task(self._fetch_revocations(), name="volact-crl")
+        if self._files is not None and self.settings.vendor_url and self.vendor_upkeep_interval:
+            self._fetch = asyncio.create_task(self._vendor_upkeep(), name="volact-vendor")
 
     def note_event(self, event: Event) -> None:
         """Record ``event`` soon, from synchronous code on the event loop (e.g. a DNS publisher's
