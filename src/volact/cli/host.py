@@ -233,6 +233,13 @@ def serve(
 
     if publishing is not None:
         options.background.append(dns_setup.publishing_job(publishing, listening))
+    from volact.host.identity import HostFiles
+    from volact.host.usage import usage_job  # the signed usage log (issue 20)
+
+    usage_files = HostFiles(options.directory)
+    usage_url = database_url or usage_files.database_url
+    if not usage_url.startswith("memory:"):
+        options.background.append(usage_job(usage_files, usage_url))
     run(options, on_ready=ready)
 
 

@@ -112,4 +112,58 @@ def renew(
     report_certificate(certificate, as_json)
 
 
-COMMANDS = [install_revocations, fetch_revocations, renew]
+def parse_day(text: str, option: str) -> int:
+    """A UTC day ``YYYY-MM-DD`` as the Unix time of its start."""
+    from datetime import UTC, datetime
+
+    from volact.core.errors import ConfigurationError
+
+    try:
+        return int(datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC).timestamp())
+    except ValueError as exc:
+        raise ConfigurationError(f"{option} must be a day such as 2026-12-01") from exc
+
+
+@click.command("usage-report")
+@click.option("--from", "start", required=True, metavar="DAY", help="First day (UTC), YYYY-MM-DD.")
+@click.option("--to", "end", required=True, metavar="DAY", help="Last day (UTC), YYYY-MM-DD.")
+@click.option("-o", "--output", metavar="FILE", help="Write the report here (default: stdout).")
+@click.option(
+    "--db",
+    "database_url",
+    metavar="URL",
+    help="The host database: sqlite:///PATH or postgresql://… (default: DIR/host.db).",
+)
+@dir_option
+def usage_report(
+    start: str, end: str, output: str | None, database_url: str | None, directory: str | None
+) -> None:
+    """Export the signed usage report of a period for the vendor's true-up.
+
+    It holds the hash-chained count-relevant events signed from --from to the end of --to, the
+    signed heads and the signing hosts' certificates, and the distinct clients per group per day
+    and per month; the vendor checks it with `volact vendor usage verify FILE`.
+    """
+    from volact.cli.vendor import write_output
+    from volact.clock import system_clock
+    from volact.host.identity import HostFiles
+    from volact.host.usage import export_report
+
+    files = HostFiles(resolve_host_dir(directory))
+    report = export_report(
+        files,
+        database_url or files.database_url,
+        start=parse_day(start, "--from"),
+        end=parse_day(end, "--to") + 86400,
+        now=system_clock(),
+    )
+    write_output(report.to_file(), output)
+    if output not in (None, "-"):
+        click.echo(
+            f"usage report: events {report.first_seq}–{report.last_seq}, "
+            f"{len(report.heads)} signed head(s), written to {output}",
+            err=True,
+        )
+
+
+COMMANDS = [install_revocations, fetch_revocations, renew, usage_report]

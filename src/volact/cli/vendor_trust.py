@@ -133,4 +133,57 @@ def certificate_lifetime(lifetime: int | None, directory: str | None, as_json: b
         click.echo(f"host certificates live {format_duration(seconds)}")
 
 
-COMMANDS = [revoke, revocations, certificate_lifetime]
+@click.group()
+def usage() -> None:
+    """Check the signed usage reports hosts export (`volact host usage-report`)."""
+
+
+@usage.command("verify")
+@click.argument("report_file", metavar="FILE")
+@click.option("--previous", metavar="FILE", help="The report before it: a gap is reported.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the per-group monthly figures as CSV.")
+@dir_option
+@json_option
+def usage_verify(
+    report_file: str, previous: str | None, as_csv: bool, directory: str | None, as_json: bool
+) -> None:
+    """Verify a usage report (certificates, signed heads, the hash chain, the counts) and print
+    the distinct clients per group and month; any failure names its place."""
+    from volact.cli.vendor import read_input_file
+    from volact.core import usage as usage_core
+    from volact.crypto import VerifyKey
+
+    limit = usage_core.MAX_REPORT_BYTES
+    report = usage_core.read_report(read_input_file(report_file, limit))
+    earlier = None if previous is None else usage_core.read_report(read_input_file(previous, limit))
+    with opened(directory) as v:
+        keys = [VerifyKey.from_paserk(record.public_key) for record in v.root_keys()]
+    if earlier is not None:
+        usage_core.verify_report(earlier, keys)
+    usage_core.verify_report(report, keys, previous=earlier)
+    monthly = report.counted["monthly"]
+    if as_json:
+        print_json(
+            {
+                "verified": True,
+                "first_seq": report.first_seq,
+                "last_seq": report.last_seq,
+                "monthly": monthly,
+            }
+        )
+    elif as_csv:
+        click.echo(usage_core.peaks_csv(report), nl=False)
+    else:
+        click.echo(
+            f"verified: events {report.first_seq}–{report.last_seq}, {len(report.heads)} signed "
+            f"head(s) by {len(report.certificates)} host certificate(s)"
+        )
+        rows = [
+            [group, month, str(figures["distinct"]), str(figures["peak"])]
+            for group, months in sorted(monthly.items())
+            for month, figures in sorted(months.items())
+        ]
+        print_table(["GROUP", "MONTH", "DISTINCT CLIENTS", "PEAK DAY"], rows)
+
+
+COMMANDS = [revoke, revocations, certificate_lifetime, usage]
