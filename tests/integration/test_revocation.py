@@ -10,6 +10,7 @@ list never replaces a newer one, on the client or on the host.
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 from tests.authority.helpers import World, issue_host_key, make_host
@@ -143,3 +144,22 @@ def test_an_older_list_never_replaces_a_newer_one(
     # And a tampered list is ignored, never stored.
     forged = new.token[:-8] + ("A" * 8 if not new.token.endswith("A" * 8) else "B" * 8)
     assert client_revocations.observe(client.state, client.descriptor, forged) == held
+
+
+def test_a_host_whose_own_certificate_is_listed_stops_activating(
+    vendor_world: World, tmp_path: Path, hosts: Hosts
+) -> None:
+    key = issue_host_key(vendor_world, hosts=1)
+    a = make_host(tmp_path / "a", key)
+    cert_a = certify(vendor_world, a)
+    service = hosts.start("a:7688", a)
+    client = machine(vendor_world, tmp_path, "pc1", hosts, "a:7688")
+    assert client.activate().state == "licensed"
+    with vendor_world.open() as vendor:
+        revoked = vendor.revoke_certificate(cert_a, "host_replaced")
+    install_on(a, service, revoked.token)
+    reason = service.certificate_status.explain(int(time.time()))
+    assert "revoked this host's certificate (host_replaced" in reason
+    other = machine(vendor_world, tmp_path, "pc2", hosts, "a:7688")
+    attempt = other.renew()
+    assert attempt.error is not None and attempt.error.code == "host_not_activated"
