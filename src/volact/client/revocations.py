@@ -17,6 +17,7 @@ list until the next answer from an up-to-date host brings it back.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from volact.core.descriptor import ProductDescriptor
 from volact.core.errors import StorageError, VolactError
 from volact.core.revocation import RevocationList
 from volact.core.tickets import Activation
+from volact.crypto import KeyFormatError, VerifyKey
 from volact.fileio import write_bytes_atomic
 
 SUFFIX = ".revocations.token"
@@ -36,11 +38,18 @@ def _path(state: StateDir, descriptor: ProductDescriptor) -> Path:
 
 
 def _verified(descriptor: ProductDescriptor, token: str) -> RevocationList | None:
+    return _verify(token, tuple(descriptor.root_keys), descriptor.vendor_id)
+
+
+@functools.lru_cache(maxsize=8)
+def _verify(token: str, root_keys: tuple[str, ...], vendor_id: str) -> RevocationList | None:
+    """The list in ``token`` if it verifies (None if not). A pure function of its arguments,
+    memoised: ``status()`` meets the same list every time, and verifying it again would
+    double the cost of a status."""
     try:
-        return revocation.verify_revocation_list(
-            token, descriptor.verify_keys(), vendor_id=descriptor.vendor_id
-        )
-    except VolactError:
+        keys = [VerifyKey.from_paserk(key) for key in root_keys]
+        return revocation.verify_revocation_list(token, keys, vendor_id=vendor_id)
+    except (VolactError, KeyFormatError):
         return None
 
 
