@@ -10,10 +10,11 @@ list never replaces a newer one, on the client or on the host.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 
-from tests.authority.helpers import World, issue_host_key, make_host
+from tests.authority.helpers import World, invoke, issue_host_key, make_host
 from tests.client.conftest import run_sync
 from tests.integration.helpers import Hosts, certify, machine
 from volact.authority.service import create_app as create_vendor_app
@@ -163,3 +164,22 @@ def test_a_host_whose_own_certificate_is_listed_stops_activating(
     other = machine(vendor_world, tmp_path, "pc2", hosts, "a:7688")
     attempt = other.renew()
     assert attempt.error is not None and attempt.error.code == "host_not_activated"
+
+
+def test_host_status_shows_the_list_and_a_revoked_certificate(
+    vendor_world: World, tmp_path: Path
+) -> None:
+    key = issue_host_key(vendor_world, hosts=1)
+    a = make_host(tmp_path / "a", key)
+    cert_a = certify(vendor_world, a)
+    with vendor_world.open() as vendor:
+        revoked = vendor.revoke_certificate(cert_a, "ceased")
+    host_revocations.install(a, revocation_file(revoked.token))
+    done = invoke("host", "status", "--dir", str(a.directory), "--json")
+    data = json.loads(done.stdout)
+    assert (
+        data["activated"] is False and "revoked this host's certificate (ceased" in data["reason"]
+    )
+    assert data["revocations"]["sequence"] == revoked.sequence
+    text = invoke("host", "status", "--dir", str(a.directory)).stdout
+    assert f"Revocations:    list {revoked.sequence}" in text

@@ -270,6 +270,18 @@ def status(directory: str | None, database_url: str | None, as_json: bool) -> No
             f"(host key {certificate['key_serial']})"
         )
         click.echo(f"Valid:          {certificate['not_before']} to {certificate['not_after']}")
+    revocations = data.get("revocations")
+    if revocations is not None:
+        late = (
+            "; past its next update: `volact host fetch-revocations`"
+            if revocations["stale"]
+            else ""
+        )
+        click.echo(
+            f"Revocations:    list {revocations['sequence']} ({revocations['certificates']} "
+            f"certificate(s), {revocations['host_keys']} host key(s)), issued "
+            f"{revocations['issued_at']}{late}"
+        )
     click.echo("Groups:")
     if not data["groups"]:
         click.echo("  (none)")

@@ -177,7 +177,7 @@ class HostService:
 
     def _apply_certificate(self, settings: HostSettings, certificate_token: str | None) -> None:
         """Check a certificate and make it the one requests are answered with."""
-        status = _unless_revoked(
+        status = unless_revoked(
             check_certificate(settings, self.signer.public_key, certificate_token),
             self.revocations,
         )
@@ -561,7 +561,7 @@ class HostService:
         return error_from_code(code, message or code.replace("_", " "), details)
 
 
-def _unless_revoked(
+def unless_revoked(
     status: CertificateStatus, revocations: RevocationList | None
 ) -> CertificateStatus:
     """``status``, unusable if the vendor's list names the certificate (or its host key)."""
