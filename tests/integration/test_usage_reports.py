@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -210,3 +211,49 @@ def test_two_hosts_sharing_one_postgresql_database_give_one_verifiable_report(
 def test_a_report_file_that_is_not_one_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BadRequest, match="not a usage report"):
         usage.read_report(json.dumps({"format": "volact-revocation-list", "v": 1}))
+
+
+def test_host_serve_records_the_usage_log_by_itself(
+    certified: tuple[World, HostFiles], tmp_path: Path
+) -> None:
+    """A real `volact host serve` (SQLite) records and signs while it serves; the report made
+    afterwards with `volact host usage-report` verifies with `volact vendor usage verify`."""
+    from tests.client.conftest import ServedProcess, clean_env
+    from tests.ports import free_port
+    from volact.client import License
+    from volact.client.discovery import StaticDNS
+    from volact.store.usage_log import UsageLog
+
+    world, files = certified
+    port = free_port()
+    served = ServedProcess(
+        ["host", "serve", "--dir", str(files.directory), "--bind", "127.0.0.1", "--port",
+         str(port), "--rate-limit", "0", "--usage-interval", "0.2", "--log-level", "warning"],
+        clean_env(),
+        tmp_path / "serve.log",
+    )  # fmt: skip
+    try:
+        served.wait_for(lambda line: line.startswith("volact host listening on "))
+        with world.open() as vendor:
+            descriptor = vendor.descriptor(PRODUCT)
+        for n in range(3):
+            lic = License(descriptor, tmp_path / f"pc{n}", dns=StaticDNS(), machine_id=f"m{n}")
+            lic.install_key()
+            lic.configure(manual_host=f"127.0.0.1:{port}")
+            assert lic.activate().state == "licensed"
+        deadline = time.monotonic() + 60
+        while True:  # the serve process's own job records and signs the three clients
+            with UsageLog(files.database_url) as log:
+                run = log.report_range(0, 2**53)
+            if len(run.events) == 3 and run.heads:
+                break
+            assert time.monotonic() < deadline, "host serve recorded no usage"
+            time.sleep(0.1)
+    finally:
+        served.kill()
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    report_file = tmp_path / "report.json"
+    invoke("host", "usage-report", "--from", today, "--to", today, "-o", str(report_file),
+           "--dir", str(files.directory))  # fmt: skip
+    done = invoke("vendor", "usage", "verify", str(report_file), "--dir", str(world.path))
+    assert "verified: events 1–3" in done.stdout

@@ -131,6 +131,15 @@ def host() -> None:
     help="Requests a second per client address, in bursts of up to 2N; 0 turns it off.",
 )
 @click.option(
+    "--usage-interval",
+    type=click.FloatRange(min=0.01),
+    default=900.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How often the signed usage log records the clients' count-relevant events (SQLite "
+    "and PostgreSQL stores).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -192,6 +201,7 @@ def serve(
     port: int | None,
     bind: str,
     rate_limit: float,
+    usage_interval: float,
     log_level: str,
     publish_domains: tuple[str, ...],
     dns_server: str | None,
@@ -239,7 +249,7 @@ def serve(
     usage_files = HostFiles(options.directory)
     usage_url = database_url or usage_files.database_url
     if not usage_url.startswith("memory:"):
-        options.background.append(usage_job(usage_files, usage_url))
+        options.background.append(usage_job(usage_files, usage_url, usage_interval))
     run(options, on_ready=ready)
 
 
