@@ -9,9 +9,17 @@ import itertools
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.authority.helpers import World, assert_one_line_error, invoke, issue_host_key, make_host
+from tests.authority.helpers import (
+    Server,
+    World,
+    assert_one_line_error,
+    invoke,
+    issue_host_key,
+    make_host,
+)
 from volact.authority.operations import VIA_OFFLINE, Vendor
 from volact.core import offline, revocation
 from volact.core.errors import KeyExhausted, KeyRevoked, NotFound
@@ -155,3 +163,12 @@ def test_revoke_and_install_through_the_command_line(world: World, tmp_path: Pat
     done = invoke("host", "install-revocations", str(old_file), *host_dir)
     assert "revocation list 2 kept" in done.stdout
     assert "revocation list" in invoke("explain", "host_revoked").stdout
+
+
+def test_the_vendor_service_serves_the_newest_list(server: Server) -> None:
+    answer = httpx.get(server.url + "/v1/revocations", timeout=30).json()
+    assert answer["ok"] is True and answer["format"] == "volact-revocation-list"
+    with server.world.open() as vendor:
+        keys = [VerifyKey.from_paserk(k) for k in vendor.listed_root_keys()]
+        served = revocation.verify_revocation_list(answer["token"], keys, vendor_id="acme")
+        assert served.sequence == vendor.revocation_list().sequence

@@ -72,13 +72,18 @@ def observe(state: StateDir, descriptor: ProductDescriptor, offered: Any) -> Rev
     candidate = _verified(descriptor, offered) if isinstance(offered, str) else None
     if candidate is None:
         return held(state, descriptor)
-    with state.lock():
-        current = held(state, descriptor)
-        kept = revocation.newest(current, candidate)
-        if kept is candidate:
-            write_bytes_atomic(
-                _path(state, descriptor), (candidate.token + "\n").encode("ascii"), mode=0o644
-            )
+    try:
+        with state.lock():
+            current = held(state, descriptor)
+            kept = revocation.newest(current, candidate)
+            if kept is candidate:
+                write_bytes_atomic(
+                    _path(state, descriptor), (candidate.token + "\n").encode("ascii"), mode=0o644
+                )
+    except (OSError, StorageError):
+        # A read-only state directory: the list still judges this answer, and the next
+        # answer that carries it offers it again.
+        return revocation.newest(held(state, descriptor), candidate)
     return kept
 
 
