@@ -172,3 +172,13 @@ def test_the_vendor_service_serves_the_newest_list(server: Server) -> None:
         keys = [VerifyKey.from_paserk(k) for k in vendor.listed_root_keys()]
         served = revocation.verify_revocation_list(answer["token"], keys, vendor_id="acme")
         assert served.sequence == vendor.revocation_list().sequence
+
+
+def test_key_show_says_how_each_certificate_ended(world: World, tmp_path: Path) -> None:
+    key = issue_host_key(world, hosts=1)
+    files = make_host(tmp_path / "h", key)
+    with world.open() as vendor:
+        first = _certify(vendor, files)
+        _certify(vendor, files)
+    shown = invoke("vendor", "key", "show", key, "--dir", str(world.path)).stdout
+    assert f"cert {first.cert_id}, superseded " in shown
