@@ -183,3 +183,53 @@ def test_host_status_shows_the_list_and_a_revoked_certificate(
     assert data["revocations"]["sequence"] == revoked.sequence
     text = invoke("host", "status", "--dir", str(a.directory)).stdout
     assert f"Revocations:    list {revoked.sequence}" in text
+
+
+def test_real_hosts_a_list_installed_by_file_reaches_clients(
+    vendor_world: World, tmp_path: Path
+) -> None:
+    """Two real `volact host serve` processes; the list is installed on one with `volact host
+    install-revocations` while it runs; a client (the SDK over HTTP) that meets it refuses the
+    other, revoked one."""
+    from tests.client.conftest import ServedProcess, clean_env
+    from tests.ports import free_port
+    from volact.client import License
+    from volact.client.discovery import StaticDNS
+
+    key = issue_host_key(vendor_world, hosts=2)
+    a, b = make_host(tmp_path / "a", key), make_host(tmp_path / "b", key)
+    cert_a = certify(vendor_world, a)
+    certify(vendor_world, b)
+    ports = {"a": free_port(), "b": free_port()}
+    served = []
+    try:
+        for name, files in (("a", a), ("b", b)):
+            process = ServedProcess(
+                ["host", "serve", "--dir", str(files.directory), "--bind", "127.0.0.1",
+                 "--port", str(ports[name]), "--rate-limit", "0", "--log-level", "warning"],
+                clean_env(),
+                tmp_path / f"{name}.log",
+            )  # fmt: skip
+            served.append(process)
+            process.wait_for(lambda line: line.startswith("volact host listening on "))
+        with vendor_world.open() as vendor:
+            descriptor = vendor.descriptor("writer-2026")
+            listing = tmp_path / "revocations.json"
+            listing.write_text(vendor.revoke_certificate(cert_a, "key_compromise").to_file())
+        invoke("host", "install-revocations", str(listing), "--dir", str(b.directory))
+        client = License(descriptor, tmp_path / "pc", dns=StaticDNS(), machine_id="pc")
+        client.install_key()
+        client.configure(manual_host=f"127.0.0.1:{ports['b']}")
+        deadline = time.monotonic() + 60
+        while True:  # the running host b takes the installed list up within seconds
+            assert client.activate().state == "licensed"
+            if client_revocations.held(client.state, client.descriptor) is not None:
+                break
+            assert time.monotonic() < deadline, "host b never sent the installed list"
+            time.sleep(0.2)
+        client.configure(manual_host=f"127.0.0.1:{ports['a']}")
+        attempt = client.renew()
+        assert attempt.error is not None and attempt.error.code == "host_revoked"
+    finally:
+        for process in served:
+            process.kill()
