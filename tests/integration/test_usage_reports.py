@@ -257,3 +257,32 @@ def test_host_serve_records_the_usage_log_by_itself(
            "--dir", str(files.directory))  # fmt: skip
     done = invoke("vendor", "usage", "verify", str(report_file), "--dir", str(world.path))
     assert "verified: events 1–3" in done.stdout
+
+
+def test_blocked_unblocked_and_expired_events_are_recorded_once(
+    certified: tuple[World, HostFiles],
+) -> None:
+    world, files = certified
+    url = files.database_url
+    first, second = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
+    serve_day(files, url, Clock(START + 3600), [first, second])
+    record_usage(files, url, now=START + 3700)
+    invoke("host", "block", second, "--dir", str(files.directory))
+    record_usage(files, url, now=START + 3800)
+    record_usage(files, url, now=START + 3900)  # nothing new: nothing appended
+    invoke("host", "unblock", second, "--dir", str(files.directory))
+    record_usage(files, url, now=START + 4000)
+    record_usage(files, url, now=START + 31 * DAY)  # both left the 30-day window
+    report = export_report(files, url, start=START, end=START + 32 * DAY, now=START + 32 * DAY)
+    usage.verify_report(report, root_keys(world))
+    kinds = [(event.kind, event.cmid) for event in report.events]
+    assert kinds == [
+        ("seen", first),
+        ("seen", second),
+        ("blocked", second),
+        ("unblocked", second),
+        ("expired", first),
+        ("expired", second),
+    ]
+    expired = [event.at for event in report.events if event.kind == "expired"]
+    assert expired == [START + 3600 + 30 * DAY] * 2  # when each left the window

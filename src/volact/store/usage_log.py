@@ -3,7 +3,9 @@ count-relevant events, appended by scanning the clients table (issue 20; the rul
 :mod:`volact.core.usage`).
 
 :meth:`UsageLog.record` compares every client row with what the chain has said about it so far
-(``usage_state``), appends the events that happened since (``seen``, ``renewed``, ``expired``,
+(``usage_state``) — reading only the clients seen since the last recording, those whose
+block changed and those whose window ended, each through an index — appends the events that
+happened since (``seen``, ``renewed``, ``expired``,
 ``blocked``, ``unblocked``, each at the time it happened), and signs the new head with the
 host's certified key, all in one transaction under the database's write lock (SQLite ``BEGIN
 IMMEDIATE``; PostgreSQL an advisory lock), so that several hosts sharing one database append one
@@ -24,7 +26,7 @@ from typing import Any
 
 from volact.core import usage
 from volact.core.errors import ConfigurationError, StorageError, UnsupportedVersion
-from volact.core.policy import COUNT_WINDOW
+from volact.core.policy import CLOCK_SKEW_TOLERANCE, COUNT_WINDOW
 from volact.sql import migrations
 from volact.sql.errors import driver_errors, one_line
 from volact.sql.locks import lock_key
@@ -126,55 +128,100 @@ class UsageLog:
 
     # --- appending ----------------------------------------------------------------------
 
-    def _changes(self, now: int) -> list[tuple[int, str, str, str, tuple[int, int, int]]]:
-        """The events since the last scan: (at, kind, group, cmid, new state)."""
-        state = {
-            (row[0], row[1]): (int(row[2]), int(row[3]), int(row[4]))
+    # The clients read by a recording: those seen since the watermark (less the clock skew two
+    # hosts of one database may have), those whose block changed, and those whose window ended.
+    # Each read uses an index, so a recording costs what changed, not the number of clients.
+    _GROUPS = (
+        "WITH RECURSIVE g(x) AS (SELECT MIN(group_id) FROM clients UNION ALL "
+        "SELECT (SELECT MIN(group_id) FROM clients WHERE group_id > x) FROM g "
+        "WHERE x IS NOT NULL) SELECT x FROM g WHERE x IS NOT NULL"
+    )
+    _CLIENT = "SELECT cmid, group_id, blocked, first_seen, last_seen FROM clients"
+
+    def _candidates(self, now: int) -> dict[tuple[str, str], tuple[int, int, int]]:
+        """(cmid, group) → (blocked, first_seen, last_seen) of every client to look at."""
+        watermark = self._rows("SELECT value FROM usage_meta WHERE name = 'watermark'")
+        since = int(watermark[0][0]) - CLOCK_SKEW_TOLERANCE if watermark else -(2**62)
+        found: dict[tuple[str, str], tuple[int, int, int]] = {}
+
+        def take(rows: list[tuple[Any, ...]]) -> None:
+            for cmid, group, blocked, first_seen, last_seen in rows:
+                found[(cmid, group)] = (int(blocked), int(first_seen), int(last_seen))
+
+        blocked_now: set[tuple[str, str]] = set()
+        for (group,) in self._rows(self._GROUPS):
+            for blocked in (0, 1):
+                take(
+                    self._rows(
+                        f"{self._CLIENT} WHERE group_id = ? AND blocked = ? AND last_seen >= ?",
+                        (group, blocked, since),
+                    )
+                )
+            rows = self._rows(f"{self._CLIENT} WHERE group_id = ? AND blocked = 1", (group,))
+            take(rows)
+            blocked_now.update((row[0], row[1]) for row in rows)
+        blocked_before = {
+            (row[0], row[1])
+            for row in self._rows("SELECT cmid, group_id FROM usage_state WHERE blocked = 1")
+        }
+        expiring = {
+            (row[0], row[1])
             for row in self._rows(
-                "SELECT cmid, group_id, last_seen, blocked, counted FROM usage_state"
+                "SELECT cmid, group_id FROM usage_state WHERE counted = 1 AND last_seen <= ?",
+                (now - COUNT_WINDOW,),
             )
         }
-        found: list[tuple[int, str, str, str, tuple[int, int, int]]] = []
-        for cmid, group, blocked_flag, first_seen, last_seen in self._rows(
-            "SELECT cmid, group_id, blocked, first_seen, last_seen FROM clients"
-        ):
-            blocked, first_seen, last_seen = int(blocked_flag), int(first_seen), int(last_seen)
-            old = state.get((cmid, group))
-            events: list[tuple[int, str]] = []
-            seen, was_blocked, counted = old if old is not None else (0, 0, 0)
-            if old is None:
-                events.append((first_seen, "seen"))
-                counted = 1
-                if last_seen > first_seen:
-                    events.append((last_seen, "renewed"))
-            elif last_seen > seen:
-                events.append((last_seen, "renewed" if counted else "seen"))
-                counted = 1
-            if blocked != was_blocked:
-                events.append((now, "blocked" if blocked else "unblocked"))
-            if counted and last_seen + COUNT_WINDOW <= now:
-                events.append((last_seen + COUNT_WINDOW, "expired"))
-                counted = 0
-            for at, kind in events:
-                found.append((at, kind, group, cmid, (last_seen, blocked, counted)))
-            if not events and old is not None and last_seen != seen:
-                found.append((0, "", group, cmid, (last_seen, blocked, counted)))
-        found.sort(key=lambda item: (item[0], _ORDER.get(item[1], 9), item[2], item[3]))
+        for cmid, group in (blocked_before - blocked_now) | expiring:
+            if (cmid, group) not in found:
+                take(self._rows(f"{self._CLIENT} WHERE cmid = ? AND group_id = ?", (cmid, group)))
         return found
+
+    def _changes(
+        self, now: int
+    ) -> tuple[list[tuple[int, str, str, str]], dict[tuple[str, str], tuple[int, int, int]], int]:
+        """The events since the last recording (at, kind, group, cmid), the new state of each
+        client they concern, and the new watermark."""
+        events: list[tuple[int, str, str, str]] = []
+        states: dict[tuple[str, str], tuple[int, int, int]] = {}
+        watermark = 0
+        for (cmid, group), (blocked, first_seen, last_seen) in self._candidates(now).items():
+            watermark = max(watermark, last_seen)
+            old_rows = self._rows(
+                "SELECT last_seen, blocked, counted FROM usage_state "
+                "WHERE cmid = ? AND group_id = ?",
+                (cmid, group),
+            )
+            found: list[tuple[int, str]] = []
+            if not old_rows:
+                seen, was_blocked, counted = 0, 0, 1
+                found.append((first_seen, "seen"))
+                if last_seen > first_seen:
+                    found.append((last_seen, "renewed"))
+            else:
+                seen, was_blocked, counted = (int(value) for value in old_rows[0])
+                if last_seen > seen:
+                    found.append((last_seen, "renewed" if counted else "seen"))
+                    counted = 1
+            if blocked != was_blocked:
+                found.append((now, "blocked" if blocked else "unblocked"))
+            if counted and last_seen + COUNT_WINDOW <= now:
+                found.append((last_seen + COUNT_WINDOW, "expired"))
+                counted = 0
+            if found:
+                events.extend((at, kind, group, cmid) for at, kind in found)
+                states[(cmid, group)] = (last_seen, blocked, counted)
+        events.sort(key=lambda item: (item[0], _ORDER[item[1]], item[2], item[3]))
+        return events, states, watermark
 
     def record(
         self, *, now: int, host_id: str, cert_id: str, certificate: str, sign: Signer
     ) -> int:
-        """Append the events since the last scan and sign the head; returns how many."""
+        """Append the events since the last recording and sign the head; returns how many."""
         with self._locked():
             last = self._rows("SELECT seq, hash FROM usage_events ORDER BY seq DESC LIMIT 1")
             seq, previous = (int(last[0][0]), str(last[0][1])) if last else (0, usage.GENESIS)
-            appended = 0
-            states: dict[tuple[str, str], tuple[int, int, int]] = {}
-            for at, kind, group, cmid, new_state in self._changes(now):
-                states[(cmid, group)] = new_state
-                if not kind:
-                    continue
+            events, states, watermark = self._changes(now)
+            for at, kind, group, cmid in events:
                 seq += 1
                 event = usage.UsageEvent(seq, at, kind, group, cmid, host_id)
                 previous = usage.event_hash(previous, event)
@@ -183,7 +230,6 @@ class UsageLog:
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (seq, at, kind, group, cmid, host_id, previous),
                 )
-                appended += 1
             for (cmid, group), (last_seen, blocked, counted) in states.items():
                 self._run(
                     "INSERT INTO usage_state (cmid, group_id, last_seen, blocked, counted) "
@@ -192,6 +238,13 @@ class UsageLog:
                     "counted = excluded.counted",
                     (cmid, group, last_seen, blocked, counted),
                 )
+            self._run(
+                "INSERT INTO usage_meta (name, value) VALUES ('watermark', ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = "
+                "CASE WHEN excluded.value > usage_meta.value THEN excluded.value "
+                "ELSE usage_meta.value END",
+                (watermark,),
+            )
             signed = self._rows("SELECT 1 FROM usage_heads WHERE seq = ?", (seq,))
             if seq and not signed:
                 head = usage.Head(seq, previous, now, host_id, cert_id)
@@ -200,7 +253,7 @@ class UsageLog:
                     "VALUES (?, ?, ?, ?, ?)",
                     (seq, now, host_id, sign(head), certificate),
                 )
-        return appended
+        return len(events)
 
     # --- reading ------------------------------------------------------------------------
 

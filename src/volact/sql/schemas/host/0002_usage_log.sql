@@ -24,6 +24,15 @@ CREATE TABLE usage_state (
     PRIMARY KEY (cmid, group_id)
 );
 
+-- The clients whose window ends first: what the next recording may find expired.
+CREATE INDEX usage_state_counted ON usage_state (counted, last_seen);
+
+-- name/value pairs of the log: the "watermark" (the newest last_seen recorded so far).
+CREATE TABLE usage_meta (
+    name  VARCHAR(64) PRIMARY KEY,
+    value BIGINT      NOT NULL
+);
+
 CREATE TABLE usage_heads (
     seq         BIGINT      PRIMARY KEY,
     at          BIGINT      NOT NULL,
