@@ -5,7 +5,9 @@ after (the default renewal interval), so about 44,000 ``seen``/``renewed`` event
 records every 15 minutes and signs a head each time (2,976 heads). The chain and the heads are
 made by the real core (:mod:`volact.core.usage`) with a real certified host key, and the report
 is verified as ``volact vendor usage verify`` does. References measured in the same run: parsing
-the file with ``json.loads`` and one bare Ed25519 verification per head. Run::
+the file with ``json.loads`` and one bare Ed25519 verification per head. It also times recording
+into a real SQLite host database (the first recording, then an incremental one with 1% of the
+clients changed) against a ``COUNT(*)`` of the clients. Run::
 
     .venv/bin/python benchmarks/usage_report.py [--clients 10000] [--runs 5] [--json]
 """
@@ -93,6 +95,59 @@ def build(clients: int) -> tuple[usage.Report, list[crypto.VerifyKey]]:
     return report, [vendor.root.public_key]
 
 
+def recording(clients: int, changed: int) -> dict[str, float]:
+    """The cost of recording into a real SQLite host database: the first recording of
+    ``clients`` clients (their last requests spread over a week), then one where ``changed`` of
+    them asked again (the usual case between two recordings)."""
+    import sqlite3
+    import tempfile
+
+    from volact.sql import migrations
+    from volact.store.usage_log import UsageLog
+
+    def too_new(version: int, latest: int) -> Exception:
+        return RuntimeError("schema too new")
+
+    path = Path(tempfile.mkdtemp()) / "host.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    migrations.migrate_sqlite(conn, "host", too_new)
+    rows = [
+        (f"{n:08d}-0000-4000-8000-000000000000", "office-2026", "writer-2026", "ab" * 16, "pc",
+         "licensed", 0, START + n * 60 % (7 * DAY), START + n * 60 % (7 * DAY), None)
+        for n in range(clients)
+    ]  # fmt: skip
+    conn.execute("BEGIN")
+    conn.executemany("INSERT INTO clients VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.execute("COMMIT")
+    key = crypto.SigningKey.generate()
+
+    def record(now: int) -> float:
+        started = time.perf_counter()
+        with UsageLog(f"sqlite:///{path}") as log:
+            log.record(
+                now=now, host_id="h", cert_id="c", certificate="t",
+                sign=lambda head: usage.sign_head(key, head),
+            )  # fmt: skip
+        return time.perf_counter() - started
+
+    first = record(START + 7 * DAY)
+    later = START + 8 * DAY
+    conn.execute("BEGIN")
+    conn.executemany(
+        "UPDATE clients SET last_seen = ? WHERE cmid = ?",
+        [(later, row[0]) for row in rows[:changed]],
+    )
+    conn.execute("COMMIT")
+    incremental = record(later + 60)
+    started = time.perf_counter()
+    conn.execute("SELECT COUNT(*) FROM clients").fetchone()
+    count = time.perf_counter() - started
+    conn.close()
+    return {"first_recording_seconds": first, "incremental_recording_seconds": incremental,
+            "reference_count_seconds": count}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=10_000)
@@ -127,6 +182,7 @@ def main() -> None:
     figures["verify_over_parse"] = (
         figures["verify_seconds"] / figures["reference_json_parse_seconds"]
     )
+    figures.update(recording(options.clients, options.clients // 100))
     if options.json:
         print(json.dumps(figures, indent=2))
         return
@@ -140,6 +196,12 @@ def main() -> None:
         f"file {figures['reference_json_parse_seconds']:.3f} s; {figures['heads']} bare Ed25519 "
         f"verifications {figures['reference_head_signatures_seconds']:.3f} s; verify/parse "
         f"{figures['verify_over_parse']:.1f}x"
+    )
+    print(
+        f"recording into SQLite: first {figures['first_recording_seconds']:.2f} s for "
+        f"{figures['clients']} clients; then {figures['incremental_recording_seconds'] * 1000:.0f}"
+        f" ms with {figures['clients'] // 100} changed (reference: COUNT(*) of the clients "
+        f"{figures['reference_count_seconds'] * 1000:.1f} ms)"
     )
 
 
