@@ -34,7 +34,6 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from volact import __version__, crypto
-from volact.core import host_renewal
 from volact.core.errors import (
     BadRequest,
     HostNotActivated,
@@ -59,9 +58,9 @@ from volact.core.protocol import ActivationRequest, parse_activation_request
 from volact.core.revocation import RevocationList
 from volact.core.revocation import check_certificate as check_revocation
 from volact.core.tickets import TICKET_KIND, HostCertificate, verify_certificate
-from volact.host import certificate_renewal
 from volact.host import revocations as host_revocations
 from volact.host.identity import HostFiles, HostSettings
+from volact.host.upkeep import VendorUpkeep
 from volact.store.base import (
     EVENT_RETENTION_ROWS,
     EVENT_RETENTION_SECONDS,
@@ -139,7 +138,7 @@ def check_certificate(
     return CertificateStatus(certificate, token)
 
 
-class HostService:
+class HostService(VendorUpkeep):
     """Answers activation requests. Construct, ``await start()``, serve, ``await stop()``."""
 
     def __init__(
@@ -252,76 +251,6 @@ class HostService:
                 await self.check_for_new_revocations()
             except Exception:
                 log.exception("checking for a new host certificate failed")
-
-    # --- the vendor's revocation list (volact.host.revocations) ------------------------------
-
-    def _apply_revocations(self, revocations: RevocationList | None) -> None:
-        """Make ``revocations`` the list every answer carries."""
-        self.revocations = revocations
-        self._revocations_json = (
-            b'"revocations":%s,' % _JSON.encode(revocations.token).encode()
-            if revocations is not None
-            else b""
-        )
-
-    async def check_for_new_revocations(self) -> bool:
-        """Take up a newer list installed in the host directory (offline, or fetched by another
-        process); a list naming this host's own certificate stops it activating."""
-        if self._files is None:
-            return False
-        files = self._files
-        found = await asyncio.to_thread(host_revocations.load, files, self.settings)
-        held = self.revocations
-        if found is None or (held is not None and found.sequence <= held.sequence):
-            return False
-        self._apply_revocations(found)
-        self._apply_certificate(self.settings, self.certificate_status.token or None)
-        details: dict[str, Any] = {"sequence": found.sequence}
-        reason = self.certificate_status.explain(self.clock())
-        if reason:
-            details["reason"] = reason
-        log.info("revocation list %d taken up", found.sequence, extra=details)
-        await self._record_event(Event("revocations_loaded", self.clock(), details=details))
-        return True
-
-    async def fetch_revocations(self) -> bool:
-        """Fetch the newest list from the vendor service (host.json's vendor_url) now."""
-        if self._files is None or not self.settings.vendor_url:
-            return False
-        files = self._files
-        await asyncio.to_thread(host_revocations.fetch_online, files)
-        return await self.check_for_new_revocations()
-
-    async def renew_certificate_if_due(self) -> bool:
-        """Renew the certificate at the vendor service once two thirds of its life have passed
-        (volact.core.host_renewal rule 3) and take the new one up; True if renewed."""
-        certificate = self.certificate_status.certificate
-        now = self.clock()
-        if (
-            self._files is None
-            or not self.settings.vendor_url
-            or certificate is None
-            or not host_renewal.renewal_due(certificate, now)
-        ):
-            return False
-        files = self._files
-        await asyncio.to_thread(certificate_renewal.renew_online, files, now=now)
-        return await self.check_for_new_certificate()
-
-    async def _vendor_upkeep(self) -> None:
-        """With a vendor URL: fetch the revocation list and renew the certificate when due."""
-        while True:
-            for step, what in (
-                (self.fetch_revocations, "fetch the vendor's revocation list"),
-                (self.renew_certificate_if_due, "renew the host certificate"),
-            ):
-                try:
-                    await step()
-                except VolactError as exc:
-                    log.warning("could not %s: %s", what, exc.message)
-                except Exception:
-                    log.exception("could not %s", what)
-            await asyncio.sleep(self.vendor_upkeep_interval)
 
     @classmethod
     def from_files(
