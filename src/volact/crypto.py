@@ -43,7 +43,7 @@ import hmac as stdlib_hmac
 import json
 import re
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +97,14 @@ class VerifyKey:
         return cls(public, text, _paserk_id(text))
 
     @classmethod
+    def from_raw(cls, raw: bytes) -> VerifyKey:
+        """The key of 32 raw Ed25519 public key bytes (as a PKCS#11 token gives them)."""
+        try:
+            return cls._from_public(Ed25519PublicKey.from_public_bytes(raw))
+        except ValueError as exc:
+            raise KeyFormatError(f"unreadable public key: {exc}") from exc
+
+    @classmethod
     def _from_public(cls, public: Ed25519PublicKey) -> VerifyKey:
         from cryptography.hazmat.primitives import serialization  # only with private keys
 
@@ -115,13 +123,38 @@ class VerifyKey:
 
 
 class SigningKey:
-    """An Ed25519 private key. Its ``repr`` never shows the secret."""
+    """An Ed25519 private key. Its ``repr`` never shows the secret.
+
+    A key held elsewhere (a PKCS#11 token: :mod:`volact.authority.hsm`) is made with
+    :meth:`external`: it knows only the public key and a function that signs, so the private
+    key never enters this process.
+    """
+
+    _external: Callable[[bytes], bytes] | None = None
 
     def __init__(self, private: Ed25519PrivateKey) -> None:
         self._private = private
         self._sodium: bytes | None = None  # libsodium's 64-byte secret key, made on first use
         self.public_key = VerifyKey._from_public(private.public_key())
         self.key_id = self.public_key.key_id
+
+    @classmethod
+    def external(cls, public_key: VerifyKey, sign: Callable[[bytes], bytes]) -> SigningKey:
+        """A key whose signatures ``sign`` makes (64-byte Ed25519 signatures of its input).
+
+        Every signature is checked against ``public_key`` before it is used, so a token that
+        signs with another key, or garbage, fails here rather than at every verifier.
+        """
+        key = cls.__new__(cls)
+        key._external = sign
+        key._sodium = None
+        key.public_key = public_key
+        key.key_id = public_key.key_id
+        return key
+
+    @property
+    def is_external(self) -> bool:
+        return self._external is not None
 
     @classmethod
     def generate(cls) -> SigningKey:
@@ -142,6 +175,8 @@ class SigningKey:
     def to_pem(self) -> bytes:
         from cryptography.hazmat.primitives import serialization  # only with private keys
 
+        if self._external is not None:
+            raise KeyFormatError("this key is held in a token; its private part cannot be read")
         return self._private.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
@@ -194,8 +229,16 @@ def _footer(key_id: str, kind: str) -> bytes:
 
 
 def ed25519_sign(key: SigningKey, data: bytes) -> bytes:
-    """The 64-byte Ed25519 signature of ``data`` (libsodium, which releases the interpreter
-    lock, when PyNaCl is installed: the host and vendor extras bring it; else cryptography's)."""
+    """The 64-byte Ed25519 signature of ``data``: the token's, for a key held in a PKCS#11
+    token; else libsodium's, which releases the interpreter lock, when PyNaCl is installed (the
+    host and vendor extras bring it); else cryptography's."""
+    if key._external is not None:
+        signature = key._external(data)
+        try:
+            key.public_key._public.verify(signature, data)
+        except InvalidSignature as exc:
+            raise SignatureError("the token's signature does not verify under its key") from exc
+        return signature
     try:
         import nacl.bindings  # imported on first use: a client that only verifies never needs it
     except ImportError:

@@ -13,7 +13,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from volact import crypto
 from volact.authority import issuance
@@ -37,6 +37,9 @@ from volact.core.policy import (
     OOB_GRACE_BOUNDS,
     REARM_LIMIT_BOUNDS,
 )
+
+if TYPE_CHECKING:
+    from volact.authority.hsm import TokenChoice, TokenKeys
 
 RandomBytes = Callable[[int], bytes]
 
@@ -73,6 +76,7 @@ class Catalogue:
         self.lock = threading.RLock()
         self._signing_keys: dict[int, crypto.SigningKey] = {}
         self._identity: tuple[str, str] | None = None
+        self._tokens: TokenKeys | None = None  # PKCS#11 sessions, opened on first use
 
     @property
     def vendor_id(self) -> str:
@@ -91,18 +95,39 @@ class Catalogue:
 
     # --- root keys -----------------------------------------------------------------------
 
-    def _add_root_key(self, *, active: bool = True) -> RootKeyRecord:
-        key = crypto.SigningKey.generate()
+    def _token_keys(self) -> TokenKeys:
+        if self._tokens is None:
+            from volact.authority.hsm import TokenKeys
+
+            self._tokens = TokenKeys()
+        return self._tokens
+
+    def _add_root_key(
+        self, *, active: bool = True, hsm: TokenChoice | None = None
+    ) -> RootKeyRecord:
         seq = self.store.next_root_key_seq()
-        # The file first: a crash leaves an unused file, never a listed key without its file.
-        self.directory.save_root_key(seq, key)
+        storage: str | None = None
+        if hsm is None:
+            key = crypto.SigningKey.generate()
+            # The file first: a crash leaves an unused file, never a listed key without its file.
+            self.directory.save_root_key(seq, key)
+        else:
+            # Generated inside the token (the private key never leaves it); a crash leaves an
+            # unused key pair in the token, never a listed key without its private key.
+            label = f"volact-root-{self.random_bytes(4).hex()}-{seq}"
+            location, key = self._token_keys().generate(hsm, label, self.random_bytes(8))
+            storage = location.to_storage()
         now = self.clock()
-        self.store.add_root_key(seq, key.key_id, key.public_key.paserk, now, active=active)
+        self.store.add_root_key(
+            seq, key.key_id, key.public_key.paserk, now, active=active, storage=storage
+        )
         self._signing_keys[seq] = key
         state = "active" if active else "valid"
-        return RootKeyRecord(seq, key.key_id, key.public_key.paserk, state, now, None)
+        return RootKeyRecord(seq, key.key_id, key.public_key.paserk, state, now, None, storage)
 
-    def add_root_key(self, *, activate: bool = False) -> RootKeyRecord:
+    def add_root_key(
+        self, *, activate: bool = False, hsm: TokenChoice | None = None
+    ) -> RootKeyRecord:
         """Rotation, step 1: a new root key, listed in every descriptor exported from now on.
 
         By default it does not sign yet (state ``valid``): ship the new descriptors first, then
@@ -111,7 +136,7 @@ class Catalogue:
         leaked key, when every host is re-certified and every app updated anyway).
         """
         with self.lock, self.store.transaction():
-            return self._add_root_key(active=activate)
+            return self._add_root_key(active=activate, hsm=hsm)
 
     def activate_root_key(self, key_id: str) -> RootKeyRecord:
         """Rotation, step 2: ``key_id`` signs from now on; the previous key stays listed."""
@@ -158,6 +183,12 @@ class Catalogue:
         if active is None:
             raise StorageError("the vendor database lists no active root key")
         key = self._signing_keys.get(active.seq)
+        if key is None and active.storage is not None:
+            from volact.authority.hsm import TokenKey
+
+            location = TokenKey.from_storage(active.storage)
+            key = self._token_keys().open(location, active.public_key)
+            self._signing_keys[active.seq] = key
         if key is None:
             key = self.directory.load_root_key(active.seq)
             if key.key_id != active.key_id:

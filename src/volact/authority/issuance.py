@@ -9,8 +9,11 @@ Rules (documented for vendors in docs/vendor.md):
    product cannot quietly change them for its siblings. A changed policy reaches hosts with their
    next certificate.
 2. **A host key certifies at most ``host_limit`` distinct host ids** (default 6). One host may
-   be certified once and then re-certified up to :data:`REACTIVATIONS_PER_HOST` (10) times.
-   Beyond either limit: ``key_exhausted``.
+   be certified once and then re-certified up to :data:`REACTIVATIONS_PER_HOST` (10) times
+   (a certification with a new host signing key; a renewal with the same key counts nothing).
+   A re-certification supersedes the host id's previous certificate, so a key never has more
+   than ``host_limit`` live certificates (volact.authority.revocations rule 1). Beyond either
+   limit: ``key_exhausted``.
 3. **A request is answered once.** Every host activation request carries a request id; the same
    id a second time (online or offline) is ``replayed_request`` and counts nothing.
 4. **A MAK counts machines**, a machine being a (CMID, fingerprint) pair. The same pair again is
@@ -136,6 +139,8 @@ class HostUsage:
     hosts: int  # distinct host ids certified with this key
     host_known: bool  # whether the asking host id is among them
     certifications_of_host: int  # how many times this host id was certified with this key
+    # live (unexpired, not superseded or revoked) certificates of this key's OTHER host ids
+    live_of_other_hosts: int = 0
 
 
 def check_host_limits(usage: HostUsage, host_id: str) -> None:
@@ -146,6 +151,15 @@ def check_host_limits(usage: HostUsage, host_id: str) -> None:
             "those hosts (same host directory) instead of a new one, or ask the vendor for more "
             "hosts on this key or for a new key",
             {"serial": usage.serial, "hosts": usage.hosts, "limit": usage.host_limit},
+        )
+    if usage.live_of_other_hosts >= usage.host_limit:
+        # Implied by the distinct-host limit (a host id has one live certificate: a new one
+        # supersedes it); checked on its own so that the invariant holds whatever the history.
+        raise KeyExhausted(
+            f"this host key has {usage.live_of_other_hosts} live host certificates, its limit "
+            f"of {usage.host_limit}; revoke one (`volact vendor revoke CERT`) or ask the vendor "
+            "for more hosts on this key",
+            {"serial": usage.serial, "live": usage.live_of_other_hosts, "limit": usage.host_limit},
         )
     allowed = 1 + REACTIVATIONS_PER_HOST
     if usage.certifications_of_host >= allowed:

@@ -17,14 +17,16 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from volact.authority import issuance
-from volact.authority.catalogue import Catalogue, RandomBytes
+from volact.authority.catalogue import RandomBytes
 from volact.authority.files import VendorDir
 from volact.authority.records import KeyRecord
+from volact.authority.revocations import TrustLifecycle
 from volact.authority.store import VendorStore, is_postgres_url, sqlite_path
 from volact.clock import Clock, system_clock
-from volact.core import offline, validate
+from volact.core import host_renewal, offline, validate
 from volact.core.errors import (
     ConfigurationError,
     InvalidKey,
@@ -38,6 +40,9 @@ from volact.core.keys import require_channel as require_key_channel
 from volact.core.policy import CLOCK_SKEW_TOLERANCE
 from volact.core.protocol import ActivationRequest
 from volact.core.tickets import issue_certificate, issue_ticket
+
+if TYPE_CHECKING:
+    from volact.authority.hsm import TokenChoice
 
 VIA_ONLINE = "online"
 VIA_OFFLINE = "offline"
@@ -69,7 +74,7 @@ class FulfilResult:
     notes: list[str] = field(default_factory=list)
 
 
-class Vendor(Catalogue):
+class Vendor(TrustLifecycle):
     """One vendor directory, open: its catalogue, answering requests. Thread-safe: operations
     are serialised by a lock."""
 
@@ -119,8 +124,12 @@ class Vendor(Catalogue):
         vendor_name: str | None = None,
         clock: Clock = system_clock,
         random_bytes: RandomBytes = os.urandom,
+        hsm: TokenChoice | None = None,
     ) -> Vendor:
         """Create a vendor directory: the store, the vendor's identity and a first root key.
+
+        ``hsm``: generate the root key in that PKCS#11 token (:mod:`volact.authority.hsm`)
+        instead of a file.
 
         The vendor id defaults to the name made into an id, else ``vendor-<8 hex digits>``. It
         is part of every GVLK, so it can never change. ``db`` as for :meth:`open`.
@@ -162,7 +171,7 @@ class Vendor(Catalogue):
                 if vendor.store.initialised():  # Another process won the race.
                     raise ConfigurationError(f"the database {store.label} holds a vendor already")
                 vendor.store.set_identity(vendor_id, name, clock())
-                vendor._add_root_key()
+                vendor._add_root_key(hsm=hsm)
         except BaseException:
             vendor.close()
             raise
@@ -170,6 +179,8 @@ class Vendor(Catalogue):
 
     def close(self) -> None:
         self.store.close()
+        if self._tokens is not None:
+            self._tokens.close()
 
     def __enter__(self) -> Vendor:
         return self
@@ -229,21 +240,25 @@ class Vendor(Catalogue):
                     "Make a new request on the host (`volact host activate`)",
                     {"request_id": request.request_id},
                 )
+            self._require_key_not_revoked(record.serial)
+            now = self.clock()
             certifications = self.store.certifications_of_host(record.serial, request.host_id)
+            live = self.store.live_certifications(record.serial, now)
             usage = issuance.HostUsage(
                 serial=record.serial,
                 host_limit=record.activation_limit or issuance.DEFAULT_HOST_LIMIT,
                 hosts=record.used,
                 host_known=certifications > 0,
                 certifications_of_host=certifications,
+                live_of_other_hosts=sum(1 for row in live if row["host_id"] != request.host_id),
             )
             issuance.check_host_limits(usage, request.host_id)
-            now = self.clock()
+            cert_id = self._new_uuid()
             root_record, root = self.active_root_key()
             certificate = issue_certificate(
                 root,
                 issuance.build_certificate(
-                    cert_id=self._new_uuid(),
+                    cert_id=cert_id,
                     vendor_id=self.vendor_id,
                     host_id=request.host_id,
                     host_key=request.host_key,
@@ -251,6 +266,7 @@ class Vendor(Catalogue):
                     key_serial=record.serial,
                     groups={group: self.group(group).policy for group in record.groups},
                     now=now,
+                    lifetime=self.certificate_lifetime(),
                 ),
             )
             response = offline.sign_host_response(
@@ -278,6 +294,9 @@ class Vendor(Catalogue):
                 not_after=certificate.not_after,
                 new_host=certifications == 0,
             )
+            # Rule 1 of volact.authority.revocations: the host id's previous certificate ends.
+            if self._supersede(record.serial, request.host_id, cert_id, now):
+                self._sign_revocation_list(now)
         return response
 
     # --- MAK -----------------------------------------------------------------------------
@@ -349,6 +368,9 @@ class Vendor(Catalogue):
         each machine is answered on its own (a ticket or an error entry); the batch raises only
         if no machine at all was activated.
         """
+        if _is_renewal(source):
+            response = self.renew_host(source, via=VIA_OFFLINE)
+            return FulfilResult("host", response.to_file(), issued=1)
         data = offline.read_request_file(source)
         if data["format"] == offline.HOST_REQUEST_FORMAT:
             host_request = offline.read_host_request(data)
@@ -389,3 +411,12 @@ class Vendor(Catalogue):
             raise first_error
         result.response = offline.mak_response_file(self.vendor_id, self.clock(), entries)
         return result
+
+
+def _is_renewal(source: str | bytes) -> bool:
+    """Whether a file given to ``fulfil`` is a host renewal request (issue 20)."""
+    try:
+        host_renewal.parse_renewal_file(source)
+    except VolactError:
+        return False
+    return True

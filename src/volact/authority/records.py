@@ -16,6 +16,9 @@ class RootKeyRecord:
     state: str  # "active" (signs), "valid" (listed, verifies), "retired" (neither)
     created_at: int
     retired_at: int | None
+    # Where the private key is: None = the file root-keys/<seq>.pem; else the JSON of a PKCS#11
+    # location (volact.authority.hsm.TokenKey: module, token, label, id; never the PIN).
+    storage: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -24,6 +27,7 @@ class RootKeyRecord:
             "state": self.state,
             "created_at": self.created_at,
             "retired_at": self.retired_at,
+            "storage": "pkcs11" if self.storage else "file",
         }
 
 

@@ -8,6 +8,13 @@ Endpoints (JSON over HTTP/1.1; default port 7689; errors in the one shape of SPE
 ``POST /v1/mak-activations``
     Body: SPEC §6's activation request with a MAK as ``key``. Answer: ``200 {"ok": true,
     "ticket": …, "vendor_id": …, "machines": n, "limit": m}``.
+``POST /v1/host-renewals``
+    Body: a host renewal request file (``volact-host-renewal-request``, signed with the host's
+    current key). Answer: the host activation response file with the renewed certificate.
+``GET /v1/revocations``
+    (or ``POST`` with any small JSON body, e.g. ``{"v": 1}``) The newest revocation list, as its
+    file (``volact-revocation-list``) with ``"ok": true``;
+    hosts fetch it on a schedule (issue 20).
 ``GET /v1/health``
     ``{"ok": true, "service": "volact-vendor", "vendor_id": …, "root_key_id": …, "protocol": 1}``.
 
@@ -32,14 +39,16 @@ from starlette.routing import Route
 
 from volact import web
 from volact.authority.operations import VIA_ONLINE, Vendor
-from volact.core import offline
+from volact.core import host_renewal, offline, revocation
 from volact.core.errors import VolactError
 from volact.core.keys import parse_key
 from volact.core.protocol import (
     HEALTH_PATH,
     HOST_ACTIVATIONS_PATH,
+    HOST_RENEWALS_PATH,
     MAK_ACTIVATIONS_PATH,
     PROTOCOL_VERSION,
+    REVOCATIONS_PATH,
     parse_activation_request,
 )
 from volact.web import runner
@@ -146,8 +155,29 @@ def create_app(
             }
         )
 
+    async def host_renewals(request: Request) -> Response:
+        address, _, response = await answer(
+            request, host_renewal.parse_renewal_file, vendor.renew_host, "host_renewal_refused"
+        )
+        outcome("host_renewed", address, host_id=response.host_id, request_id=response.request_id)
+        return JSONResponse({"ok": True, **response.to_json()})
+
+    async def revocations(request: Request) -> Response:
+        limiter.check(web.client_address(request), monotonic())
+        newest = await run_in_threadpool(vendor.revocation_list)
+        return JSONResponse(
+            {
+                "ok": True,
+                "format": revocation.REVOCATION_FILE_FORMAT,
+                "v": revocation.FILE_VERSION,
+                "token": newest.token,
+            }
+        )
+
     routes = [
         Route(HEALTH_PATH, web.guarded(health), methods=["GET"]),
+        Route(REVOCATIONS_PATH, web.guarded(revocations), methods=["GET", "POST"]),
+        Route(HOST_RENEWALS_PATH, web.guarded(host_renewals), methods=["POST"]),
         Route(HOST_ACTIVATIONS_PATH, web.guarded(host_activations), methods=["POST"]),
         Route(MAK_ACTIVATIONS_PATH, web.guarded(mak_activations), methods=["POST"]),
     ]

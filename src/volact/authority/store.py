@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from volact.authority.certifications import CertificationTables
 from volact.authority.records import GroupRecord, KeyRecord, ProductRecord, RootKeyRecord
 from volact.core.errors import BadRequest, ConfigurationError, NotFound, StorageError
 from volact.core.policy import GroupPolicy
@@ -73,7 +74,7 @@ def sqlite_path(location: Path | str) -> Path:
     return Path(location)
 
 
-class VendorStore:
+class VendorStore(CertificationTables):
     """The vendor's database: SQLite (a path or ``sqlite:///PATH``) or PostgreSQL (a
     ``postgresql://`` URL). One connection; callers serialise access (the service holds a
     lock). SQLite's file locking, or PostgreSQL's advisory lock, serialises writers across
@@ -293,8 +294,8 @@ class VendorStore:
 
     def root_keys(self) -> list[RootKeyRecord]:
         rows = self._execute(
-            "SELECT seq, key_id, public_key, state, created_at, retired_at FROM root_keys "
-            "ORDER BY seq"
+            "SELECT seq, key_id, public_key, state, created_at, retired_at, storage "
+            "FROM root_keys ORDER BY seq"
         ).fetchall()
         return [RootKeyRecord(*row) for row in rows]
 
@@ -302,15 +303,22 @@ class VendorStore:
         return self._number("SELECT COALESCE(MAX(seq), 0) + 1 FROM root_keys")
 
     def add_root_key(
-        self, seq: int, key_id: str, public_key: str, now: int, *, active: bool
+        self,
+        seq: int,
+        key_id: str,
+        public_key: str,
+        now: int,
+        *,
+        active: bool,
+        storage: str | None = None,
     ) -> None:
         """Record a new root key: listed ('valid'), or the signing key ('active')."""
         if active:
             self._write("UPDATE root_keys SET state = 'valid' WHERE state = 'active'")
         self._write(
-            "INSERT INTO root_keys (seq, key_id, public_key, state, created_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (seq, key_id, public_key, "active" if active else "valid", now),
+            "INSERT INTO root_keys (seq, key_id, public_key, state, created_at, storage) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (seq, key_id, public_key, "active" if active else "valid", now, storage),
         )
 
     def activate_root_key(self, key_id: str) -> None:
@@ -442,67 +450,6 @@ class VendorStore:
 
     def _use_key(self, serial: str) -> None:
         self._write("UPDATE keys SET used = used + 1 WHERE serial = ?", (serial,))
-
-    # --- host certifications -------------------------------------------------------------
-
-    def request_seen(self, request_id: str) -> bool:
-        row = self._execute(
-            "SELECT 1 FROM host_certifications WHERE request_id = ?", (request_id,)
-        ).fetchone()
-        return row is not None
-
-    def certifications_of_host(self, serial: str, host_id: str) -> int:
-        return self._number(
-            "SELECT COUNT(*) FROM host_certifications WHERE serial = ? AND host_id = ?",
-            (serial, host_id),
-        )
-
-    def record_certification(
-        self,
-        *,
-        serial: str,
-        request_id: str,
-        host_id: str,
-        host_key: str,
-        machine: str,
-        cert_id: str,
-        root_key_id: str,
-        via: str,
-        address: str | None,
-        issued_at: int,
-        not_after: int,
-        new_host: bool,
-    ) -> None:
-        self._write(
-            "INSERT INTO host_certifications (serial, request_id, host_id, host_key, machine, "
-            "cert_id, root_key_id, via, address, issued_at, not_after) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                serial,
-                request_id,
-                host_id,
-                host_key,
-                machine,
-                cert_id,
-                root_key_id,
-                via,
-                address,
-                issued_at,
-                not_after,
-            ),
-        )
-        if new_host:
-            self._use_key(serial)
-
-    def certifications(self, serial: str) -> list[dict[str, Any]]:
-        return self._dicts(
-            "SELECT host_id, machine, cert_id, via, address, issued_at, not_after, request_id "
-            "FROM host_certifications WHERE serial = ? ORDER BY id",
-            (serial,),
-        )
-
-    def certification_count(self) -> int:
-        return self._number("SELECT COUNT(*) FROM host_certifications")
 
     # --- MAK activations -----------------------------------------------------------------
 

@@ -15,18 +15,23 @@ import click
 
 
 def _host_group() -> click.Command:
-    from volact.cli import host, host_admin, host_certify
+    from volact.cli import host, host_admin, host_certify, host_dns, host_trust
 
     # `host init` and `host activate` belong to host certification (the vendor side's flow).
-    for command in [*host_certify.COMMANDS, *host_admin.COMMANDS]:
+    for command in [
+        *host_certify.COMMANDS,
+        *host_admin.COMMANDS,
+        *host_trust.COMMANDS,
+        *host_dns.COMMANDS,
+    ]:
         host.host.add_command(command)
     return host.host
 
 
 def _vendor_group() -> click.Command:
-    from volact.cli import vendor, vendor_keys
+    from volact.cli import vendor, vendor_keys, vendor_trust
 
-    for command in vendor_keys.COMMANDS:
+    for command in [*vendor_keys.COMMANDS, *vendor_trust.COMMANDS]:
         vendor.vendor.add_command(command)
     return vendor.vendor
 

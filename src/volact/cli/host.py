@@ -143,6 +143,15 @@ def host() -> None:
     help="Requests a second per client address, in bursts of up to 2N; 0 turns it off.",
 )
 @click.option(
+    "--usage-interval",
+    type=click.FloatRange(min=0.01),
+    default=900.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How often the signed usage log records the clients' count-relevant events (SQLite "
+    "and PostgreSQL stores).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -226,6 +235,7 @@ def serve(
     port: int | None,
     bind: str,
     rate_limit: float,
+    usage_interval: float,
     log_level: str,
     publish_domains: tuple[str, ...],
     dns_server: str | None,
@@ -283,6 +293,13 @@ def serve(
             options.background.append(listener.admin_job(admin, listener.print_ready))
         else:
             options.background.append(listener.no_token_notice)
+    from volact.host.identity import HostFiles
+    from volact.host.usage import usage_job  # the signed usage log (issue 20)
+
+    usage_files = HostFiles(options.directory)
+    usage_url = database_url or usage_files.database_url
+    if not usage_url.startswith("memory:"):
+        options.background.append(usage_job(usage_files, usage_url, usage_interval))
     run(options, on_ready=ready)
 
 
@@ -326,6 +343,18 @@ def status(
             f"(host key {certificate['key_serial']})"
         )
         click.echo(f"Valid:          {certificate['not_before']} to {certificate['not_after']}")
+    revocations = data.get("revocations")
+    if revocations is not None:
+        late = (
+            "; past its next update: `volact host fetch-revocations`"
+            if revocations["stale"]
+            else ""
+        )
+        click.echo(
+            f"Revocations:    list {revocations['sequence']} ({revocations['certificates']} "
+            f"certificate(s), {revocations['host_keys']} host key(s)), issued "
+            f"{revocations['issued_at']}{late}"
+        )
     click.echo("Groups:")
     if not data["groups"]:
         click.echo("  (none)")
@@ -491,86 +520,3 @@ def block(cmid: str, directory: str | None, database_url: str | None, as_json: b
 def unblock(cmid: str, directory: str | None, database_url: str | None, as_json: bool) -> None:
     """Readmit a blocked CMID (whole, or a unique prefix)."""
     _set_blocked(directory, database_url, cmid, False, as_json)
-
-
-@host.command("dns-records")
-@config_option
-@dir_option
-@json_option
-@click.option(
-    "--domain",
-    "--publish-dns",
-    "domains",
-    multiple=True,
-    metavar="DOMAIN",
-    help="Domain to publish under (repeatable, or a comma list; default: this machine's domain).",
-)
-@click.option(
-    "--target",
-    "--dns-target",
-    default=None,
-    metavar="NAME",
-    help="The name clients connect to (default: this machine's fully qualified name).",
-)
-@click.option(
-    "--port", type=click.IntRange(1, 65535), default=None, help="Default: host.json's port."
-)
-@click.option(
-    "--priority",
-    type=click.IntRange(0, 65535),
-    default=0,
-    show_default=True,
-    help="SRV priority (lower is tried first).",
-)
-@click.option(
-    "--weight",
-    type=click.IntRange(0, 65535),
-    default=0,
-    show_default=True,
-    help="SRV weight (share among hosts of one priority); the same default as publishing.",
-)
-@click.option(
-    "--ttl", type=click.IntRange(0, 2**31 - 1), default=3600, show_default=True, help="TTL (s)."
-)
-@click.option(
-    "--srv-service",
-    metavar="NAME",
-    default=None,
-    help="The SRV service name (default _volact._tcp; a product descriptor may name its own).",
-)
-def dns_records(
-    directory: str | None,
-    as_json: bool,
-    domains: tuple[str, ...],
-    target: str | None,
-    port: int | None,
-    priority: int,
-    weight: int,
-    ttl: int,
-    srv_service: str | None,
-) -> None:
-    """Print the DNS SRV records that let clients find this host (zone-file lines).
-
-    Publish them by hand, or let `volact host serve` publish them by dynamic update. With
-    --config (serve's file) its port, dns-target, publish-dns, priority, weight and srv-service
-    are the defaults, so the records match what serve listens on.
-    """
-    from volact.host.publishing import manual_records
-
-    made = manual_records(
-        domains,
-        directory=resolve_host_dir(directory),
-        target=target,
-        port=port,
-        priority=priority,
-        weight=weight,
-        ttl=ttl,
-        srv_service=srv_service,
-    )
-    for note in made.notes:
-        click.echo(f"note: {note}", err=True)
-    if as_json:
-        print_json(made.records)
-        return
-    for line in made.lines:
-        click.echo(line)

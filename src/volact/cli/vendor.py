@@ -134,6 +134,32 @@ def opened(directory: str | None) -> Iterator[Vendor]:
         vendor.close()
 
 
+def hsm_options(function: F) -> F:
+    """``--hsm-module PATH --hsm-token LABEL``: make the root key in a PKCS#11 token."""
+    function = click.option(
+        "--hsm-token",
+        metavar="LABEL",
+        help="The PKCS#11 token's label (with --hsm-module; the PIN comes from $VOLACT_HSM_PIN).",
+    )(function)
+    return click.option(
+        "--hsm-module",
+        metavar="PATH",
+        help="Make the root key in an HSM through this PKCS#11 library (e.g. "
+        "/usr/lib/softhsm/libsofthsm2.so); the private key never leaves the token.",
+    )(function)
+
+
+def hsm_choice(module: str | None, token: str | None) -> Any:
+    """The token chosen by ``--hsm-module`` and ``--hsm-token`` (None: a key file)."""
+    if module is None and token is None:
+        return None
+    if module is None or token is None:
+        raise ConfigurationError("--hsm-module and --hsm-token go together")
+    from volact.authority.hsm import TokenChoice
+
+    return TokenChoice(module, token)
+
+
 # --- vendor ------------------------------------------------------------------------------------
 
 
@@ -150,18 +176,30 @@ def vendor() -> None:
     help="The vendor id (part of every GVLK; it never changes).",
 )
 @click.option("--name", metavar="NAME", help="The vendor's name, shown in descriptors.")
+@hsm_options
 @dir_option
 @json_option
-def init(vendor_id: str | None, name: str | None, directory: str | None, as_json: bool) -> None:
+def init(
+    vendor_id: str | None,
+    name: str | None,
+    hsm_module: str | None,
+    hsm_token: str | None,
+    directory: str | None,
+    as_json: bool,
+) -> None:
     """Create the vendor directory: store, vendor id and a first root key.
 
-    The root private key is written with mode 0600 and never printed; the vendor id and the
-    root key's id are.
+    The root private key is written with mode 0600 and never printed (or, with --hsm-module,
+    generated inside the PKCS#11 token, which it never leaves); the vendor id and the root key's
+    id are printed.
     """
     from volact.authority.operations import Vendor
 
     path = paths.resolve_dir("vendor", directory)
-    with Vendor.init(path, db=database(), vendor_id=vendor_id, vendor_name=name) as created:
+    hsm = hsm_choice(hsm_module, hsm_token)
+    with Vendor.init(
+        path, db=database(), vendor_id=vendor_id, vendor_name=name, hsm=hsm
+    ) as created:
         record, _ = created.active_root_key()
         if as_json:
             print_json(
@@ -201,16 +239,24 @@ def _root_key_rows(records: list[Any]) -> None:
     help="Sign with the new key at once (apps with older descriptors then refuse new "
     "certificates; meant for a leaked key).",
 )
+@hsm_options
 @dir_option
 @json_option
-def root_key_add(activate: bool, directory: str | None, as_json: bool) -> None:
+def root_key_add(
+    activate: bool,
+    hsm_module: str | None,
+    hsm_token: str | None,
+    directory: str | None,
+    as_json: bool,
+) -> None:
     """Rotation, step 1: make a new root key, listed in every descriptor exported from now on.
 
     It does not sign until `volact vendor root-key activate KEY_ID`, so that apps can first be
-    shipped with descriptors that list it.
+    shipped with descriptors that list it. With --hsm-module it is made inside the token.
     """
+    hsm = hsm_choice(hsm_module, hsm_token)
     with opened(directory) as v:
-        record = v.add_root_key(activate=activate)
+        record = v.add_root_key(activate=activate, hsm=hsm)
         if as_json:
             print_json(record.to_json())
             return

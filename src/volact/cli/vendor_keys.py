@@ -163,9 +163,15 @@ def key_show(key_or_serial: str, reveal: bool, directory: str | None, as_json: b
         click.echo(f"activations ({len(activations)}):")
         for item in activations:
             if record.channel == "host":
+                ended = ""
+                if item.get("end_reason"):
+                    why = item.get("revocation_reason")
+                    because = f" ({why})" if why else ""
+                    ended = f", {item['end_reason']}{because} {when(item['ended_at'])}"
+                renewal = " renewal" if item.get("kind") == "renewal" else ""
                 click.echo(
-                    f"  host {item['host_id']} ({item['machine']}) {item['via']} "
-                    f"{when(item['issued_at'])} cert {item['cert_id']}"
+                    f"  host {item['host_id']} ({item['machine']}) {item['via']}{renewal} "
+                    f"{when(item['issued_at'])} cert {item['cert_id']}{ended}"
                 )
             else:
                 click.echo(

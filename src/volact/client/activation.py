@@ -27,7 +27,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from volact.client import identity, next_steps
+from volact.client import identity, next_steps, revocations
 from volact.client.state import PendingRequest, ProductState, StateDir
 from volact.client.status import LicenseStatus
 from volact.clock import Clock
@@ -357,7 +357,7 @@ def _ask_host(
         if not isinstance(ticket, str) or not isinstance(certificate, (str, type(None))):
             raise InvalidTicket(f"{candidate.address} answered without a ticket")
         try:
-            return verify_activation(
+            verified = verify_activation(
                 lic.descriptor,
                 ticket,
                 certificate,
@@ -366,6 +366,9 @@ def _ask_host(
                 nonce=request.nonce,
                 now=lic.clock(),
             )
+            # The list the host sent is kept if newer; a revoked host is refused (issue 20).
+            revocations.check(lic.state, lic.descriptor, verified, answer.get("revocations"))
+            return verified
         except (InvalidHostCertificate, InvalidTicket) as error:
             raise type(error)(
                 f"{candidate.address}: {error.message}", error.details, next_step=error.next_step

@@ -28,7 +28,7 @@ from pathlib import Path
 from random import SystemRandom
 from typing import TYPE_CHECKING, Any
 
-from volact.client import activation, diagnosis, identity, next_steps
+from volact.client import activation, diagnosis, identity, next_steps, revocations
 from volact.client.activation import Attempt, DNSLookups
 from volact.client.diagnosis import Diagnosis
 from volact.client.settings import installed_products, resolve_state_dir, update_settings
@@ -230,6 +230,7 @@ class License:
                 fingerprint=record.fingerprint,
             )
             machine.check_stored_activation(record, verified)  # rule 13
+            revocations.check(self.state, self.descriptor, verified)  # a host revoked since
         except (InvalidTicket, InvalidHostCertificate) as error:
             return error
         return None

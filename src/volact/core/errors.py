@@ -261,6 +261,28 @@ CODES: dict[str, ErrorInfo] = {
             "product descriptor FILE ships with the product).",
             "Install a key first: `License.from_descriptor(FILE).install_key(KEY)`.",
         ),
+        ErrorInfo(
+            "host_revoked",
+            "any",
+            "The host's certificate is on the vendor's revocation list.",
+            "The vendor revoked this host's certificate (a leaked key, a replaced machine, an "
+            "ended contract) or it was superseded when the same host id was certified again. A "
+            "client that has seen the list (from any host of the organisation) refuses the "
+            "host's tickets; the vendor refuses to renew the certificate.",
+            "Activate at another host of the organisation (`volact client diagnose` lists them); "
+            "the host's admin asks the vendor for a new certification "
+            "(`volact host activate`).",
+        ),
+        ErrorInfo(
+            "key_revoked",
+            "vendor",
+            "The host key was revoked by the vendor.",
+            "The vendor revoked this host key as a whole (`volact vendor revoke --host-key`): "
+            "no host is certified with it any more, and every certificate issued with it is on "
+            "the revocation list.",
+            "Ask the vendor for a new host key and re-certify the hosts with it "
+            "(`volact host init --key NEW --dir DIR`, then `volact host activate`).",
+        ),
     ]
 }
 
@@ -418,6 +440,16 @@ class InvalidTicket(PeerError):
     code = "invalid_ticket"
 
 
+class HostRevoked(InvalidHostCertificate):
+    """The host's certificate (or its host key) is on the vendor's revocation list."""
+
+    code = "host_revoked"
+
+
+class KeyRevoked(Refusal):
+    code = "key_revoked"
+
+
 class ClockTampered(Refusal):
     code = "clock_tampered"
 
@@ -439,10 +471,10 @@ def _all_error_classes() -> dict[str, type[VolactError]]:
     pending = list(VolactError.__subclasses__())
     while pending:
         cls = pending.pop(0)
-        if cls in _KINDS:
-            pending.extend(cls.__subclasses__())
-        else:
+        if cls not in _KINDS:
             found.setdefault(cls.code, cls)
+        # A code's class may refine another's (host_revoked is an invalid_host_certificate).
+        pending.extend(cls.__subclasses__())
     found["bad_request"] = BadRequest
     return found
 

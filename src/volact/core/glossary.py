@@ -205,6 +205,15 @@ _TERMS = [
         "without a restart.",
     ),
     Term(
+        "revocations_loaded",
+        "event kind",
+        "the running host took a newer revocation list",
+        "A newer vendor revocation list (fetched from the vendor service or installed with "
+        "`volact host install-revocations`) was taken up; the host now sends it in every "
+        "answer. When the list names this host's own certificate, the host stops activating "
+        "(the event's reason says so).",
+    ),
+    Term(
         "dns_published",
         "event kind",
         "the SRV record was published",

@@ -216,3 +216,11 @@ def certify_host_online(
     return install_host_response(
         files, answer, now=now, vendor_url=vendor_url, expected_request_id=request.request_id
     )
+
+
+def remember_request(files: HostFiles, request_id: str, now: int) -> None:
+    """Remember a request id written to a file (a response to it is then accepted once); used
+    by offline certificate renewal (:mod:`volact.host.certificate_renewal`) too."""
+    pending = [item for item in _pending(files) if item.get("request_id") != request_id]
+    pending.append({"request_id": request_id, "created_at": now})
+    _save_pending(files, pending)

@@ -19,8 +19,9 @@ from typing import Any, TypeVar
 
 from volact.core.errors import BadRequest, ConfigurationError, HostNotActivated, NotFound
 from volact.core.policy import GroupPolicy
+from volact.host import revocations as host_revocations
 from volact.host.identity import HostFiles, HostSettings
-from volact.host.service import check_certificate
+from volact.host.service import check_certificate, unless_revoked
 from volact.sql.urls import sqlite_url_path
 from volact.store import open_store, redact_url
 from volact.store.base import EventRecord, KnownClient, Store
@@ -241,7 +242,10 @@ def status_report(directory: Path, database_url: str | None, now: int) -> dict[s
         token: str | None = files.certificate_token()
     except HostNotActivated:
         token = None
-    certificate_status = check_certificate(settings, files.signing_key().public_key, token)
+    revocation_list = host_revocations.load(files, settings)
+    certificate_status = unless_revoked(
+        check_certificate(settings, files.signing_key().public_key, token), revocation_list
+    )
     certificate = certificate_status.certificate
     url = database_url or files.database_url
 
@@ -271,6 +275,16 @@ def status_report(directory: Path, database_url: str | None, now: int) -> dict[s
         "statistics": stats.to_json(),
         "dns_publishing": dns_results(dns_events),
         "recent_events": [event_json(event) for event in recent],
+        "revocations": None
+        if revocation_list is None
+        else {
+            "sequence": revocation_list.sequence,
+            "issued_at": iso(revocation_list.issued_at),
+            "next_update": iso(revocation_list.next_update),
+            "stale": revocation_list.stale_at(now),
+            "certificates": len(revocation_list.certificates),
+            "host_keys": len(revocation_list.host_keys),
+        },
     }
     if certificate is not None:
         data["certificate"] = {

@@ -56,8 +56,12 @@ from volact.core.host_machine import (
 )
 from volact.core.policy import CLOCK_SKEW_TOLERANCE, COUNT_WINDOW, GroupPolicy
 from volact.core.protocol import ActivationRequest, parse_activation_request
+from volact.core.revocation import RevocationList
+from volact.core.revocation import check_certificate as check_revocation
 from volact.core.tickets import TICKET_KIND, HostCertificate, verify_certificate
+from volact.host import revocations as host_revocations
 from volact.host.identity import HostFiles, HostSettings
+from volact.host.upkeep import VendorUpkeep
 from volact.store.base import (
     EVENT_RETENTION_ROWS,
     EVENT_RETENTION_SECONDS,
@@ -142,7 +146,7 @@ class RequestObserver(Protocol):
     def observe(self, outcome: str, seconds: float) -> None: ...
 
 
-class HostService:
+class HostService(VendorUpkeep):
     """Answers activation requests. Construct, ``await start()``, serve, ``await stop()``."""
 
     def __init__(
@@ -156,8 +160,10 @@ class HostService:
         event_retention: int = EVENT_RETENTION_SECONDS,
         event_rows: int = EVENT_RETENTION_ROWS,
         maintenance_interval: float = MAINTENANCE_INTERVAL,
+        revocations: RevocationList | None = None,
     ) -> None:
         self.settings = settings
+        self._apply_revocations(revocations)
         self.store = store
         self.signer = signer
         self.clock = clock
@@ -169,7 +175,9 @@ class HostService:
         self._files: HostFiles | None = None
         self._rejected_token: str | None = None
         self.certificate_check_interval = CERTIFICATE_CHECK_INTERVAL
+        self.vendor_upkeep_interval = host_revocations.FETCH_INTERVAL
         self._watch: asyncio.Task[None] | None = None
+        self._fetch: asyncio.Task[None] | None = None
         self._maintenance: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[None]] = set()
         self._started = False
@@ -178,7 +186,10 @@ class HostService:
 
     def _apply_certificate(self, settings: HostSettings, certificate_token: str | None) -> None:
         """Check a certificate and make it the one requests are answered with."""
-        status = check_certificate(settings, self.signer.public_key, certificate_token)
+        status = unless_revoked(
+            check_certificate(settings, self.signer.public_key, certificate_token),
+            self.revocations,
+        )
         certificate = status.certificate
         context = HostContext(
             settings.vendor_id or "",
@@ -247,6 +258,7 @@ class HostService:
             await asyncio.sleep(self.certificate_check_interval)
             try:
                 await self.check_for_new_certificate()
+                await self.check_for_new_revocations()
             except Exception:
                 log.exception("checking for a new host certificate failed")
 
@@ -261,6 +273,7 @@ class HostService:
             token: str | None = files.certificate_token()
         except HostNotActivated:
             token = None
+        options.setdefault("revocations", host_revocations.load(files, settings))
         service = cls(settings, store, signer, token, clock, **options)
         service._files = files
         return service
@@ -285,6 +298,8 @@ class HostService:
             self._maintenance = asyncio.create_task(self._maintain(), name="volact-maintenance")
         if self._files is not None and self.certificate_check_interval > 0:
             self._watch = asyncio.create_task(self._watch_certificate(), name="volact-cert")
+        if self._files is not None and self.settings.vendor_url and self.vendor_upkeep_interval:
+            self._fetch = asyncio.create_task(self._vendor_upkeep(), name="volact-vendor")
 
     def note_event(self, event: Event) -> None:
         """Record ``event`` soon, from synchronous code on the event loop (e.g. a DNS publisher's
@@ -303,7 +318,7 @@ class HostService:
         """Stop maintenance, store pending events, finish queued writes and close the store."""
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
-        for task in (self._maintenance, self._watch):
+        for task in (self._maintenance, self._watch, self._fetch):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -366,6 +381,7 @@ class HostService:
             "ok": True,
             "ticket": token,
             "host_certificate": self.certificate_status.token,
+            **({"revocations": self.revocations.token} if self.revocations else {}),
             "count": decision.count,
             "threshold": decision.threshold,
         }
@@ -375,9 +391,10 @@ class HostService:
         order). The host sends these: the certificate's part is serialised once, not per request,
         and the ticket needs no escaping (a PASETO token is ASCII letters, digits, ``-_.``)."""
         token, decision = await self._activate(body, client_address)
-        return b'{"ok":true,"ticket":"%s",%s"count":%d,"threshold":%d}' % (
+        return b'{"ok":true,"ticket":"%s",%s%s"count":%d,"threshold":%d}' % (
             token.encode("ascii"),
             self._certificate_json,
+            self._revocations_json,
             decision.count,
             decision.threshold,
         )
@@ -519,6 +536,25 @@ class HostService:
             )
             details = {"retry_interval": retry}
         return error_from_code(code, message or code.replace("_", " "), details)
+
+
+def unless_revoked(
+    status: CertificateStatus, revocations: RevocationList | None
+) -> CertificateStatus:
+    """``status``, unusable if the vendor's list names the certificate (or its host key)."""
+    if status.certificate is None:
+        return status
+    try:
+        check_revocation(revocations, status.certificate)
+    except VolactError as exc:
+        reason = exc.details.get("reason", "revoked")
+        return CertificateStatus(
+            None,
+            status.token,
+            f"the vendor revoked this host's certificate ({reason}, revocation list "
+            f"{exc.details.get('sequence')}); ask the vendor for a new certification",
+        )
+    return status
 
 
 def _annotated(decision: Decision, extra: dict[str, Any]) -> Decision:

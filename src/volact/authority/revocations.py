@@ -1,0 +1,286 @@
+"""The vendor's side of the host trust lifecycle: supersession, revocation and the signed list,
+certificate lifetimes and renewal.
+
+:class:`TrustLifecycle` is part of :class:`~volact.authority.operations.Vendor`. Rules (the
+list format is :mod:`volact.core.revocation`; the store's tables
+:mod:`volact.authority.certifications`):
+
+1. **Certifying a host id again supersedes its live certificate** (same transaction): the old
+   certificate ends ``superseded`` and is named by the next revocation list, so a machine that
+   was given a certified host's ``host_id`` replaces that host rather than adding one. A host
+   key therefore never has more live (unexpired, not ended) certificates than its host limit.
+2. **A revocation is the vendor's decision, with a reason** (:data:`~volact.core.revocation.
+   REVOKE_REASONS`): one certificate, or a host key as a whole (every certificate issued with
+   it, and no certification with it from then on: ``key_revoked``).
+3. **Every change signs a new list** (sequence + 1) inside the transaction that made the
+   change, so the newest list always names every superseded and revoked certificate that has
+   not expired. A list also gets re-signed, unchanged but for its sequence and dates, once it is
+   half-way to its ``next_update`` when someone asks for the newest
+   (:meth:`TrustLifecycle.revocation_list`).
+4. **Certificates live as long as the vendor's policy says** (``volact vendor
+   certificate-lifetime``; default two years; e.g. 90 days for short-lived certificates), and
+   a live certificate is renewed with proof of possession of its host key
+   (:mod:`volact.core.host_renewal`): same host id and key, a new certificate id and
+   lifetime, the group policies as they are now; the old certificate ends ``renewed`` (not
+   listed: tickets it signed stay good). A renewal counts nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from volact.authority import certifications as tables
+from volact.authority import issuance
+from volact.authority.catalogue import Catalogue
+from volact.core import host_renewal, offline, revocation
+from volact.core.durations import DAY, format_duration
+from volact.core.errors import (
+    BadRequest,
+    ConfigurationError,
+    HostNotActivated,
+    HostRevoked,
+    KeyRevoked,
+    NotFound,
+    ReplayedRequest,
+)
+from volact.core.policy import DEFAULT_CERTIFICATE_LIFETIME
+from volact.core.revocation import RevocationList, RevokedCertificate, RevokedHostKey
+from volact.core.tickets import issue_certificate
+from volact.crypto import VerifyKey
+
+REVOCATION_LIST_LIFETIME = 7 * DAY
+CERTIFICATE_LIFETIME_BOUNDS = (2 * DAY, 730 * DAY)
+_LIFETIME_SETTING = "certificate_lifetime"
+
+
+def check_reason(reason: str) -> str:
+    if reason not in revocation.REVOKE_REASONS:
+        raise BadRequest(
+            f"--reason must be one of {', '.join(revocation.REVOKE_REASONS)}",
+            {"field": "reason"},
+        )
+    return reason
+
+
+class TrustLifecycle(Catalogue):
+    """Supersession, revocation and the revocation list of one vendor."""
+
+    def _require_key_not_revoked(self, serial: str) -> None:
+        revoked = self.store.key_revocation(serial)
+        if revoked is not None:
+            raise KeyRevoked(
+                f"host key {serial} was revoked by the vendor ({revoked[1]}); ask the vendor for "
+                "a new host key",
+                {"serial": serial, "reason": revoked[1]},
+            )
+
+    def _supersede(self, serial: str, host_id: str, replaced_by: str, now: int) -> list[str]:
+        """End the live certificates of ``host_id`` as superseded by ``replaced_by`` (rule 1);
+        the ids ended. Runs inside the caller's transaction."""
+        ended = [
+            row["cert_id"]
+            for row in self.store.live_certifications(serial, now)
+            if row["host_id"] == host_id and row["cert_id"] != replaced_by
+        ]
+        for cert_id in ended:
+            self.store.end_certification(
+                cert_id, now, tables.ENDED_SUPERSEDED, replaced_by=replaced_by
+            )
+        return ended
+
+    def _sign_revocation_list(self, now: int) -> RevocationList:
+        """Sign and record the next list (rule 3); inside the caller's transaction."""
+        latest = self.store.latest_revocation_list()
+        host_keys = tuple(
+            RevokedHostKey(row["serial"], str(row["revocation_reason"]), int(row["revoked_at"]))
+            for row in self.store.revoked_keys()
+        )
+        # A revoked host key's certificates are refused by its one entry.
+        revoked_serials = {key.serial for key in host_keys}
+        certificates = tuple(
+            RevokedCertificate(
+                row["cert_id"],
+                revocation.SUPERSEDED
+                if row["end_reason"] == tables.ENDED_SUPERSEDED
+                else str(row["revocation_reason"] or "unspecified"),
+                int(row["ended_at"]),
+            )
+            for row in self.store.listed_certifications(now)
+            if row["serial"] not in revoked_serials
+        )
+        _, root = self._active_root_key()
+        signed = revocation.sign_revocation_list(
+            root,
+            RevocationList(
+                vendor_id=self.vendor_id,
+                sequence=(latest[0] if latest else 0) + 1,
+                issued_at=now,
+                next_update=now + REVOCATION_LIST_LIFETIME,
+                certificates=certificates,
+                host_keys=host_keys,
+            ),
+        )
+        self.store.add_revocation_list(signed.sequence, now, signed.next_update, signed.token)
+        return signed
+
+    def revocation_list(self) -> RevocationList:
+        """The newest list, signed anew first if there is none or it is half-way to its
+        ``next_update`` (so hosts that fetch it on schedule never hold a stale one)."""
+        now = self.clock()
+        with self.lock:
+            latest = self.store.latest_revocation_list()
+            if latest is not None and now < latest[2] - REVOCATION_LIST_LIFETIME // 2:
+                return self._read_list(latest[3])
+            with self.store.transaction():
+                latest = self.store.latest_revocation_list()  # another process may have signed
+                if latest is not None and now < latest[2] - REVOCATION_LIST_LIFETIME // 2:
+                    return self._read_list(latest[3])
+                return self._sign_revocation_list(now)
+
+    def _read_list(self, token: str) -> RevocationList:
+        keys = [record.public_key for record in self.store.root_keys()]
+        return revocation.verify_revocation_list(
+            token, [VerifyKey.from_paserk(key) for key in keys], vendor_id=self.vendor_id
+        )
+
+    def revoke_certificate(self, cert_id: str, reason: str) -> RevocationList:
+        """Revoke one host certificate (rule 2); returns the new list that names it."""
+        check_reason(reason)
+        with self.lock, self.store.transaction():
+            found = self.store.certification(cert_id)
+            if found is None:
+                raise NotFound(
+                    f"no host certificate {cert_id!r}; `volact vendor key show HOST-KEY` lists a "
+                    "key's certificates",
+                    {"cert_id": cert_id},
+                )
+            now = self.clock()
+            self.store.revoke_listed_certification(cert_id, now, reason)
+            return self._sign_revocation_list(now)
+
+    def revoke_host_key(self, text: str, reason: str) -> tuple[RevocationList, int]:
+        """Revoke a host key and every certificate issued with it (rule 2); returns the new
+        list and how many live certificates it ended."""
+        check_reason(reason)
+        record = self.find_key(text)
+        if record.channel != "host":
+            raise BadRequest(
+                f"{record.serial} is a {record.channel} key; only host keys are revoked here"
+            )
+        with self.lock, self.store.transaction():
+            now = self.clock()
+            live = self.store.live_certifications(record.serial, now)
+            for row in live:
+                self.store.revoke_listed_certification(row["cert_id"], now, reason)
+            self.store.revoke_key(record.serial, now, reason)
+            return self._sign_revocation_list(now), len(live)
+
+    # --- certificate lifetime and renewal (rule 4) -------------------------------------------
+
+    def certificate_lifetime(self) -> int:
+        """How long the certificates issued from now on live (seconds)."""
+        value = self.store.setting(_LIFETIME_SETTING)
+        return DEFAULT_CERTIFICATE_LIFETIME if value is None else int(value)
+
+    def set_certificate_lifetime(self, seconds: int) -> int:
+        low, high = CERTIFICATE_LIFETIME_BOUNDS
+        if not low <= seconds <= high:
+            raise ConfigurationError(
+                f"a certificate lifetime of {format_duration(seconds)} is outside "
+                f"{format_duration(low)}–{format_duration(high)}"
+            )
+        with self.lock, self.store.transaction():
+            self.store.put_setting(_LIFETIME_SETTING, str(seconds))
+        return seconds
+
+    def renew_host(
+        self,
+        source: str | bytes | Mapping[str, Any],
+        *,
+        via: str,
+        address: str | None = None,
+    ) -> offline.HostActivationResponse:
+        """Answer a host renewal request (a file's text or the online body) with a response."""
+        root_keys = [VerifyKey.from_paserk(key) for key in self.listed_root_keys()]
+        request, current = host_renewal.read_renewal_request(
+            source,
+            root_keys,
+            vendor_id=self.vendor_id,
+        )
+        with self.lock, self.store.transaction():
+            if self.store.request_seen(request.request_id):
+                raise ReplayedRequest(
+                    "this renewal request was answered already; make a new one on the host",
+                    {"request_id": request.request_id},
+                )
+            self._require_key_not_revoked(current.key_serial)
+            row = self.store.certification(current.cert_id)
+            if row is None:
+                raise NotFound(
+                    f"host certificate {current.cert_id} is not in this vendor's records"
+                )
+            if row["end_reason"] is not None:
+                raise HostRevoked(
+                    f"host certificate {current.cert_id} cannot be renewed: it was "
+                    f"{row['end_reason']}"
+                    + (f" ({row['revocation_reason']})" if row["revocation_reason"] else "")
+                    + "; certify the host again (`volact host activate`) if the vendor allows",
+                    {"cert_id": current.cert_id, "reason": row["end_reason"]},
+                )
+            now = self.clock()
+            if now > current.not_after:
+                raise HostNotActivated(
+                    "the host certificate has expired and cannot be renewed; certify the host "
+                    "again (`volact host activate`)",
+                    {"cert_id": current.cert_id},
+                )
+            key = self.store.key(current.key_serial)
+            assert key is not None
+            cert_id = str(uuid.UUID(bytes=self.random_bytes(16), version=4))
+            root_record, root = self._active_root_key()
+            certificate = issue_certificate(
+                root,
+                issuance.build_certificate(
+                    cert_id=cert_id,
+                    vendor_id=self.vendor_id,
+                    host_id=current.host_id,
+                    host_key=current.host_key,
+                    customer=key.customer or "",
+                    key_serial=key.serial,
+                    groups={group: self.group(group).policy for group in key.groups},
+                    now=now,
+                    lifetime=self.certificate_lifetime(),
+                ),
+            )
+            response = offline.sign_host_response(
+                root,
+                offline.HostActivationResponse(
+                    request_id=request.request_id,
+                    host_id=current.host_id,
+                    vendor_id=self.vendor_id,
+                    vendor_name=self.vendor_name,
+                    root_keys=self.listed_root_keys(),
+                    certificate=certificate.token,
+                ),
+            )
+            self.store.record_certification(
+                serial=key.serial,
+                request_id=request.request_id,
+                host_id=current.host_id,
+                host_key=current.host_key,
+                machine=str(row["machine"]),
+                cert_id=cert_id,
+                root_key_id=root_record.key_id,
+                via=via,
+                address=address,
+                issued_at=now,
+                not_after=certificate.not_after,
+                new_host=False,
+                kind=tables.KIND_RENEWAL,
+            )
+            self.store.end_certification(
+                current.cert_id, now, tables.ENDED_RENEWED, replaced_by=cert_id
+            )
+        return response

@@ -1,0 +1,184 @@
+"""Supersession and revocation on the vendor's side (issue 20): a host id certified again
+supersedes its certificate, a host key never has more live certificates than its limit, each
+ending is recorded with its reason, and every change signs a newer revocation list."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.authority.helpers import (
+    Server,
+    World,
+    assert_one_line_error,
+    invoke,
+    issue_host_key,
+    make_host,
+)
+from volact.authority.operations import VIA_OFFLINE, Vendor
+from volact.core import offline, revocation
+from volact.core.errors import KeyExhausted, KeyRevoked, NotFound
+from volact.core.tickets import HostCertificate
+from volact.crypto import VerifyKey
+from volact.host import certification
+from volact.host.identity import HostFiles
+
+
+def _certify(vendor: Vendor, files: HostFiles) -> HostCertificate:
+    request = certification.make_host_request(files, now=int(time.time()))
+    response = vendor.certify_host(offline.read_host_request(request.to_file()), via=VIA_OFFLINE)
+    return offline.read_host_response(response.to_file())[1]
+
+
+def _impostor(path: Path, key: str, of: HostFiles) -> HostFiles:
+    """A new machine given a certified host's host id (the re-certification trick)."""
+    files = make_host(path, key)
+    files.save_settings(dataclasses.replace(files.settings(), host_id=of.settings().host_id))
+    return files
+
+
+def _live(vendor: Vendor, key: str) -> list[str]:
+    serial = vendor.find_key(key).serial
+    return [row["cert_id"] for row in vendor.store.live_certifications(serial, int(time.time()))]
+
+
+def _newest(vendor: Vendor) -> revocation.RevocationList:
+    keys = [VerifyKey.from_paserk(k) for k in vendor.listed_root_keys()]
+    return revocation.verify_revocation_list(
+        vendor.revocation_list().token, keys, vendor_id=vendor.vendor_id
+    )
+
+
+def test_seventh_distinct_host_refused_and_recertification_supersedes(
+    world: World, tmp_path: Path
+) -> None:
+    key = issue_host_key(world, hosts=6)
+    hosts = [make_host(tmp_path / f"h{n}", key) for n in range(7)]
+    with world.open() as vendor:
+        first = [_certify(vendor, files) for files in hosts[:6]]
+        with pytest.raises(KeyExhausted, match="all of its 6 hosts"):
+            _certify(vendor, hosts[6])
+        # The trick: ten new machines each given host 0's id. Each supersedes the one before.
+        certificates = [first[0]]
+        for n in range(10):
+            certificates.append(_certify(vendor, _impostor(tmp_path / f"i{n}", key, hosts[0])))
+        live = _live(vendor, key)
+        assert len(live) == 6  # never more than the key's host limit
+        assert certificates[-1].cert_id in live
+        assert not {c.cert_id for c in certificates[:-1]} & set(live)
+        # Each ending is recorded with its reason and successor.
+        for older, newer in itertools.pairwise(certificates):
+            row = vendor.store.certification(older.cert_id)
+            assert row is not None
+            assert (row["end_reason"], row["replaced_by"]) == ("superseded", newer.cert_id)
+        # The newest list names every superseded certificate, and only those.
+        listed = {entry.cert_id: entry.reason for entry in _newest(vendor).certificates}
+        assert listed == {c.cert_id: "superseded" for c in certificates[:-1]}
+        # The re-certification limit still counts: the eleventh re-certification is refused.
+        with pytest.raises(KeyExhausted, match="re-certifications, the limit"):
+            _certify(vendor, _impostor(tmp_path / "i10", key, hosts[0]))
+        assert vendor.find_key(key).used == 6
+
+
+def test_every_change_signs_a_higher_sequence(world: World, tmp_path: Path) -> None:
+    key = issue_host_key(world, hosts=2)
+    files = make_host(tmp_path / "h", key)
+    with world.open() as vendor:
+        empty = vendor.revocation_list()
+        assert empty.sequence == 1 and empty.certificates == ()
+        assert vendor.revocation_list().sequence == 1  # asking again signs nothing new
+        first = _certify(vendor, files)
+        assert vendor.revocation_list().sequence == 1  # a first certification changes nothing
+        second = _certify(vendor, files)  # the same host, re-certified: supersedes
+        assert vendor.revocation_list().sequence == 2
+        revoked = vendor.revoke_certificate(second.cert_id, "key_compromise")
+        assert revoked.sequence == 3
+        reasons = {entry.cert_id: entry.reason for entry in revoked.certificates}
+        assert reasons == {first.cert_id: "superseded", second.cert_id: "key_compromise"}
+        row = vendor.store.certification(second.cert_id)
+        assert row is not None and (row["end_reason"], row["revocation_reason"]) == (
+            "revoked",
+            "key_compromise",
+        )
+        assert _live(vendor, key) == []
+        with pytest.raises(NotFound):
+            vendor.revoke_certificate("no-such-cert", "ceased")
+
+
+def test_revoked_host_key_certifies_nothing_more(world: World, tmp_path: Path) -> None:
+    key = issue_host_key(world, hosts=3)
+    hosts = [make_host(tmp_path / f"h{n}", key) for n in range(2)]
+    with world.open() as vendor:
+        for files in hosts:
+            _certify(vendor, files)
+        serial = vendor.find_key(key).serial
+        revoked, ended = vendor.revoke_host_key(serial, "ceased")
+        assert ended == 2
+        assert [(k.serial, k.reason) for k in revoked.host_keys] == [(serial, "ceased")]
+        assert revoked.certificates == ()  # the key's one entry covers its certificates
+        with pytest.raises(KeyRevoked, match="revoked by the vendor"):
+            _certify(vendor, hosts[0])
+    # Through the command line: `vendor revoke --host-key` and the refusal as one line.
+    request = certification.write_host_request_file(hosts[1], now=int(time.time()))
+    (tmp_path / "req.json").write_text(request.to_file())
+    done = invoke(
+        "vendor", "fulfil", str(tmp_path / "req.json"), "--dir", str(world.path), check=False
+    )
+    assert_one_line_error(done, "key_revoked")
+
+
+def test_revoke_and_install_through_the_command_line(world: World, tmp_path: Path) -> None:
+    key = issue_host_key(world, hosts=2)
+    files = make_host(tmp_path / "h", key)
+    request = certification.write_host_request_file(files, now=int(time.time()))
+    with world.open() as vendor:
+        response = vendor.certify_host(
+            offline.read_host_request(request.to_file()), via=VIA_OFFLINE
+        )
+        older = vendor.revocation_list()  # sequence 1, empty
+    installed = certification.install_host_response(files, response.to_file(), now=int(time.time()))
+    listing, old_file = tmp_path / "list.json", tmp_path / "old.json"
+    old_file.write_text(older.to_file())
+    vendor_dir = ("--dir", str(world.path))
+    done = invoke(
+        "vendor", "revoke", installed.cert_id, "--reason", "host_replaced", "-o", str(listing),
+        *vendor_dir, "--json",
+    )  # fmt: skip
+    assert '"sequence": 2' in done.stdout
+    both = invoke(
+        "vendor", "revoke", installed.cert_id, "--host-key", key, "--reason", "ceased",
+        *vendor_dir, check=False,
+    )  # fmt: skip
+    assert_one_line_error(both, "bad_request")
+    shown = invoke("vendor", "revocations", "--show", *vendor_dir)
+    assert installed.cert_id in shown.stdout and "host_replaced" in shown.stdout
+    host_dir = ("--dir", str(files.directory))
+    done = invoke("host", "install-revocations", str(listing), *host_dir)
+    assert "revocation list 2 installed" in done.stdout
+    done = invoke("host", "install-revocations", str(old_file), *host_dir)
+    assert "revocation list 2 kept" in done.stdout
+    assert "revocation list" in invoke("explain", "host_revoked").stdout
+
+
+def test_the_vendor_service_serves_the_newest_list(server: Server) -> None:
+    answer = httpx.get(server.url + "/v1/revocations", timeout=30).json()
+    assert answer["ok"] is True and answer["format"] == "volact-revocation-list"
+    with server.world.open() as vendor:
+        keys = [VerifyKey.from_paserk(k) for k in vendor.listed_root_keys()]
+        served = revocation.verify_revocation_list(answer["token"], keys, vendor_id="acme")
+        assert served.sequence == vendor.revocation_list().sequence
+
+
+def test_key_show_says_how_each_certificate_ended(world: World, tmp_path: Path) -> None:
+    key = issue_host_key(world, hosts=1)
+    files = make_host(tmp_path / "h", key)
+    with world.open() as vendor:
+        first = _certify(vendor, files)
+        _certify(vendor, files)
+    shown = invoke("vendor", "key", "show", key, "--dir", str(world.path)).stdout
+    assert f"cert {first.cert_id}, superseded " in shown

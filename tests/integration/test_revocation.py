@@ -1,0 +1,235 @@
+"""The revocation list end to end (issue 20), with the real vendor (authority), real host
+certification, the real host service and app in-process, and the real client SDK.
+
+A vendor revokes (or supersedes) a host; the list reaches one host of the customer (as a file
+or from the vendor service); a client that meets that host learns the list, keeps it, and
+refuses the revoked host from then on, also for the activation it already holds. An older
+list never replaces a newer one, on the client or on the host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from tests.authority.helpers import World, invoke, issue_host_key, make_host
+from tests.client.conftest import run_sync
+from tests.integration.helpers import Hosts, certify, machine
+from volact.authority.service import create_app as create_vendor_app
+from volact.client import revocations as client_revocations
+from volact.core.revocation import revocation_file
+from volact.host import revocations as host_revocations
+from volact.host.identity import HostFiles
+from volact.host.service import HostService
+from volact.net.transport import ASGITransportAdapter
+
+
+def install_on(files: HostFiles, service: HostService, token: str) -> None:
+    host_revocations.install(files, revocation_file(token))
+    assert run_sync(service.check_for_new_revocations())
+
+
+def test_a_revoked_hosts_clients_refuse_it_after_meeting_an_updated_host(
+    vendor_world: World, tmp_path: Path, hosts: Hosts
+) -> None:
+    key = issue_host_key(vendor_world, hosts=2)
+    a, b = make_host(tmp_path / "a", key), make_host(tmp_path / "b", key)
+    cert_a = certify(vendor_world, a)
+    certify(vendor_world, b)
+    service_a, service_b = hosts.start("a:7688", a), hosts.start("b:7688", b)
+    client = machine(vendor_world, tmp_path, "pc1", hosts, "a:7688")
+    assert client.activate().state == "licensed"
+
+    with vendor_world.open() as vendor:
+        revoked = vendor.revoke_certificate(cert_a, "key_compromise")
+    install_on(b, service_b, revoked.token)  # only host b has the new list
+    # Host a (the leaked one) knows nothing; the client still holds a's activation.
+    assert client.status().state == "licensed"
+    # The client meets host b once (a renewal) and learns the list from its answer.
+    client.configure(manual_host="b:7688")
+    assert client.activate().state == "licensed"
+    held = client_revocations.held(client.state, client.descriptor)
+    assert held is not None and held.sequence == revoked.sequence
+    # Back to host a: refused with host_revoked, and the activation from b still counts.
+    client.configure(manual_host="a:7688")
+    attempt = client.renew()
+    assert attempt.error is not None and attempt.error.code == "host_revoked"
+    assert "key_compromise" in attempt.error.message
+    assert client.status().state == "licensed"
+    assert service_a.revocations is None  # host a never got the list; the client did
+
+
+def test_an_activation_held_from_a_host_revoked_since_stops_counting(
+    vendor_world: World, tmp_path: Path, hosts: Hosts
+) -> None:
+    key = issue_host_key(vendor_world, hosts=2)
+    a, b = make_host(tmp_path / "a", key), make_host(tmp_path / "b", key)
+    cert_a = certify(vendor_world, a)
+    certify(vendor_world, b)
+    hosts.start("a:7688", a)
+    service_b = hosts.start("b:7688", b)
+    client = machine(vendor_world, tmp_path, "pc1", hosts, "a:7688")
+    client.activate()
+    other = machine(vendor_world, tmp_path, "pc2", hosts, "b:7688")
+    with vendor_world.open() as vendor:
+        revoked = vendor.revoke_certificate(cert_a, "ceased")
+    install_on(b, service_b, revoked.token)
+    other.activate()  # pc2 meets b and learns the list (into its own state directory)
+    learnt = client_revocations.held(other.state, other.descriptor)
+    assert learnt is not None and learnt.sequence == revoked.sequence
+    # pc1 shares nothing with pc2; give it the list as a host would (pc1 meets b too).
+    client.configure(manual_host="b:7688")
+    hosts.down.add("b:7688")
+    client.renew()  # b unreachable: nothing learnt, a's activation still counts
+    assert client.status().state == "licensed"
+    hosts.down.clear()
+    client_revocations.observe(client.state, client.descriptor, revoked.token)
+    status = client.status()
+    assert (status.state, status.reason) == ("oob_grace", "host_revoked")
+
+
+def test_recertification_trick_gives_no_extra_working_host(
+    vendor_world: World, tmp_path: Path, hosts: Hosts
+) -> None:
+    """A second machine given host a's id: certified, it supersedes a; once a client has met
+    the list, a's tickets are refused, so the key still yields one working host per id."""
+    key = issue_host_key(vendor_world, hosts=1)
+    a = make_host(tmp_path / "a", key)
+    certify(vendor_world, a)
+    clone = make_host(tmp_path / "clone", key)
+    clone.save_settings(dataclasses.replace(clone.settings(), host_id=a.settings().host_id))
+    certify(vendor_world, clone)  # a re-certification: supersedes a's certificate
+    hosts.start("a:7688", a)
+    hosts.start("clone:7688", clone)
+    # The clone fetches the vendor's list online (the vendor service, in-process).
+    with vendor_world.open() as vendor:
+        service = ASGITransportAdapter(create_vendor_app(vendor))
+        _, changed = host_revocations.fetch_online(
+            clone, vendor_url="http://vendor.test", transport=service
+        )
+    assert changed
+    assert run_sync(hosts.services["clone:7688"].check_for_new_revocations())
+    client = machine(vendor_world, tmp_path, "pc1", hosts, "clone:7688")
+    assert client.activate().state == "licensed"
+    client.configure(manual_host="a:7688")
+    attempt = client.renew()
+    assert attempt.error is not None and attempt.error.code == "host_revoked"
+    assert "superseded" in attempt.error.message
+
+
+def test_an_older_list_never_replaces_a_newer_one(
+    vendor_world: World, tmp_path: Path, hosts: Hosts
+) -> None:
+    key = issue_host_key(vendor_world, hosts=3)
+    a, b = make_host(tmp_path / "a", key), make_host(tmp_path / "b", key)
+    cert_a = certify(vendor_world, a)
+    certify(vendor_world, b)
+    with vendor_world.open() as vendor:
+        old = vendor.revocation_list()
+        new = vendor.revoke_certificate(cert_a, "host_replaced")
+    assert new.sequence > old.sequence
+    # On the host: the newer list installed, then the older file changes nothing.
+    host_revocations.install(b, revocation_file(new.token))
+    kept, changed = host_revocations.install(b, revocation_file(old.token))
+    assert (kept.sequence, changed) == (new.sequence, False)
+    # On the client: a host that serves the old list cannot roll the client back.
+    service_b = hosts.start("b:7688", b)
+    client = machine(vendor_world, tmp_path, "pc1", hosts, "b:7688")
+    client_revocations.observe(client.state, client.descriptor, new.token)
+    service_b._apply_revocations(host_revocations.verify(b.settings(), old.token))
+    assert client.activate().state == "licensed"  # b is not revoked
+    held = client_revocations.held(client.state, client.descriptor)
+    assert held is not None and held.sequence == new.sequence
+    # And a tampered list is ignored, never stored.
+    forged = new.token[:-8] + ("A" * 8 if not new.token.endswith("A" * 8) else "B" * 8)
+    assert client_revocations.observe(client.state, client.descriptor, forged) == held
+
+
+def test_a_host_whose_own_certificate_is_listed_stops_activating(
+    vendor_world: World, tmp_path: Path, hosts: Hosts
+) -> None:
+    key = issue_host_key(vendor_world, hosts=1)
+    a = make_host(tmp_path / "a", key)
+    cert_a = certify(vendor_world, a)
+    service = hosts.start("a:7688", a)
+    client = machine(vendor_world, tmp_path, "pc1", hosts, "a:7688")
+    assert client.activate().state == "licensed"
+    with vendor_world.open() as vendor:
+        revoked = vendor.revoke_certificate(cert_a, "host_replaced")
+    install_on(a, service, revoked.token)
+    reason = service.certificate_status.explain(int(time.time()))
+    assert "revoked this host's certificate (host_replaced" in reason
+    other = machine(vendor_world, tmp_path, "pc2", hosts, "a:7688")
+    attempt = other.renew()
+    assert attempt.error is not None and attempt.error.code == "host_not_activated"
+
+
+def test_host_status_shows_the_list_and_a_revoked_certificate(
+    vendor_world: World, tmp_path: Path
+) -> None:
+    key = issue_host_key(vendor_world, hosts=1)
+    a = make_host(tmp_path / "a", key)
+    cert_a = certify(vendor_world, a)
+    with vendor_world.open() as vendor:
+        revoked = vendor.revoke_certificate(cert_a, "ceased")
+    host_revocations.install(a, revocation_file(revoked.token))
+    done = invoke("host", "status", "--dir", str(a.directory), "--json")
+    data = json.loads(done.stdout)
+    assert (
+        data["activated"] is False and "revoked this host's certificate (ceased" in data["reason"]
+    )
+    assert data["revocations"]["sequence"] == revoked.sequence
+    text = invoke("host", "status", "--dir", str(a.directory)).stdout
+    assert f"Revocations:    list {revoked.sequence}" in text
+
+
+def test_real_hosts_a_list_installed_by_file_reaches_clients(
+    vendor_world: World, tmp_path: Path
+) -> None:
+    """Two real `volact host serve` processes; the list is installed on one with `volact host
+    install-revocations` while it runs; a client (the SDK over HTTP) that meets it refuses the
+    other, revoked one."""
+    from tests.client.conftest import ServedProcess, clean_env
+    from tests.ports import free_port
+    from volact.client import License
+    from volact.client.discovery import StaticDNS
+
+    key = issue_host_key(vendor_world, hosts=2)
+    a, b = make_host(tmp_path / "a", key), make_host(tmp_path / "b", key)
+    cert_a = certify(vendor_world, a)
+    certify(vendor_world, b)
+    ports = {"a": free_port(), "b": free_port()}
+    served = []
+    try:
+        for name, files in (("a", a), ("b", b)):
+            process = ServedProcess(
+                ["host", "serve", "--dir", str(files.directory), "--bind", "127.0.0.1",
+                 "--port", str(ports[name]), "--rate-limit", "0", "--log-level", "warning"],
+                clean_env(),
+                tmp_path / f"{name}.log",
+            )  # fmt: skip
+            served.append(process)
+            process.wait_for(lambda line: line.startswith("volact host listening on "))
+        with vendor_world.open() as vendor:
+            descriptor = vendor.descriptor("writer-2026")
+            listing = tmp_path / "revocations.json"
+            listing.write_text(vendor.revoke_certificate(cert_a, "key_compromise").to_file())
+        invoke("host", "install-revocations", str(listing), "--dir", str(b.directory))
+        client = License(descriptor, tmp_path / "pc", dns=StaticDNS(), machine_id="pc")
+        client.install_key()
+        client.configure(manual_host=f"127.0.0.1:{ports['b']}")
+        deadline = time.monotonic() + 60
+        while True:  # the running host b takes the installed list up within seconds
+            assert client.activate().state == "licensed"
+            if client_revocations.held(client.state, client.descriptor) is not None:
+                break
+            assert time.monotonic() < deadline, "host b never sent the installed list"
+            time.sleep(0.2)
+        client.configure(manual_host=f"127.0.0.1:{ports['a']}")
+        attempt = client.renew()
+        assert attempt.error is not None and attempt.error.code == "host_revoked"
+    finally:
+        for process in served:
+            process.kill()
