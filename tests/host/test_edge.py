@@ -1,9 +1,9 @@
-"""``POST /v1/activate`` answered by the host's HTTP protocol without ASGI (volact.host.server).
+"""The host's own HTTP/1.1 edge (volact.web.http1 with the host's routes), in-process.
 
-A real uvicorn server on a real socket, in-process, spoken to in raw HTTP/1.1, so that
-keep-alive, pipelining, ``Connection: close``, HTTP/1.0, disconnects and shutdown are what a
-client sees. Each test also records which requests took the direct path, so a test cannot pass
-by quietly going through ASGI instead.
+A real edge on a real socket, in this event loop, spoken to in raw HTTP/1.1, so that keep-alive,
+pipelining, ``Connection: close``, HTTP/1.0, disconnects, framing and shutdown are what a client
+sees. Each test also records the activation bodies the routes were given, so a test sees which
+requests reached the service.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from volact.core.policy import GroupPolicy
-from volact.host.app import HostApp, create_app
-from volact.host.server import uvicorn_config
+from volact.host.app import create_app
 from volact.host.service import HostService
 from volact.store import SQLiteStore
+from volact.web import Answer as Answer_
+from volact.web.http1 import Edge
 from volact.web.runner import bind_socket, listening_url
 
 from .helpers import GROUP, body, make_host
@@ -47,7 +47,8 @@ class Served:
     host: str
     port: int
     service: HostService
-    server: uvicorn.Server
+    edge: Edge
+    server: asyncio.AbstractServer
     direct: list[bytes] = field(default_factory=list)
     hold: asyncio.Event | None = None
     entered: asyncio.Event = field(default_factory=asyncio.Event)
@@ -88,36 +89,33 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         host.files, SQLiteStore(host.directory / "host.db"), lambda: int(time.time())
     )
     app = create_app(service, rate_limit=5, burst=5)
-    assert isinstance(app, HostApp)
     endpoint = app.activate
-    answer_body = endpoint.answer_body
+    answer_request = endpoint.answer_request
     sock = bind_socket("127.0.0.1", 0)
     address, port = sock.getsockname()[:2]
-    server = uvicorn.Server(uvicorn_config(app, graceful_timeout=5))
-    running = Served(address, port, service, server)
+    edge = Edge(app.routes)
+    assert listening_url(sock) == f"http://127.0.0.1:{port}"
 
-    async def recording(raw: bytes, client: str) -> Any:
+    async def recording(headers: list[tuple[bytes, bytes]], raw: bytes, address: str) -> Answer_:
         running.direct.append(raw)
         running.entered.set()
         if running.hold is not None:
             await running.hold.wait()
-        return await answer_body(raw, client)
+        return await answer_request(headers, raw, address)
 
-    endpoint.answer_body = recording  # type: ignore[method-assign, assignment]
-    assert listening_url(sock) == f"http://127.0.0.1:{port}"
+    endpoint.answer_request = recording  # type: ignore[method-assign]
     async with service:
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        await until(lambda: server.started or task.done(), "the server to start")
-        assert server.started, task
+        server = await edge.serve(sock)
+        running = Served(address, port, service, edge, server)
         try:
             yield running
         finally:
-            server.should_exit = True
-            await asyncio.wait_for(task, 20)
+            server.close()
+            await edge.shutdown(5)
             sock.close()
 
 
-async def test_keep_alive_answers_are_direct_and_complete(served: Served) -> None:
+async def test_keep_alive_answers_are_complete(served: Served) -> None:
     now = int(time.time())
     reader, writer = await served.connect()
     writer.write(request(activation(1, now)))
@@ -160,8 +158,7 @@ async def test_pipelined_requests_are_answered_in_order(served: Served) -> None:
     assert answers[1][2]["activated"] is True and "ticket" not in answers[1][2]
     assert [answers[2][2]["count"], answers[3][2]["count"]] == [2, 3]
     assert answers[4][2]["error"]["code"] == "bad_request"
-    # The first went directly; the rest arrived while it was being answered (through ASGI).
-    assert served.direct[0] == activation(1, now)
+    assert served.direct == [activation(1, now), activation(2, now), activation(3, now), b"[]"]
     writer.close()
     assert len(await served.service.store.clients()) == 3
 
@@ -193,7 +190,6 @@ async def test_a_client_that_leaves_early_is_still_recorded(served: Served) -> N
     await asyncio.wait_for(served.entered.wait(), 10)
     writer.close()
     await writer.wait_closed()
-    await until(lambda: not served.server.server_state.connections, "the host to see it go")
     served.hold.set()
     deadline = time.monotonic() + WAIT
     while not await served.service.store.clients() and time.monotonic() < deadline:
@@ -201,6 +197,7 @@ async def test_a_client_that_leaves_early_is_still_recorded(served: Served) -> N
     assert [client.cmid for client in await served.service.store.clients()] == [
         body(1, now)["cmid"]
     ]
+    await until(lambda: not served.edge.connections, "the host to see it go")
     # The host goes on serving.
     reader, writer = await served.connect()
     writer.write(request(activation(2, now)))
@@ -227,47 +224,83 @@ async def test_rate_limited_direct_requests_say_when_to_retry(served: Served) ->
 
 
 @pytest.mark.parametrize(
-    ("raw", "status", "message"),
+    ("raw", "status", "message", "read"),
     [
         (
             b"POST /v1/activate HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
             b"2\r\n[]\r\n0\r\n\r\n",
             400,
-            "",
+            "the request body must be a JSON object",
+            True,
         ),
         (
             b"POST /v1/activate HTTP/1.1\r\nHost: h\r\nContent-Length: 99999\r\n\r\n",
             413,
             "the body is larger than 16384 bytes",
+            False,
         ),
         (
             b"POST /v1/activate HTTP/1.1\r\nHost: h\r\nContent-Type: text/plain\r\n"
             b"Content-Length: 2\r\n\r\n[]",
             400,
             "the body must be application/json",
+            True,
         ),
         (
             b"POST /v1/activate HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
             b"Content-Length: 2\r\n\r\n[]",
             400,
             "",
+            True,
         ),
-        (b"POST /v1/activate?x=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n[]", 400, ""),
+        (
+            b"POST /v1/activate?x=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n[]",
+            400,
+            "",
+            True,
+        ),
+        (
+            b"POST /v1/activate HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n"
+            b"\r\n2\r\n[]\r\n0\r\n\r\n",
+            501,
+            "only the chunked transfer coding is understood, alone",
+            False,
+        ),
+        (
+            b"POST /v1/activate HTTP/1.1\r\nHost: h\r\nX: " + b"y" * 20_000 + b"\r\n\r\n",
+            431,
+            "",
+            False,
+        ),
+        (b"GET /v1/health/ HTTP/1.1\r\nHost: evil.example\r\n\r\n", 404, "", False),
+        (b"DELETE /v1/health HTTP/1.1\r\nHost: h\r\n\r\n", 405, "", False),
     ],
-    ids=["chunked", "too-long", "content-type", "expect-100", "query"],
+    ids=[
+        "chunked",
+        "too-long",
+        "content-type",
+        "expect-100",
+        "query",
+        "gzip",
+        "huge-header",
+        "slash",
+        "method",
+    ],
 )
-async def test_other_framings_go_through_asgi_with_the_same_rules(
-    served: Served, raw: bytes, status: int, message: str
+async def test_framings_and_refusals_are_answered_in_the_one_shape(
+    served: Served, raw: bytes, status: int, message: str, read: bool
 ) -> None:
     reader, writer = await served.connect()
     writer.write(raw)
     if b"100-continue" in raw:
         assert await asyncio.wait_for(reader.readline(), 10) == b"HTTP/1.1 100 Continue\r\n"
         assert await reader.readline() == b"\r\n"
-    got, _, answer = await read_answer(reader)
+    got, headers, answer = await read_answer(reader)
     assert got == status and answer["ok"] is False
+    assert "location" not in headers
     assert answer["error"]["message"] == message or not message
-    assert served.direct == []
+    # Only bodies that could be read reached the service.
+    assert served.direct == ([b"[]"] if read else [])
     writer.close()
 
 
@@ -277,14 +310,12 @@ async def test_shutdown_lets_a_direct_answer_finish_and_closes(served: Served) -
     reader, writer = await served.connect()
     writer.write(request(activation(1, now)))
     await asyncio.wait_for(served.entered.wait(), 10)
-    served.server.should_exit = True
-    # uvicorn stops listening, then (at once, in the same step) asks connections to finish.
-    await until(
-        lambda: not any(server.is_serving() for server in served.server.servers),
-        "uvicorn to stop listening",
-    )
+    served.server.close()
+    stopping = asyncio.create_task(served.edge.shutdown(20))
+    await until(lambda: served.edge.closing, "the edge to begin its shutdown")
     served.hold.set()
     status, headers, _ = await read_answer(reader)
     assert (status, headers["connection"]) == (409, "close")
     assert await asyncio.wait_for(reader.read(), 10) == b""
     writer.close()
+    await stopping
