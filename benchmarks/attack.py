@@ -122,7 +122,7 @@ async def attacker(mode: str, host: str, port: int, count: int, seconds: float) 
 
 def attacker_main(argv: list[str]) -> None:
     mode, url, count, seconds = argv
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     host, port = url.removeprefix("http://").rsplit(":", 1)
     stats = asyncio.run(attacker(mode, host, int(port), int(count), float(seconds)))
