@@ -275,7 +275,7 @@ class Connection(asyncio.Protocol):
         self.edge = edge
         self.limits = edge.limits
         self.loop = asyncio.get_running_loop()
-        self.parser = httptools.HttpRequestParser(self)
+        self.parser: httptools.HttpRequestParser | None = None  # made once admitted
         self.transport: asyncio.Transport | None = None
         self.client: tuple[str, int] | None = None
         self.address = "unknown"
@@ -318,6 +318,7 @@ class Connection(asyncio.Protocol):
             transport.close()
             return
         self.counted = True
+        self.parser = httptools.HttpRequestParser(self)
         self.deadline = self.loop.time() + self.limits.header_timeout
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -329,7 +330,7 @@ class Connection(asyncio.Protocol):
         # A worker still answering goes on: what it decides is stored, whoever is listening.
 
     def data_received(self, data: bytes) -> None:
-        if self.stopped:
+        if self.stopped or self.parser is None:
             return
         try:
             self.parser.feed_data(data)
@@ -439,6 +440,7 @@ class Connection(asyncio.Protocol):
         self.in_message = False
         body = self.body
         parser = self.parser
+        assert parser is not None  # it is what calls this
         target = self.url
         query = target.find(b"?")
         request = Request(
