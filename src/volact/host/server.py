@@ -11,7 +11,7 @@ asyncio protocol of volact's own, on uvloop), with the host's routes
 (:class:`~volact.host.app.HostRoutes`) and its limits against hostile connections
 (:class:`~volact.web.http1.Limits`: header, body and idle timeouts, connections per address
 and in all; docs/host.md, "Limits"). The global connection cap is kept below the open-files
-limit (:func:`~volact.web.http1.connection_cap`), so the descriptors the store, the certificate
+limit (:func:`volact.web.http1.connection_cap`), so the descriptors the store, the certificate
 watcher and the background jobs need are never taken by connections.
 
 Shutdown on SIGTERM or SIGINT (Ctrl-C): stop accepting connections, close idle ones, let the
@@ -47,7 +47,7 @@ from volact.host.identity import HostFiles
 from volact.host.service import HostService
 from volact.store import open_store
 from volact.web import runner
-from volact.web.http1 import Edge, Limits, connection_cap
+from volact.web.http1 import Edge, Limits
 
 log = logging.getLogger("volact.host")
 
@@ -100,8 +100,7 @@ def serve(options: ServeOptions, *, on_ready: Callable[[str], None] = _print_rea
         # seconds under load) and found nothing to free.
         gc.freeze()
         sys.setswitchinterval(SWITCH_INTERVAL)
-        edge = Edge(app.routes, options.limits)
-        edge.max_connections = connection_cap(options.limits.max_connections, open_files)
+        edge = Edge(app.routes, options.limits, open_files)
         await serve_until_stopped(
             service, edge, sock, options.background, on_ready, options.graceful_timeout
         )

@@ -142,14 +142,21 @@ class _Stop(Exception):
 class Edge:
     """The server side of every connection: the handler, the limits, the connection counts."""
 
-    def __init__(self, handler: Handler, limits: Limits | None = None) -> None:
+    def __init__(
+        self, handler: Handler, limits: Limits | None = None, open_files: int | None = None
+    ) -> None:
+        """``open_files``: the process's soft open-files limit, which the global cap is kept
+        below (:func:`connection_cap`)."""
         self.handler = handler
         self.limits = limits or Limits()
         self.max_connections = self.limits.max_connections
+        if open_files is not None:
+            self.max_connections = connection_cap(self.max_connections, open_files)
         self.connections: set[Connection] = set()
         self.per_address: dict[str, int] = {}
         self.closing = False
         self.date = b""
+        self._refusals: dict[int, bytes] = {}
         self.refused = 0  # connections refused over a cap, in all
         self.timed_out = 0  # connections cut by a time limit, in all
         self._refused_logged = 0
@@ -159,6 +166,7 @@ class Edge:
 
     def _update_date(self) -> None:
         self.date = b"date: " + email.utils.formatdate(usegmt=True).encode() + b"\r\n"
+        self._refusals = self._refusal_answers()
 
     def protocol(self) -> Connection:
         return Connection(self)
@@ -205,28 +213,51 @@ class Edge:
 
     # --- connections ---------------------------------------------------------------------
 
-    def admit(self, connection: Connection, address: str) -> Overloaded | None:
-        """Count a new connection in, or say why it is refused."""
+    def admit(self, connection: Connection, address: str) -> bytes | None:
+        """Count a new connection in, or give the whole answer that refuses it."""
         count = self.per_address.get(address, 0)
         if count >= self.limits.max_per_address:
             self.refused += 1
-            return Overloaded(
-                429,
-                f"too many connections from {address} (at most "
-                f"{self.limits.max_per_address} at once); try again in 1 s",
-                {"retry_after": 1, "limit": self.limits.max_per_address},
-            )
+            return self._refusals[429]
         if len(self.connections) >= self.max_connections:
             self.refused += 1
-            return Overloaded(
+            return self._refusals[503]
+        self.per_address[address] = count + 1
+        self.connections.add(connection)
+        return None
+
+    def _refusal_answers(self) -> dict[int, bytes]:
+        """The answers to connections over a cap, made whole once a tick (a flood of refused
+        connections costs no encoding each)."""
+        per_address = self.limits.max_per_address
+        errors = [
+            Overloaded(
+                429,
+                f"too many connections from one address (at most {per_address} at once); "
+                "try again in 1 s",
+                {"retry_after": 1, "limit": per_address},
+            ),
+            Overloaded(
                 503,
                 f"the host has its most connections open ({self.max_connections}); "
                 "try again in 1 s",
                 {"retry_after": 1, "limit": self.max_connections},
-            )
-        self.per_address[address] = count + 1
-        self.connections.add(connection)
-        return None
+            ),
+        ]
+        return {error.status: self.encode(error_answer(error), False, False) for error in errors}
+
+    def encode(self, answer: Answer, keep_alive: bool, head_only: bool) -> bytes:
+        """An answer's bytes: status line, date, headers, ``connection: close`` unless kept
+        alive, and the body (not for HEAD)."""
+        status, headers, payload, _ = answer
+        parts = [_STATUS_LINES[status], self.date]
+        parts.extend(name + b": " + value + b"\r\n" for name, value in headers)
+        if not keep_alive:
+            parts.append(_CLOSE)
+        parts.append(b"\r\n")
+        if not head_only:
+            parts.append(payload)
+        return b"".join(parts)
 
     def release(self, connection: Connection, address: str) -> None:
         self.connections.discard(connection)
@@ -271,31 +302,30 @@ class Edge:
 class Connection(asyncio.Protocol):
     """One client connection: parse, queue, answer in order, within the edge's limits."""
 
+    # Defaults for every connection; what changes is set on the instance. A refused connection
+    # sets nearly nothing (a flood of them must cost little).
+    parser: httptools.HttpRequestParser | None = None  # made once admitted
+    transport: asyncio.Transport | None = None
+    client: tuple[str, int] | None = None
+    address = "unknown"
+    counted = False
+    deadline = 0.0  # loop time after which the connection is cut; 0 while answering
+    worker: asyncio.Task[None] | None = None
+    stopped = False  # nothing more is read: answer what is queued, then close
+    reading = True
+    writing = True
+    in_message = False
+    refusal: Answer | None = None
+    # The request being parsed (reset when a message begins).
+    url = b""
+    body_size = 0
+    head_size = 0
+    head_raw = 0  # bytes received while in the head (llhttp buffers a partial header)
+    in_head = False
+
     def __init__(self, edge: Edge) -> None:
         self.edge = edge
         self.limits = edge.limits
-        self.loop = asyncio.get_running_loop()
-        self.parser: httptools.HttpRequestParser | None = None  # made once admitted
-        self.transport: asyncio.Transport | None = None
-        self.client: tuple[str, int] | None = None
-        self.address = "unknown"
-        self.counted = False
-        self.deadline = 0.0  # loop time after which the connection is cut; 0 while answering
-        self.queue: deque[Request | Answer] = deque()
-        self.worker: asyncio.Task[None] | None = None
-        self.stopped = False  # nothing more is read: answer what is queued, then close
-        self.reading = True
-        self.writing = True
-        self.in_message = False
-        self.refusal: Answer | None = None
-        # The request being parsed.
-        self.url = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.body: list[bytes] = []
-        self.body_size = 0
-        self.head_size = 0
-        self.head_raw = 0  # bytes received while in the head (llhttp buffers a partial header)
-        self.in_head = False
 
     # --- asyncio.Protocol ----------------------------------------------------------------
 
@@ -314,10 +344,14 @@ class Connection(asyncio.Protocol):
         refused = edge.admit(self, self.address)
         if refused is not None:
             self.stopped = True
-            transport.write(self._encode(error_answer(refused), False, False))
+            transport.write(refused)
             transport.close()
             return
         self.counted = True
+        self.loop = asyncio.get_running_loop()
+        self.queue: deque[Request | Answer] = deque()
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
         self.parser = httptools.HttpRequestParser(self)
         self.deadline = self.loop.time() + self.limits.header_timeout
 
@@ -490,7 +524,7 @@ class Connection(asyncio.Protocol):
                 answer, keep_alive, head_only = item, False, False
             last = not keep_alive or (self.stopped and not queue)
             if not transport.is_closing():
-                transport.write(self._encode(answer, not last, head_only))
+                transport.write(self.edge.encode(answer, not last, head_only))
                 if last:
                     transport.close()
         self.worker = None
@@ -502,17 +536,6 @@ class Connection(asyncio.Protocol):
         elif self.deadline == 0.0:  # a pipelined request began while the last was answered
             self.deadline = self.loop.time() + self.limits.header_timeout
         self._resume()
-
-    def _encode(self, answer: Answer, keep_alive: bool, head_only: bool) -> bytes:
-        status, headers, payload, _ = answer
-        parts = [_STATUS_LINES[status], self.edge.date]
-        parts.extend(name + b": " + value + b"\r\n" for name, value in headers)
-        if not keep_alive:
-            parts.append(_CLOSE)
-        parts.append(b"\r\n")
-        if not head_only:
-            parts.append(payload)
-        return b"".join(parts)
 
     # --- stopping ------------------------------------------------------------------------
 
