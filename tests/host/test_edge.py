@@ -16,14 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
+from volact.core.errors import BadRequest
 from volact.core.policy import GroupPolicy
 from volact.host.app import create_app
 from volact.host.service import HostService
 from volact.store import SQLiteStore
 from volact.web import Answer as Answer_
-from volact.web.http1 import Edge
+from volact.web import has_duplicate_keys, parse_json
+from volact.web.http1 import Edge, connection_cap
 from volact.web.runner import bind_socket, listening_url
 
 from .helpers import GROUP, body, make_host
@@ -319,3 +322,40 @@ async def test_shutdown_lets_a_direct_answer_finish_and_closes(served: Served) -
     assert await asyncio.wait_for(reader.read(), 10) == b""
     writer.close()
     await stopping
+
+
+# --- the pieces that are pure: the descriptor reserve, duplicate keys ------------------------
+
+
+@pytest.mark.parametrize(
+    ("wanted", "open_files", "cap"),
+    [(8192, 256, 192), (8192, 1024, 768), (8192, 16384, 8192), (8192, 8300, 8044), (10, 40, 10)],
+)
+def test_the_global_cap_stays_below_the_open_files_limit(
+    wanted: int, open_files: int, cap: int
+) -> None:
+    assert connection_cap(wanted, open_files) == cap
+
+
+@pytest.mark.parametrize(
+    ("raw", "duplicated"),
+    [
+        (b'{"a":1,"a":2}', True),
+        (b'{"a":1,"b":2}', False),
+        (b'{"a:":"x:y","b":[{"c":1},{"c":2}]}', False),  # colons in strings, repeated names apart
+        (b'{"a":{"b":1,"b":1}}', True),  # nested, with the same value
+        (b'{"a:":1,"a:":"::"}', True),  # a duplicate whose colons are all in strings
+        (b'{"\\u003a":1,"b":"\\":"}', False),  # escapes: the slow path
+        (b'{"\\u003a":1,"\\u003a":2}', True),
+        (b'{"\\u0061":1,"a":2}', True),  # the same name spelled two ways
+        (b'"a:b"', False),
+        (b"[" * 1000 + b"]" * 1000, False),  # deep: no recursion
+    ],
+)
+def test_duplicate_keys_are_found_exactly(raw: bytes, duplicated: bool) -> None:
+    assert has_duplicate_keys(orjson.loads(raw), raw) is duplicated
+    if duplicated:
+        with pytest.raises(BadRequest, match="names a member of an object twice"):
+            parse_json(raw)
+    else:
+        assert type(parse_json(raw)) is type(orjson.loads(raw))  # read, not refused
