@@ -1,11 +1,9 @@
 """volact's own HTTP/1.1 server edge: an asyncio protocol driving httptools' parser, with limits.
 
-The host answers nearly every request from a body of a few hundred bytes, so it owns its HTTP
-edge instead of going through an ASGI server: :class:`Connection` feeds the bytes it receives
-to httptools' public :class:`httptools.HttpRequestParser` (llhttp, as in Node.js) and hands each
-complete request to one ``handler`` coroutine (:data:`Handler`), which returns the whole answer;
-the answer leaves in one write. Nothing here knows a route; the host's routes are
-:mod:`volact.host.server`'s.
+:class:`Connection` feeds what it receives to httptools' public ``HttpRequestParser`` (llhttp)
+and hands each complete request to one ``handler`` coroutine (:data:`Handler`), which returns
+the whole answer; it leaves in one write. No route is known here (the host's:
+:class:`volact.host.app.HostRoutes`).
 
 What it holds to, whatever a client sends:
 
@@ -20,18 +18,16 @@ What it holds to, whatever a client sends:
 - **Time limits** (:class:`Limits`): a request's head must arrive within ``header_timeout`` of
   its first byte (or of the connection's opening), its body within ``body_timeout`` of the end
   of the head, and a keep-alive connection may stay idle ``idle_timeout`` between requests.
-  Over a limit, the connection is closed (a slowloris client is cut). While the host itself is
-  answering, no limit runs. One periodic sweep checks every connection's deadline, so a
-  request costs no timer of its own.
+  Over a limit, the connection is closed; while the host is answering, none runs. One periodic
+  sweep checks every deadline, so a request costs no timer of its own.
 - **Connection caps.** At most ``max_per_address`` connections from one client address and
   ``max_connections`` in all (which :func:`connection_cap` keeps below the process's file
   descriptor limit). A connection over a cap is answered at once, before anything is read — 429
   ``rate_limited`` over the per-address cap, 503 ``rate_limited`` over the global one, both with
   ``Retry-After`` — and closed; every other connection goes on being served. Refusals are
   logged as one summary line at most every ``REFUSAL_LOG_INTERVAL`` seconds.
-- **A clean stop** (:meth:`Edge.shutdown`): stop accepting, close idle connections, let the
-  requests being answered finish (each answer then says ``connection: close``), up to a
-  timeout.
+- **A clean stop** (:meth:`Edge.shutdown`): close idle connections, let the answers being made
+  finish (with ``connection: close``), up to a timeout.
 """
 
 from __future__ import annotations
