@@ -373,7 +373,7 @@ class Connection(asyncio.Protocol):
             elif self.stopped:  # a last request (Connection: close) ended the parse
                 self._stop(None)
             else:  # bytes llhttp refuses
-                self._stop(self._malformed())
+                self._stop(error_answer(MALFORMED))
             return
         if self.in_head:
             self.head_raw += len(data)
@@ -383,7 +383,7 @@ class Connection(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         # The client has sent all it will: answer what is queued, then close.
         if not self.stopped:
-            self._stop(self._malformed() if self.in_message else None)
+            self._stop(error_answer(MALFORMED) if self.in_message else None)
         return True  # keep the write side open for the answers
 
     def pause_writing(self) -> None:
@@ -540,10 +540,6 @@ class Connection(asyncio.Protocol):
         closes (its framing can no longer be trusted)."""
         self.refusal = error_answer(error)
         raise _Stop
-
-    @staticmethod
-    def _malformed() -> Answer:
-        return error_answer(MALFORMED)
 
     def _too_large(self) -> HTTPError:
         limit = self.limits.max_body_bytes
