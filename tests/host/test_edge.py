@@ -26,7 +26,7 @@ from volact.host.service import HostService
 from volact.store import SQLiteStore
 from volact.web import Answer as Answer_
 from volact.web import has_duplicate_keys, parse_json
-from volact.web.http1 import Edge, connection_cap
+from volact.web.http1 import Edge, Limits, connection_cap
 from volact.web.runner import bind_socket, listening_url
 
 from .helpers import GROUP, body, make_host
@@ -359,3 +359,83 @@ def test_duplicate_keys_are_found_exactly(raw: bytes, duplicated: bool) -> None:
             parse_json(raw)
     else:
         assert type(parse_json(raw)) is type(orjson.loads(raw))  # read, not refused
+
+
+# --- the edge's other paths ----------------------------------------------------------------------
+
+
+async def test_head_upgrade_and_many_pipelined_requests(served: Served) -> None:
+    reader, writer = await served.connect()
+    writer.write(b"HEAD /v1/health HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert await asyncio.wait_for(reader.readline(), 10) == b"HTTP/1.1 200 OK\r\n"
+    head = b""
+    while (line := await reader.readline()) != b"\r\n":
+        head += line
+    assert b"content-length: " in head  # the length of the body a GET would get, and no body
+    # More requests pipelined than the edge queues (16): reading pauses, all are answered.
+    writer.write(b"".join(b"GET /nope/%d HTTP/1.1\r\nHost: h\r\n\r\n" % n for n in range(40)))
+    for n in range(40):
+        status, _, answer = await read_answer(reader)
+        assert (status, answer["error"]["message"]) == (404, f"no such endpoint: /nope/{n}")
+    # An upgrade is not spoken here: the request is answered, then the connection closed.
+    writer.write(b"GET /v1/health HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n")
+    status, headers, _ = await read_answer(reader)
+    assert (status, headers["connection"]) == (200, "close")
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
+
+
+async def test_half_sent_requests_and_endless_headers_are_refused(served: Served) -> None:
+    # The client stops sending in the middle of a head: 400, then closed.
+    reader, writer = await served.connect()
+    writer.write(b"GET /v1/health HTTP/1.1\r\nHost: h\r\n")
+    writer.write_eof()
+    status, headers, answer = await read_answer(reader)
+    assert (status, headers["connection"]) == (400, "close")
+    assert "malformed" in answer["error"]["message"]
+    writer.close()
+    # One header that never ends: refused once twice the head limit has come, without its end.
+    reader, writer = await served.connect()
+    writer.write(b"GET /v1/health HTTP/1.1\r\nHost: h\r\nX-Long: " + b"y" * 40_000)
+    status, _, answer = await read_answer(reader)
+    assert (status, answer["error"]["code"]) == (431, "bad_request")
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
+
+
+async def test_an_in_process_edge_sweeps_and_caps(tmp_path: Path) -> None:
+    now = int(time.time())
+    host = make_host(tmp_path / "host", now)
+    service = HostService.from_files(
+        host.files, SQLiteStore(host.directory / "host.db"), lambda: int(time.time())
+    )
+    limits = Limits(header_timeout=0.2, idle_timeout=0.2, max_per_address=2, max_connections=3)
+    edge = Edge(create_app(service, rate_limit=0).routes, limits, open_files=1024)
+    assert edge.max_connections == 3 and edge.tick() == 0.05
+    sock = bind_socket("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    async with service:
+        server = await edge.serve(sock)
+        sweeping = asyncio.create_task(edge.sweeping())
+        try:
+            first = await asyncio.open_connection("127.0.0.1", port)
+            second = await asyncio.open_connection("127.0.0.1", port)
+            third = await asyncio.open_connection("127.0.0.1", port)  # over 2 from one address
+            status, headers, answer = await read_answer(third[0])
+            assert (status, headers["retry-after"], answer["error"]["code"]) == (
+                429,
+                "1",
+                "rate_limited",
+            )
+            # Both held connections are cut by the sweep (nothing was sent on them).
+            assert await asyncio.wait_for(first[0].read(), 10) == b""
+            assert await asyncio.wait_for(second[0].read(), 10) == b""
+            await until(lambda: not edge.connections, "the edge to let them go")
+            assert edge.refused == 1 and edge.timed_out >= 2
+            for _, writer in (first, second, third):
+                writer.close()
+        finally:
+            sweeping.cancel()
+            server.close()
+            await edge.shutdown(5)
+            sock.close()
