@@ -439,3 +439,28 @@ async def test_an_in_process_edge_sweeps_and_caps(tmp_path: Path) -> None:
             server.close()
             await edge.shutdown(5)
             sock.close()
+
+
+def test_no_private_module_of_a_dependency_is_imported() -> None:
+    """The edge stands on public APIs only (issue 17): no uvicorn protocol internals, no
+    httptools submodule, no module of a dependency whose name starts with an underscore."""
+    import ast
+
+    src = Path(__file__).resolve().parents[2] / "src" / "volact"
+    found = []
+    for path in src.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            for name in names:
+                parts = name.split(".")
+                if parts[0] in ("volact", "__future__"):
+                    continue
+                if any(part.startswith("_") for part in parts) or name.startswith(
+                    ("uvicorn.protocols", "httptools.")
+                ):
+                    found.append(f"{path.relative_to(src)}: {name}")
+    assert found == []
