@@ -464,3 +464,22 @@ def test_no_private_module_of_a_dependency_is_imported() -> None:
                 ):
                     found.append(f"{path.relative_to(src)}: {name}")
     assert found == []
+
+
+def test_the_serve_flags_say_the_edge_defaults() -> None:
+    """`volact host serve --help` states each limit's default; they are Limits()'s."""
+    from click.testing import CliRunner
+
+    from volact.cli import cli
+
+    text = " ".join(CliRunner().invoke(cli, ["host", "serve", "--help"]).output.split())
+    limits = Limits()
+    for flag, value in [
+        ("--header-timeout", limits.header_timeout),
+        ("--body-timeout", limits.body_timeout),
+        ("--idle-timeout", limits.idle_timeout),
+        ("--max-connections", limits.max_connections),
+        ("--max-connections-per-address", limits.max_per_address),
+    ]:
+        described = text.split(flag + " ", 1)[1].split(" --", 1)[0]
+        assert f"(default {value:g}" in described, (flag, described)
