@@ -483,3 +483,15 @@ def test_the_serve_flags_say_the_edge_defaults() -> None:
     ]:
         described = text.split(flag + " ", 1)[1].split(" --", 1)[0]
         assert f"(default {value:g}" in described, (flag, described)
+
+
+async def test_large_pipelined_bodies_are_not_taken_for_a_long_head(served: Served) -> None:
+    reader, writer = await served.connect()
+    big = b"POST /nope HTTP/1.1\r\nHost: h\r\nContent-Length: 12000\r\n\r\n" + b"x" * 12000
+    writer.write(big * 3 + b"GET /nope HTTP/1.1\r\nHost: h\r\n")
+    await writer.drain()
+    for _ in range(3):
+        assert (await read_answer(reader))[0] == 404
+    writer.write(b"\r\n")
+    assert (await read_answer(reader))[0] == 404
+    writer.close()

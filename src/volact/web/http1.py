@@ -112,15 +112,7 @@ class Limits:
     max_head_bytes: int = 16384
     max_headers: int = 100
     max_body_bytes: int = MAX_BODY_BYTES
-    max_pipelined: int = 16
-
-    def __post_init__(self) -> None:
-        for name in ("header_timeout", "body_timeout", "idle_timeout"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be more than 0 seconds")
-        for name in ("max_connections", "max_per_address", "max_pipelined"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
+    max_pipelined: int = 16  # (the CLI checks the ranges: timeouts over 0, caps at least 1)
 
 
 def connection_cap(wanted: int, open_files: int) -> int:
@@ -318,6 +310,7 @@ class Connection(asyncio.Protocol):
     head_size = 0
     head_raw = 0  # bytes received while in the head (llhttp buffers a partial header)
     in_head = False
+    read_done = 0  # bytes of the current read that were whole requests (about)
 
     def __init__(self, edge: Edge) -> None:
         self.edge = edge
@@ -362,6 +355,8 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.stopped or self.parser is None:
             return
+        continued = self.in_head  # these bytes go on with a head begun before
+        self.read_done = 0
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -375,8 +370,9 @@ class Connection(asyncio.Protocol):
             else:  # bytes llhttp refuses
                 self._stop(error_answer(MALFORMED))
             return
-        if self.in_head:
-            self.head_raw += len(data)
+        if self.in_head:  # at most this much of the head has come (llhttp holds a partial line)
+            rest = len(data) if continued else len(data) - self.read_done
+            self.head_raw += rest
             if self.head_raw > 2 * self.limits.max_head_bytes:
                 self._stop(error_answer(self._head_too_large()))
 
@@ -468,6 +464,7 @@ class Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self.in_message = False
+        self.read_done += self.head_size + self.body_size + 64  # the request line, roughly
         body = self.body
         parser = self.parser
         assert parser is not None  # it is what calls this
