@@ -1,12 +1,11 @@
 """The reference of SPEC §12: a minimal Starlette JSON POST endpoint under uvicorn.
 
 It reads the JSON body of ``POST /v1/activate`` and answers a small JSON object, nothing else:
-no validation, no storage, no signature. It runs under the uvicorn settings of ``volact host
-serve`` (:func:`volact.host.server.uvicorn_config`: one process, uvloop, httptools, access log
-off, no server header, lifespan off), on a socket bound the same way. Only the HTTP protocol
-class differs: the reference uses uvicorn's own ``httptools`` protocol, while the host uses its
-subclass of it (JSON errors for malformed HTTP, and each answer sent in one write), which is
-part of what is measured. Run::
+no validation, no storage, no signature. It runs under uvicorn with volact's shared settings
+(:func:`volact.web.runner.uvicorn_config`) and the fast choices: one process, uvloop, uvicorn's
+own httptools protocol, access log off, no server header, lifespan off, on a socket bound the
+way the host binds its own. The host serves on its own HTTP edge (:mod:`volact.web.http1`),
+which is part of what is measured. Run::
 
     .venv/bin/python benchmarks/reference_app.py [--port 0]
 
@@ -24,8 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from volact.host.server import uvicorn_config
-from volact.web.runner import bind_socket, listening_url
+from volact.web.runner import bind_socket, listening_url, uvicorn_config
 
 
 async def activate(request: Request) -> Response:
@@ -53,8 +51,14 @@ def main() -> None:
     parser.add_argument("--bind", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    config = uvicorn_config(create_app())
-    config.http = "httptools"  # uvicorn's own protocol, not the host's subclass
+    config = uvicorn_config(
+        create_app(),
+        graceful_timeout=30,
+        loop="uvloop",
+        http="httptools",
+        ws="none",
+        proxy_headers=False,
+    )
     sock = bind_socket(args.bind, args.port)
     server = _Server(config, listening_url(sock))
     try:

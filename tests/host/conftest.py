@@ -70,9 +70,10 @@ START_TIMEOUT = 30.0
 class ServedHost:
     """A `volact host serve` process on 127.0.0.1 with a port of its own choosing."""
 
-    def __init__(self, directory: Path, *extra: str) -> None:
+    def __init__(self, directory: Path, *extra: str, prefix: tuple[str, ...] = ()) -> None:
         self.directory = directory
         self.extra = extra
+        self.prefix = prefix  # a command the host runs under, e.g. ("prlimit", "--nofile=256")
         self.process: subprocess.Popen[str] | None = None
         self.reader: threading.Thread | None = None
         self.url = ""
@@ -82,6 +83,7 @@ class ServedHost:
         stderr = open(self.stderr_path, "a", encoding="utf-8")  # noqa: SIM115
         self.process = subprocess.Popen(
             [
+                *self.prefix,
                 sys.executable,
                 "-m",
                 "volact",
@@ -154,8 +156,8 @@ def serve_host() -> Iterator[Callable[..., ServedHost]]:
     """Start `volact host serve` processes; every one is killed at teardown."""
     started: list[ServedHost] = []
 
-    def start(directory: Path, *extra: str) -> ServedHost:
-        served = ServedHost(directory, *extra).start()
+    def start(directory: Path, *extra: str, prefix: tuple[str, ...] = ()) -> ServedHost:
+        served = ServedHost(directory, *extra, prefix=prefix).start()
         started.append(served)
         return served
 

@@ -12,9 +12,10 @@ import httpx
 
 from volact.core.host_machine import Event
 from volact.host.app import create_app
-from volact.host.server import serve_until_stopped, uvicorn_config
+from volact.host.server import serve_until_stopped
 from volact.host.service import HostService
 from volact.store import SQLiteStore
+from volact.web.http1 import Edge
 from volact.web.runner import bind_socket
 
 from .helpers import body, make_host
@@ -44,8 +45,8 @@ async def test_background_jobs_run_until_sigterm_and_their_events_are_kept(
 
     sock = bind_socket("127.0.0.1", 0)
     try:
-        config = uvicorn_config(create_app(service, rate_limit=0), graceful_timeout=5)
-        await serve_until_stopped(service, config, sock, [publisher, failing], urls.append)
+        edge = Edge(create_app(service, rate_limit=0).routes)
+        await serve_until_stopped(service, edge, sock, [publisher, failing], urls.append, 5)
     finally:
         sock.close()
     assert urls[0].startswith("http://127.0.0.1:")

@@ -160,6 +160,43 @@ def host() -> None:
     "request at debug).",
 )
 @click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Time a client has to send a request's head, from its first byte (default 10).",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Time a client has to send a request's body, after its head (default 10).",
+)
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Time a kept-alive connection may stay idle between requests (default 5).",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Connections open at once, in all (default 8192; always kept below the open-files "
+    "limit, whose soft value is raised to the hard one at start).",
+)
+@click.option(
+    "--max-connections-per-address",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Connections open at once from one client address (default 128); more are refused "
+    "at once (429 rate_limited).",
+)
+@click.option(
     "--publish-dns",
     "publish_domains",
     multiple=True,
@@ -237,6 +274,11 @@ def serve(
     rate_limit: float,
     usage_interval: float,
     log_level: str,
+    header_timeout: float | None,
+    body_timeout: float | None,
+    idle_timeout: float | None,
+    max_connections: int | None,
+    max_connections_per_address: int | None,
     publish_domains: tuple[str, ...],
     dns_server: str | None,
     tsig_key: str | None,
@@ -261,9 +303,12 @@ def serve(
     the dashboard and /metrics to holders of the admin token; it prints `volact host admin
     listening on URL` once it accepts requests.
     """
+    from dataclasses import replace
+
     from volact.host import publishing as dns_setup
     from volact.host.server import ServeOptions, _print_ready
     from volact.host.server import serve as run
+    from volact.web.http1 import Limits
 
     # Every flag is checked before anything is opened or bound.
     publishing = dns_setup.dns_publishing(
@@ -277,6 +322,14 @@ def serve(
         rate_limit=rate_limit,
         log_level=log_level,
     )
+    given: dict[str, Any] = {
+        "header_timeout": header_timeout,
+        "body_timeout": body_timeout,
+        "idle_timeout": idle_timeout,
+        "max_connections": max_connections,
+        "max_per_address": max_connections_per_address,
+    }
+    options.limits = replace(Limits(), **{k: v for k, v in given.items() if v is not None})
     listening = dns_setup.ListeningPort()
 
     def ready(url: str) -> None:

@@ -26,7 +26,6 @@ nonce or ticket) is logged.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -34,28 +33,27 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from volact.core.errors import (
-    BadRequest,
-    InternalError,
-    RateLimited,
-    VolactError,
-    error_body,
-)
+from volact.core.errors import BadRequest, InternalError, NotFound, VolactError
 from volact.core.protocol import ACTIVATE_PATH, HEALTH_PATH, MAX_BODY_BYTES
 from volact.host.service import HostService
 from volact.web import (
+    Answer,
+    HTTPError,
     PayloadTooLarge,
     RateLimiter,
     client_address,
+    encode_json,
+    error_answer,
     exception_handlers,
     guarded,
+    json_answer,
     parse_json,
-    status_for,
 )
+from volact.web.http1 import Request as EdgeRequest
 
 access_log = logging.getLogger("volact.host.access")
 log = logging.getLogger("volact.host")
@@ -64,9 +62,6 @@ DEFAULT_RATE_LIMIT = 100.0
 """Requests a second per client address; bursts up to twice that."""
 
 _CODE_KEY = "volact.code"
-# The same bytes as Starlette's JSONResponse, with one encoder made once.
-_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-_JSON_TYPE = (b"content-type", b"application/json")
 
 
 def log_request(
@@ -76,7 +71,8 @@ def log_request(
     started: float,
     code: str | None,
 ) -> None:
-    """One access record: DEBUG for a success, INFO for everything else."""
+    """One access record: DEBUG for a success, INFO for everything else. ``scope`` is an ASGI
+    scope, or any mapping with its ``method``, ``path`` and ``client``."""
     client = scope.get("client")
     fields: dict[str, Any] = {
         "method": scope["method"],
@@ -177,16 +173,12 @@ async def read_json_body(scope: Scope, receive: Receive, limit: int = MAX_BODY_B
     return json_body(chunks[0] if len(chunks) == 1 else b"".join(chunks))
 
 
-# An answer: status, headers, body, and the error code (None for a success).
-Answer = tuple[int, list[tuple[bytes, bytes]], bytes, str | None]
-
-
 class ActivateEndpoint:
     """``POST /v1/activate``: rate limit, read, activate, answer, log.
 
-    Called as a plain ASGI app, or (by the host's HTTP protocol, :mod:`volact.host.server`)
-    with a body its parser has already read: :meth:`takes` says which requests may skip ASGI,
-    :meth:`answer_body` answers them. Both give the same answers.
+    Called as a plain ASGI app, or (by the host's own HTTP edge, :mod:`volact.host.server`)
+    with a request its parser has already read whole (:meth:`answer_request`). Both give the
+    same answers.
     """
 
     def __init__(
@@ -219,23 +211,14 @@ class ActivateEndpoint:
         await send({"type": "http.response.body", "body": payload})
         self.log(scope, status, started, code)
 
-    @staticmethod
-    def takes(headers: list[tuple[bytes, bytes]]) -> bool:
-        """Whether a request with these headers can be answered from its body alone: a declared
-        length within the limit, no transfer coding, a JSON (or no) content type. Anything else
-        goes through ASGI, which answers it (often with an error) by the same rules."""
-        for name, _ in headers:
-            if name == b"transfer-encoding":
-                return False
-        try:
-            return check_body_headers(headers)
-        except VolactError:
-            return False
-
-    async def answer_body(self, raw: bytes, address: str) -> Answer:
-        """The answer to a request whose whole body has been read (``takes`` its headers)."""
+    async def answer_request(
+        self, headers: list[tuple[bytes, bytes]], raw: bytes, address: str
+    ) -> Answer:
+        """The answer to a request whose whole body has been read, by the rules of
+        :meth:`__call__` (headers as ASGI pairs, names lower-case)."""
         try:
             self.limiter.check(address, self.monotonic())
+            check_body_headers(headers)
             body = json_body(raw)
         except Exception as error:
             return self.refusal(error)
@@ -246,7 +229,7 @@ class ActivateEndpoint:
             payload = await self.service.activate_json(body, address)
         except Exception as error:
             return self.refusal(error)
-        return 200, [_JSON_TYPE, (b"content-length", b"%d" % len(payload))], payload, None
+        return json_answer(payload)
 
     @staticmethod
     def refusal(error: Exception) -> Answer:
@@ -255,25 +238,69 @@ class ActivateEndpoint:
         if not isinstance(error, VolactError):
             log.error("unexpected error in POST %s", ACTIVATE_PATH, exc_info=error)
             error = InternalError("an unexpected error occurred; it was logged")
-        payload = _JSON.encode(error_body(error)).encode()
-        headers = [_JSON_TYPE]
-        if isinstance(error, RateLimited):
-            headers.append((b"retry-after", str(error.details.get("retry_after", 1)).encode()))
-        headers.append((b"content-length", b"%d" % len(payload)))
-        return status_for(error), headers, payload, error.code
+        return error_answer(error)
 
     def log(self, scope: Scope, status: int, started: float, code: str | None) -> None:
         if self.logger.isEnabledFor(logging.DEBUG if status < 400 else logging.INFO):
             log_request(self.logger, scope, status, started, code)
 
 
+class HostRoutes:
+    """The host's routes on its own HTTP edge (:mod:`volact.web.http1`): the same answers as
+    the ASGI app, for requests the edge has read whole.
+
+    Paths are matched exactly (the query is ignored): ``/v1/activate/`` or ``/v1/health/`` are
+    404 ``not_found`` like any other unknown path, never a redirect.
+    """
+
+    def __init__(self, activate: ActivateEndpoint, health: Callable[[str], Answer]) -> None:
+        self.activate = activate
+        self.health = health
+        self.logger = activate.logger
+
+    async def __call__(self, request: EdgeRequest) -> Answer:
+        path = request.path
+        method = request.method
+        if path == _ACTIVATE:
+            if method == b"POST":
+                answer = await self.activate.answer_request(
+                    request.headers, request.body, request.address
+                )
+            else:
+                answer = _not_allowed(method)
+        elif path == _HEALTH:
+            answer = self.health(request.address) if method in _READ else _not_allowed(method)
+        else:
+            answer = error_answer(NotFound(f"no such endpoint: {path.decode('latin-1')}"))
+        status = answer[0]
+        if self.logger.isEnabledFor(logging.DEBUG if status < 400 else logging.INFO):
+            scope = {
+                "method": method.decode("latin-1"),
+                "path": path.decode("latin-1"),
+                "client": request.client,
+            }
+            log_request(self.logger, scope, status, request.started, answer[3])
+        return answer
+
+
+_ACTIVATE = ACTIVATE_PATH.encode()
+_HEALTH = HEALTH_PATH.encode()
+_READ = (b"GET", b"HEAD")
+
+
+def _not_allowed(method: bytes) -> Answer:
+    return error_answer(HTTPError(405, f"method {method.decode('latin-1')} is not allowed here"))
+
+
 class HostApp:
     """The host's ASGI app: ``POST /v1/activate`` straight to its endpoint, the rest to
-    Starlette (which has the same endpoint, so it also answers 405 for other methods)."""
+    Starlette (which has the same endpoint, so it also answers 405 for other methods).
+    :attr:`routes` answers the same requests on the host's own HTTP edge."""
 
-    def __init__(self, activate: ActivateEndpoint, fallback: ASGIApp) -> None:
+    def __init__(self, activate: ActivateEndpoint, fallback: ASGIApp, routes: HostRoutes) -> None:
         self.activate = activate
         self.fallback = fallback
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == ACTIVATE_PATH and scope["method"] == "POST":
@@ -288,18 +315,23 @@ def create_app(
     rate_limit: float = DEFAULT_RATE_LIMIT,
     burst: float | None = None,
     monotonic: Callable[[], float] = time.monotonic,
-) -> ASGIApp:
+) -> HostApp:
     """The host's ASGI app. The caller starts and stops ``service`` (it opens the store)."""
     limiter = RateLimiter(rate_limit, burst if burst is not None else 2 * rate_limit)
     activate = ActivateEndpoint(service, limiter, monotonic)
 
-    async def health(request: Request) -> Response:
+    def health_answer(address: str) -> Answer:
         try:
-            limiter.check(client_address(request), monotonic())
+            limiter.check(address, monotonic())
         except VolactError as error:
-            request.scope[_CODE_KEY] = error.code
-            raise
-        return JSONResponse(service.health())
+            return error_answer(error)
+        return json_answer(encode_json(service.health()))
+
+    async def health(request: Request) -> Response:
+        status, headers, payload, code = health_answer(client_address(request))
+        if code is not None:
+            request.scope[_CODE_KEY] = code
+        return Response(payload, status, {n.decode(): v.decode() for n, v in headers[:-1]})
 
     app = Starlette(
         routes=[
@@ -309,4 +341,7 @@ def create_app(
         ],
         exception_handlers=exception_handlers(),
     )
-    return HostApp(activate, AccessLog(app))
+    # A path with a trailing slash is not found, as on the host's own edge; never a redirect
+    # (Starlette's would be built from the Host header).
+    app.router.redirect_slashes = False
+    return HostApp(activate, AccessLog(app), HostRoutes(activate, health_answer))

@@ -14,8 +14,13 @@ Both run an ASGI app under uvicorn the same way:
   service can close its store and the process exits with status 0. A second SIGINT gives up
   waiting for the requests in flight.
 
-What differs between the services (their uvicorn protocol, their log lines, what they start and
-stop around serving) stays with each service.
+- **Open files**: :func:`raise_open_files_limit` raises the soft ``RLIMIT_NOFILE`` to the hard
+  one, so a service's connection cap can be set below a limit that is as high as allowed.
+
+The vendor service is served by uvicorn (:func:`uvicorn_config`, :func:`serve_until_signalled`);
+the host by its own HTTP edge (:mod:`volact.web.http1`), with :class:`StopSignals` and
+:func:`run_main`. What differs between the services (their log lines, what they start and stop
+around serving) stays with each service.
 """
 
 from __future__ import annotations
@@ -24,14 +29,18 @@ import asyncio
 import contextlib
 import json
 import logging
+import resource
 import signal
 import socket
 import sys
 from collections.abc import Callable, Coroutine, Generator
 from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
 from typing import Any, TextIO, TypeVar
 
 import uvicorn
+import uvloop
 
 from volact.core.errors import ConfigurationError
 
@@ -185,6 +194,63 @@ async def serve_until_signalled(
         for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
     return signal.Signals(server.stopped_by).name if server.stopped_by is not None else None
+
+
+def raise_open_files_limit() -> int:
+    """Raise the soft limit of open files to the hard one (as far as the kernel allows);
+    return the soft limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        wanted = hard
+        if hard == resource.RLIM_INFINITY:
+            with contextlib.suppress(OSError, ValueError):
+                wanted = int(Path("/proc/sys/fs/nr_open").read_text())
+            if wanted == resource.RLIM_INFINITY:
+                wanted = 1 << 20
+        with contextlib.suppress(OSError, ValueError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return soft
+
+
+class StopSignals:
+    """SIGTERM and SIGINT on the running event loop, as events (a ``with`` block installs the
+    handlers and removes them). :attr:`stopping` is set by the first; :attr:`forced` by a
+    second SIGINT (stop waiting for requests in flight). Must be used in the main thread."""
+
+    def __init__(self) -> None:
+        self.stopping = asyncio.Event()
+        self.forced = asyncio.Event()
+        self.stopped_by: int | None = None
+
+    def __enter__(self) -> StopSignals:
+        loop = asyncio.get_running_loop()
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, self.received, sig)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+
+    def received(self, sig: int) -> None:
+        if self.stopped_by is None:
+            self.stopped_by = sig
+        if self.stopping.is_set() and sig == signal.SIGINT:
+            self.forced.set()
+        self.stopping.set()
+
+
+def run_main(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` on uvloop's event loop."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def run(config: uvicorn.Config, main: Coroutine[Any, Any, T]) -> T:
