@@ -49,6 +49,15 @@ async def test_health(world: World) -> None:
     }
 
 
+async def test_a_trailing_slash_is_not_found_never_a_redirect(world: World) -> None:
+    with world.open() as vendor:
+        async with _client(vendor) as http:
+            for path in ("/v1/health/", "/v1/mak-activations/", "/v1/host-activations/"):
+                answer = await http.get(path, headers={"Host": "evil.example"})
+                _assert_error(answer, 404, "not_found")
+                assert "location" not in answer.headers
+
+
 async def test_error_shape_and_body_limit(world: World) -> None:
     with world.open() as vendor:
         async with _client(vendor) as http:

@@ -181,7 +181,7 @@ def create_app(
         Route(HOST_ACTIVATIONS_PATH, web.guarded(host_activations), methods=["POST"]),
         Route(MAK_ACTIVATIONS_PATH, web.guarded(mak_activations), methods=["POST"]),
     ]
-    return Starlette(routes=routes, exception_handlers=web.exception_handlers())
+    return web.make_app(routes)
 
 
 def serve(

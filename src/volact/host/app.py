@@ -31,7 +31,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -48,9 +47,9 @@ from volact.web import (
     client_address,
     encode_json,
     error_answer,
-    exception_handlers,
     guarded,
     json_answer,
+    make_app,
     parse_json,
 )
 from volact.web.http1 import Request as EdgeRequest
@@ -333,15 +332,11 @@ def create_app(
             request.scope[_CODE_KEY] = code
         return Response(payload, status, {n.decode(): v.decode() for n, v in headers[:-1]})
 
-    app = Starlette(
-        routes=[
+    app = make_app(
+        [
             # A plain ASGI endpoint: Starlette checks the method, then calls it; it logs itself.
             Route(ACTIVATE_PATH, activate, methods=["POST"]),
             Route(HEALTH_PATH, guarded(health), methods=["GET"]),
-        ],
-        exception_handlers=exception_handlers(),
+        ]
     )
-    # A path with a trailing slash is not found, as on the host's own edge; never a redirect
-    # (Starlette's would be built from the Host header).
-    app.router.redirect_slashes = False
     return HostApp(activate, AccessLog(app), HostRoutes(activate, health_answer))

@@ -14,12 +14,14 @@ import logging
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
 
 from volact.core.errors import (
     BadRequest,
@@ -281,6 +283,15 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
         return response
     log.error("unexpected error in %s %s: %r", request.method, request.url.path, exc)
     return error_response(InternalError("an unexpected error occurred; it was logged"))
+
+
+def make_app(routes: Sequence[BaseRoute]) -> Starlette:
+    """A Starlette app of ``routes`` whose every error is in the one error shape, and where a
+    path with a trailing slash is not found: never a redirect (Starlette's would be built from
+    the request's ``Host`` header, a place of the client's choosing)."""
+    app = Starlette(routes=list(routes), exception_handlers=exception_handlers())
+    app.router.redirect_slashes = False
+    return app
 
 
 def exception_handlers() -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
