@@ -54,6 +54,21 @@ def test_a_read_only_command_creates_no_database(
         assert json.loads(out) == []
 
 
+@pytest.mark.parametrize("command", ["block", "unblock"])
+def test_blocking_before_the_first_serve_creates_no_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # Run as root before the service user's first `serve`, a root-owned host.db would stop the
+    # host from starting, and a host that never served knows no client to block.
+    host = make_host(tmp_path / "host", int(time.time()))
+    full = "00000000-0000-4000-8000-000000000000"
+    for given in (full, full[:8]):
+        status, _, err = run(capsys, "host", command, given, "--dir", str(host.directory))
+        assert status != 0
+        assert "not_found" in err
+    assert not list(host.directory.glob("host.db*"))
+
+
 def test_clients_says_when_the_list_is_cut_and_gives_the_total(
     populated: CertifiedHost, capsys: pytest.CaptureFixture[str]
 ) -> None:
