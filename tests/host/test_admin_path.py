@@ -167,6 +167,27 @@ def test_backup_while_the_host_writes(populated: CertifiedHost, tmp_path: Path) 
     assert asyncio.run(count(store_path)) == 206
 
 
+def test_backup_into_a_shared_folder_follows_no_planted_link(
+    populated: CertifiedHost, tmp_path: Path
+) -> None:
+    # Run as root into a folder others may write (/tmp, a shared mount), the temporary copy must
+    # not be a name another user can plant a link at: it used to be `.NAME.PID.tmp`, opened with
+    # O_TRUNC through links, and SQLite then wrote the copy into the link's target.
+    import os
+
+    from volact.sql.backup import backup_sqlite
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("another file of root's")
+    for pid in {os.getpid(), *range(os.getpid() - 2, os.getpid() + 3)}:
+        (shared / f".copy.db.{pid}.tmp").symlink_to(victim)
+    backup_sqlite(populated.directory / "host.db", shared / "copy.db")
+    assert victim.read_text() == "another file of root's"
+    assert (shared / "copy.db").is_file() and not (shared / "copy.db").is_symlink()
+
+
 def test_backup_names_pg_dump_for_postgresql_and_creates_no_database(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
