@@ -17,8 +17,8 @@ import os
 import secrets
 from pathlib import Path
 
-from volact.core.errors import ConfigurationError, StorageError, Unauthorized
-from volact.fileio import write_private
+from volact.core.errors import ConfigurationError, NotFound, Unauthorized
+from volact.fileio import MAX_SMALL_FILE_BYTES, read_text, write_private
 
 TOKEN_FILE = "admin.token"
 TOKEN_PREFIX = "vat_"
@@ -46,13 +46,11 @@ def ensure_token(directory: Path) -> tuple[str, bool]:
 def read_token(directory: Path) -> str:
     path = token_path(directory)
     try:
-        text = path.read_text(encoding="ascii").strip()
-    except FileNotFoundError as exc:
+        text = read_text(path, what="admin token", limit=MAX_SMALL_FILE_BYTES).strip()
+    except NotFound as exc:
         raise ConfigurationError(
             f"no admin token in {directory}; run `volact host admin-token --rotate` to make one"
         ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StorageError(f"cannot read {path}: {exc}") from exc
     if not text:
         raise ConfigurationError(f"{path} is empty; run `volact host admin-token --rotate`")
     return text
