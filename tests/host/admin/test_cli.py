@@ -9,21 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_run import run
 from tests.host.conftest import Clock
 from tests.host.helpers import CertifiedHost
-from volact.cli import main
 from volact.core import keys
 from volact.host.admin.token import read_token, token_path
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        status = 0
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def test_host_init_makes_a_private_admin_token(
