@@ -17,7 +17,7 @@ import os
 import secrets
 from pathlib import Path
 
-from volact.core.errors import ConfigurationError, NotFound, Unauthorized
+from volact.core.errors import ConfigurationError, NotFound, StorageError, Unauthorized
 from volact.fileio import MAX_SMALL_FILE_BYTES, read_text, write_private
 
 TOKEN_FILE = "admin.token"
@@ -31,7 +31,16 @@ def token_path(directory: Path) -> Path:
 def make_token(directory: Path) -> str:
     """Write a new random admin token (replacing any) and return it."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    write_private(token_path(directory), (token + "\n").encode("ascii"))
+    path = token_path(directory)
+    write_private(path, (token + "\n").encode("ascii"))
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # Made by root (`sudo volact host admin-token --rotate`), it still belongs to the host
+        # directory's owner, the service user: a root-owned 0600 token locks the host out.
+        owner = os.stat(directory)
+        try:
+            os.chown(path, owner.st_uid, owner.st_gid)
+        except OSError as exc:
+            raise StorageError(f"cannot give {path} to the host's user: {exc.strerror}") from exc
     return token
 
 
