@@ -53,7 +53,6 @@ def create_temporary(path: Path, mode: int) -> tuple[Path, int]:
     mode or where its bytes go."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         # Windows: no newline translation, and no O_NOFOLLOW (a link there needs privileges)
         flags = getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | flags, mode)
@@ -65,6 +64,10 @@ def create_temporary(path: Path, mode: int) -> tuple[Path, int]:
 def write_bytes_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     """Replace ``path`` with ``data`` atomically; ``mode`` applies from creation."""
     path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from exc
     tmp, fd = create_temporary(path, mode)
     try:
         try:
