@@ -46,19 +46,29 @@ def _cannot_write(path: Path, exc: OSError) -> StorageError:
     return StorageError(f"cannot write {path}: {exc.strerror or exc}")
 
 
-def write_bytes_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` atomically; ``mode`` applies from creation."""
-    path = Path(path)
-    # A fresh name, created here (O_EXCL) and never through a link: a file or symlink left at a
-    # predictable name cannot choose the new file's mode or where its bytes go.
+def create_temporary(path: Path, mode: int) -> tuple[Path, int]:
+    """A new temporary file beside ``path`` (to be renamed onto it), open for writing: its name
+    and its open descriptor. The name is fresh, the file created here (O_EXCL) and never
+    through a link, so a file or symlink left at a predictable name cannot choose the new file's
+    mode or where its bytes go."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         # Windows: no newline translation, and no O_NOFOLLOW (a link there needs privileges)
         flags = getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | flags, mode)
     except OSError as exc:  # nothing of ours to clean up
         raise _cannot_write(path, exc) from exc
+    return tmp, fd
+
+
+def write_bytes_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` atomically; ``mode`` applies from creation."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from exc
+    tmp, fd = create_temporary(path, mode)
     try:
         try:
             view = memoryview(data)

@@ -181,3 +181,29 @@ def test_a_copied_state_directory_is_not_licensed_whatever_the_environment_says(
     assert copied["cmid"] != licensed["cmid"]  # a new machine: a new CMID, counted on its own
     # The source is untouched.
     assert json.loads(source.run("status", "--json").stdout)["cmid"] == licensed["cmid"]
+
+
+def test_a_user_who_may_not_write_the_state_cannot_hold_its_lock(shared: Path) -> None:
+    """The renewal service (root) owns the machine-wide folder. A user outside it used to be
+    able to open the world-readable `.lock` and hold its flock, and every writer, the service
+    included, then waited for ever: the machine's activation would lapse."""
+    from volact.client import License
+
+    vendor = Vendor()
+    descriptor = shared / "writer.json"
+    descriptor.write_text(vendor.descriptor().to_file())
+    state_dir = shared / "client"
+    License.from_descriptor(descriptor, state_dir).install_key(vendor.descriptor().gvlk)
+    lock = state_dir / ".lock"
+    assert lock.exists()
+    as_carol = ["setpriv", f"--reuid={CAROL}", f"--regid={CAROL}", "--clear-groups"]
+    held = subprocess.run(
+        [*as_carol, "flock", "--nonblock", str(lock), "true"],
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+        check=False,
+    )
+    assert held.returncode != 0 and "Permission denied" in held.stderr, held
+    # Her reading of the device's status needs no lock: the license file stays readable.
+    assert (state_dir / "writer-2026.license.json").stat().st_mode & 0o004

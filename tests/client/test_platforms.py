@@ -17,7 +17,7 @@ import pytest
 from volact import paths
 from volact.client import identity
 from volact.client.state import StateDir
-from volact.core.errors import ConfigurationError
+from volact.core.errors import ConfigurationError, VolactError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,6 +113,24 @@ def test_linux_identity_is_the_machine_id_file_then_dbus(tmp_path: Path) -> None
     assert identity.linux_identity((systemd, dbus)) == "0123456789abcdef0123456789abcdef"
     assert identity.linux_identity((tmp_path / "none",)) is None
     assert identity.MACHINE_ID_FILES[0] == Path("/etc/machine-id")
+
+
+def test_an_image_not_yet_booted_has_no_machine_id(tmp_path: Path) -> None:
+    # machine-id(5): "uninitialized" marks an image whose first boot has not run yet; every
+    # machine made from it would otherwise share one identity (and one fingerprint).
+    systemd, dbus = tmp_path / "machine-id", tmp_path / "dbus-machine-id"
+    systemd.write_text("uninitialized\n")
+    assert identity.linux_identity((systemd,)) is None
+    dbus.write_text("dbus0123456789abcdef0123456789ab\n")
+    assert identity.linux_identity((systemd, dbus)) == "dbus0123456789abcdef0123456789ab"
+
+
+def test_an_identity_file_follows_the_one_reading_rule(tmp_path: Path) -> None:
+    # A FIFO where the orchestrator's file should be used to make the app wait for ever.
+    fifo = tmp_path / "cluster-uid"
+    os.mkfifo(fifo)
+    with pytest.raises(VolactError, match="named pipe"):
+        identity.resolve_identity(identity.file_source(fifo))
 
 
 def test_the_host_name_is_the_identity_only_where_the_system_has_none() -> None:

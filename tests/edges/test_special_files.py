@@ -113,3 +113,18 @@ def test_a_tsig_key_fifo_is_a_configuration_error(fifo: Path) -> None:
 
     with pytest.raises(ConfigurationError, match="named pipe"):
         read_tsig_key(str(fifo))
+
+
+def test_a_fifo_as_the_admin_token_is_refused_at_once(tmp_path: Path) -> None:
+    # The token is read by `volact host admin-token` and by the running host's admin listener
+    # (at start and on every request), so it follows the one reading rule too.
+    import time
+
+    from tests.host.helpers import make_host
+
+    host = make_host(tmp_path / "host", int(time.time()))
+    token = host.directory / "admin.token"
+    token.unlink(missing_ok=True)
+    os.mkfifo(token)
+    done = _volact(tmp_path, "host", "admin-token", "--dir", str(host.directory))
+    _refused_in_one_line(done, token)

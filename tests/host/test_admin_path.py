@@ -54,6 +54,21 @@ def test_a_read_only_command_creates_no_database(
         assert json.loads(out) == []
 
 
+@pytest.mark.parametrize("command", ["block", "unblock"])
+def test_blocking_before_the_first_serve_creates_no_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # Run as root before the service user's first `serve`, a root-owned host.db would stop the
+    # host from starting, and a host that never served knows no client to block.
+    host = make_host(tmp_path / "host", int(time.time()))
+    full = "00000000-0000-4000-8000-000000000000"
+    for given in (full, full[:8]):
+        status, _, err = run(capsys, "host", command, given, "--dir", str(host.directory))
+        assert status != 0
+        assert "not_found" in err
+    assert not list(host.directory.glob("host.db*"))
+
+
 def test_clients_says_when_the_list_is_cut_and_gives_the_total(
     populated: CertifiedHost, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -150,6 +165,27 @@ def test_backup_while_the_host_writes(populated: CertifiedHost, tmp_path: Path) 
     copied = asyncio.run(count(tmp_path / "during.db"))
     assert 6 <= copied <= 206  # one consistent state, between before and after the writes
     assert asyncio.run(count(store_path)) == 206
+
+
+def test_backup_into_a_shared_folder_follows_no_planted_link(
+    populated: CertifiedHost, tmp_path: Path
+) -> None:
+    # Run as root into a folder others may write (/tmp, a shared mount), the temporary copy must
+    # not be a name another user can plant a link at: it used to be `.NAME.PID.tmp`, opened with
+    # O_TRUNC through links, and SQLite then wrote the copy into the link's target.
+    import os
+
+    from volact.sql.backup import backup_sqlite
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("another file of root's")
+    for pid in {os.getpid(), *range(os.getpid() - 2, os.getpid() + 3)}:
+        (shared / f".copy.db.{pid}.tmp").symlink_to(victim)
+    backup_sqlite(populated.directory / "host.db", shared / "copy.db")
+    assert victim.read_text() == "another file of root's"
+    assert (shared / "copy.db").is_file() and not (shared / "copy.db").is_symlink()
 
 
 def test_backup_names_pg_dump_for_postgresql_and_creates_no_database(

@@ -32,6 +32,8 @@ EXTRA_MODULES = {
     "httptools": "host",
     "uvloop": "host",
     "nacl": "host",
+    "jinja2": "host",  # the admin listener's dashboard
+    "prometheus_client": "host",  # and its /metrics (neither is in the vendor extra)
     "psycopg": "postgres",
     "psycopg_pool": "postgres",
     "rich": "demo",

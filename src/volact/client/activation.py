@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from volact.client import identity, next_steps, revocations
 from volact.client.state import PendingRequest, ProductState, StateDir
@@ -38,6 +38,7 @@ from volact.core.durations import humanize
 from volact.core.errors import (
     BadRequest,
     CountInsufficient,
+    HostUnreachable,
     InvalidHostCertificate,
     InvalidTicket,
     StorageError,
@@ -46,6 +47,8 @@ from volact.core.errors import (
 )
 from volact.core.protocol import ACTIVATE_PATH, ActivationRequest
 from volact.core.tickets import Activation, verify_activation
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from volact.client.discovery import Candidate, Trace
@@ -314,10 +317,9 @@ def _try_hosts(
     from volact.client import discovery
 
     body = request.to_json()
-    resolve = getattr(_lookups(lic), "resolve_address", None)
 
     def ask(candidate: Candidate) -> Activation:
-        return _ask_host(lic, candidate, body, request, resolve, server)
+        return _ask_host(lic, candidate, body, request, server)
 
     return discovery.try_candidates(
         candidates,
@@ -327,54 +329,65 @@ def _try_hosts(
     )
 
 
+def ask_each_address(
+    lic: LicenseParts,
+    candidate: Candidate,
+    server: DNSServer | None,
+    path: str,
+    ask: Callable[[str], T],
+) -> T:
+    """``ask(url)`` of ``path`` at each address of ``candidate`` until one is reached; only an
+    unreachable address moves on to the next (the activation and the read-only diagnosis share
+    this rule)."""
+    from volact.net.dns import join_host_port
+
+    hosts = [candidate.host]
+    resolve = getattr(_lookups(lic), "resolve_address", None)
+    if server is not None and resolve is not None:
+        # A DNS server set by hand also resolves the SRV targets (else http.client would ask the
+        # system resolver, which may not know the names).
+        hosts = resolve(candidate.host, server=server, timeout=lic._dns_timeout)
+    last: HostUnreachable | None = None
+    for address in hosts:
+        try:
+            return ask(f"http://{join_host_port(address, candidate.port)}{path}")
+        except HostUnreachable as error:
+            last = error
+    assert last is not None
+    raise last
+
+
 def _ask_host(
     lic: LicenseParts,
     candidate: Candidate,
     body: dict[str, Any],
     request: ActivationRequest,
-    resolve: Any,
     server: DNSServer | None,
 ) -> Activation:
-    from volact.net.dns import join_host_port
-
-    hosts = [candidate.host]
-    if server is not None and resolve is not None:
-        # A DNS server set by hand also resolves the SRV targets (else http.client would ask the
-        # system resolver, which may not know the names).
-        hosts = resolve(candidate.host, server=server, timeout=lic._dns_timeout)
-    last: VolactError | None = None
-    for address in hosts:
-        url = f"http://{join_host_port(address, candidate.port)}{ACTIVATE_PATH}"
-        try:
-            answer = _post(lic, url, body)
-        except VolactError as error:
-            if error.code != "host_unreachable":
-                raise
-            last = error
-            continue
-        ticket = answer.get("ticket")
-        certificate = answer.get("host_certificate")
-        if not isinstance(ticket, str) or not isinstance(certificate, (str, type(None))):
-            raise InvalidTicket(f"{candidate.address} answered without a ticket")
-        try:
-            verified = verify_activation(
-                lic.descriptor,
-                ticket,
-                certificate,
-                cmid=request.cmid,
-                fingerprint=request.fingerprint,
-                nonce=request.nonce,
-                now=lic.clock(),
-            )
-            # The list the host sent is kept if newer; a revoked host is refused (issue 20).
-            revocations.check(lic.state, lic.descriptor, verified, answer.get("revocations"))
-            return verified
-        except (InvalidHostCertificate, InvalidTicket) as error:
-            raise type(error)(
-                f"{candidate.address}: {error.message}", error.details, next_step=error.next_step
-            ) from error
-    assert last is not None
-    raise last
+    answer = ask_each_address(
+        lic, candidate, server, ACTIVATE_PATH, lambda url: _post(lic, url, body)
+    )
+    ticket = answer.get("ticket")
+    certificate = answer.get("host_certificate")
+    if not isinstance(ticket, str) or not isinstance(certificate, (str, type(None))):
+        raise InvalidTicket(f"{candidate.address} answered without a ticket")
+    try:
+        verified = verify_activation(
+            lic.descriptor,
+            ticket,
+            certificate,
+            cmid=request.cmid,
+            fingerprint=request.fingerprint,
+            nonce=request.nonce,
+            now=lic.clock(),
+        )
+        # The list the host sent is kept if newer; a revoked host is refused (issue 20).
+        revocations.check(lic.state, lic.descriptor, verified, answer.get("revocations"))
+        return verified
+    except (InvalidHostCertificate, InvalidTicket) as error:
+        raise type(error)(
+            f"{candidate.address}: {error.message}", error.details, next_step=error.next_step
+        ) from error
 
 
 def _post(lic: LicenseParts, url: str, body: dict[str, Any]) -> dict[str, Any]:

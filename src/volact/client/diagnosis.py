@@ -21,7 +21,7 @@ from volact.client.activation import Attempt, LicenseParts, attempt
 from volact.client.discovery import Candidate, Trace, try_candidates
 from volact.client.status import iso
 from volact.core import keys
-from volact.core.errors import CODES, HostUnreachable, VolactError
+from volact.core.errors import CODES, VolactError
 from volact.core.protocol import HEALTH_PATH
 
 __all__ = ["Diagnosis", "check", "diagnose", "remedy"]
@@ -179,7 +179,6 @@ def check(lic: LicenseParts, *, vendor_url: str | None = None) -> Diagnosis:
     """Read-only: discovery, then ``GET /v1/health`` of each candidate (or of the vendor service
     for a MAK); nothing is activated, counted or recorded."""
     from volact.client import activation
-    from volact.net.dns import join_host_port
     from volact.net.transport import service_url
 
     now = lic.clock()
@@ -196,21 +195,15 @@ def check(lic: LicenseParts, *, vendor_url: str | None = None) -> Diagnosis:
             lines.append(f"vendor service {host}: answers (volact {health.get('version', '?')})")
         else:
             candidates, trace, server = activation._discover(lic, stored, eager=True)
-            resolve = getattr(activation._lookups(lic), "resolve_address", None)
 
             def probe(candidate: Candidate) -> dict[str, Any]:
-                addresses = [candidate.host]
-                if server is not None and resolve is not None:
-                    addresses = resolve(candidate.host, server=server, timeout=lic._dns_timeout)
-                last: VolactError | None = None
-                for address in addresses:
-                    url = f"http://{join_host_port(address, candidate.port)}{HEALTH_PATH}"
-                    try:
-                        return _get_json(lic, url, vendor=False)
-                    except HostUnreachable as error:
-                        last = error
-                assert last is not None
-                raise last
+                return activation.ask_each_address(
+                    lic,
+                    candidate,
+                    server,
+                    HEALTH_PATH,
+                    lambda url: _get_json(lic, url, vendor=False),
+                )
 
             health = try_candidates(candidates, probe, trace)
             assert trace.reached is not None

@@ -3,7 +3,8 @@
 The **fingerprint** (SPEC §1) is SHA-256 over the machine's identity, salted with the product id,
 in hex. The identity comes from the operating system, never from the environment:
 
-* Linux and other Unix systems: ``/etc/machine-id`` (systemd), else ``/var/lib/dbus/machine-id``
+* Linux and other Unix systems: ``/etc/machine-id`` (systemd; not the ``uninitialized`` of an
+  image before its first boot), else ``/var/lib/dbus/machine-id``
   (D-Bus);
 * Windows: ``HKLM\\SOFTWARE\\Microsoft\\Cryptography`` value ``MachineGuid`` (read from the
   64-bit view of the registry, also by a 32-bit Python);
@@ -68,6 +69,7 @@ IOREG_TIMEOUT = 10.0
 NONCE_SIZE = 24  # bytes; the protocol accepts 16–64
 _FINGERPRINT_DOMAIN = b"volact fingerprint v1\x00"
 _MAX_IDENTITY = 4096
+_NOT_BOOTED = "uninitialized"  # machine-id(5): an image whose first boot has not run yet
 _IOREG_UUID = re.compile(r'"IOPlatformUUID"\s*=\s*"([^"]+)"')
 
 IdentitySource = Callable[[], str]
@@ -95,7 +97,7 @@ def linux_identity(files: tuple[Path, ...] = MACHINE_ID_FILES) -> str | None:
         except VolactError:
             continue
         found = _clean(data.decode("ascii", errors="replace"))
-        if found:
+        if found and found != _NOT_BOOTED:
             return found
     return None
 
@@ -170,12 +172,13 @@ def file_source(path: str | Path) -> IdentitySource:
 
     def read() -> str:
         try:
-            found = _clean(where.read_text(encoding="utf-8", errors="replace"))
-        except OSError as exc:
+            data = read_bytes(where, what="machine identity file", limit=MAX_SMALL_FILE_BYTES)
+        except VolactError as exc:
             raise ConfigurationError(
-                f"cannot read the machine identity from {where}: {exc.strerror or exc}",
+                f"cannot read the machine identity from {where}: {exc.message}",
                 {"path": str(where)},
             ) from exc
+        found = _clean(data.decode("utf-8", errors="replace"))
         if found is None:
             raise ConfigurationError(f"the machine identity file {where} is empty")
         return found

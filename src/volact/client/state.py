@@ -74,6 +74,7 @@ STATE_VERSION = 1
 PRODUCT_SUFFIX = ".license.json"
 SETTINGS_FILE = "client-settings.json"
 LOCK_FILE = ".lock"
+LOCK_MODE = 0o660  # the owner and the folder's group (less the umask)
 MAX_STATE_BYTES = 256 * 1024
 MAX_DOMAINS = 16
 _ADDRESS_LIMIT = 300
@@ -403,7 +404,9 @@ class StateDir:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                # Not world-readable: whoever can open the lock can hold it, and every writer
+                # (the renewal service too) would wait for ever. The folder's group may.
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, LOCK_MODE)
             except PermissionError:
                 fd = os.open(path, os.O_RDONLY)  # made by another user: reading is enough to lock
         except OSError as exc:

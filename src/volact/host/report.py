@@ -156,7 +156,7 @@ async def _opened(url: str) -> AsyncIterator[Store]:
 
 
 def readable_url(url: str) -> str:
-    """The URL a read-only command opens for ``url``: a SQLite database that does not exist yet
+    """The URL an admin command opens for ``url``: a SQLite database that does not exist yet
     reads as an empty store (``memory://``), so reading never creates one. (``volact host
     status`` run as root before the first ``serve`` made a root-owned host.db, and the service
     user could then not start.)"""
@@ -166,13 +166,11 @@ def readable_url(url: str) -> str:
     return url
 
 
-def with_store(
-    url: str, work: Callable[[Store], Coroutine[Any, Any, T]], *, read_only: bool = True
-) -> T:
-    """Run ``await work(store)`` on the opened store of ``url``. A ``read_only`` command never
-    creates the database (:func:`readable_url`)."""
-    if read_only:
-        url = readable_url(url)
+def with_store(url: str, work: Callable[[Store], Coroutine[Any, Any, T]]) -> T:
+    """Run ``await work(store)`` on the opened store of ``url``. No admin command creates the
+    database (:func:`readable_url`): reading one that does not exist yet reads an empty store,
+    and block and unblock find no client in it."""
+    url = readable_url(url)
 
     async def main() -> T:
         async with _opened(url) as store:
@@ -355,4 +353,4 @@ def set_blocked(url: str, cmid: str, blocked: bool, now: int) -> tuple[str, int]
         changed = await (store.block(full, now) if blocked else store.unblock(full, now))
         return full, changed
 
-    return with_store(url, work, read_only=False)
+    return with_store(url, work)

@@ -16,6 +16,7 @@ import sqlite3
 from pathlib import Path
 
 from volact.core.errors import NotFound, StorageError
+from volact.fileio import create_temporary
 from volact.sql.errors import sqlite_storage_error
 
 PAGES_PER_STEP = 1024  # pages copied between the writer's chances to commit
@@ -29,17 +30,14 @@ def backup_sqlite(source: Path, target: Path) -> int:
         raise NotFound(f"no database at {source} (the host has not served yet)")
     if target.resolve() == source.resolve():
         raise StorageError(f"the backup {target} would overwrite the database itself")
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         reader = sqlite3.connect(f"{source.resolve().as_uri()}?mode=rw", uri=True)
     except sqlite3.Error as exc:
         raise sqlite_storage_error(exc, str(source)) from exc
+    temporary: Path | None = None
     try:
-        try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.close(fd)
-        except OSError as exc:
-            raise StorageError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        temporary, fd = create_temporary(target, 0o600)
+        os.close(fd)
         try:
             writer = sqlite3.connect(temporary)
             try:
@@ -61,6 +59,7 @@ def backup_sqlite(source: Path, target: Path) -> int:
             raise StorageError(f"cannot write {target}: {exc.strerror or exc}") from exc
     finally:
         reader.close()
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
     return target.stat().st_size

@@ -144,6 +144,22 @@ async def test_events_filter_by_kind_cmid_and_time(admin: Admin, clock: Clock) -
     ]
 
 
+async def test_the_events_of_one_cmid_are_found_however_old(
+    admin: Admin, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The CMID filter used to run here over the newest EVENTS_SCANNED events (50,000) only, so
+    # on a busy host a CMID seen before them had "no events". The store filters by CMID.
+    from volact.host.admin import views
+
+    monkeypatch.setattr(views, "EVENTS_SCANNED", 3)
+    await activate(admin, 1, clock.now)
+    for n in range(2, 7):
+        clock.now += 10
+        await activate(admin, n, clock.now)
+    answer = await admin.http.get(f"{API}/events", params={"cmid": cmid(1)}, headers=admin.auth)
+    assert [e["cmid"] for e in answer.json()["events"]] == [cmid(1)]
+
+
 @pytest.mark.parametrize(
     "query",
     [

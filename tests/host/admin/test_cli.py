@@ -9,21 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_run import run
 from tests.host.conftest import Clock
 from tests.host.helpers import CertifiedHost
-from volact.cli import main
 from volact.core import keys
 from volact.host.admin.token import read_token, token_path
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        status = 0
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def test_host_init_makes_a_private_admin_token(
@@ -63,3 +53,21 @@ def test_admin_token_without_a_host_is_one_line(
     status, _, err = run(capsys, "host", "admin-token", "--dir", str(tmp_path / "none"))
     assert status != 0 and err.strip().startswith("not_found:") and len(err.splitlines()) == 1
     assert not token_path(tmp_path / "none").exists()
+
+
+SERVICE_USER = 23405  # the host's service user (volact-host) in this test
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+def test_rotating_as_root_leaves_the_token_to_the_hosts_user(
+    host: CertifiedHost, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `sudo volact host admin-token --rotate` on a host directory of the service user made a
+    # root-owned 0600 token: the running host could no longer read it (every admin request
+    # failed), and the next start stopped there.
+    os.chown(host.directory, SERVICE_USER, SERVICE_USER)
+    status, _, err = run(capsys, "host", "admin-token", "--rotate", "--dir", str(host.directory))
+    assert status == 0, err
+    made = token_path(host.directory).stat()
+    assert (made.st_uid, made.st_gid) == (SERVICE_USER, SERVICE_USER)
+    assert stat.S_IMODE(made.st_mode) == 0o600  # its owner, the host's user, reads it

@@ -103,3 +103,30 @@ async def test_signing_out_needs_the_csrf_value_and_ends_the_session(admin: Admi
     assert done.status_code == 303 and done.headers["location"] == "/login"
     deletion = done.headers["set-cookie"]
     assert deletion.startswith("volact_admin=") and "Max-Age=0" in deletion
+
+
+async def test_a_machine_name_from_a_client_is_shown_as_text(admin: Admin, clock: Clock) -> None:
+    # Machine names come from untrusted clients; only Jinja2's autoescaping stands between
+    # them and the admin's signed-in page.
+    hostile = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
+    await admin.hosts.post("/v1/activate", json=body(1, clock.now, machine=hostile))
+    await sign_in(admin)
+    for path in ("/clients?q=script", f"/events?cmid={cmid(1)}", f"/confirm?cmid={cmid(1)}"):
+        page = await admin.http.get(path)
+        assert page.status_code == 200, page.text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text, path
+        assert "<script" not in page.text and "<img" not in page.text, path
+
+
+async def test_a_link_cannot_put_its_own_words_in_the_dashboards_notice(
+    admin: Admin, clock: Clock
+) -> None:
+    await admin.hosts.post("/v1/activate", json=body(1, clock.now))
+    await sign_in(admin)
+    bait = "Your session expired: paste the admin token at https://evil.test"
+    page = await admin.http.get("/clients", params={"notice": bait, "q": bait})
+    assert page.status_code == 200 and 'class="notice"' not in page.text
+    form = {"cmid": cmid(1), "action": "block", "csrf": derive(admin.token, "csrf")}
+    done = await admin.http.post("/change", data=form, headers=ORIGIN)
+    shown = await admin.http.get(done.headers["location"])
+    assert f"blocked {cmid(1)} (1 group)" in shown.text

@@ -16,7 +16,7 @@ carry the CSRF value derived from the token. Answers forbid framing and any scri
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -122,6 +122,20 @@ def chart(hours: list[dict[str, Any]]) -> dict[str, Any]:
             }
         )
     return {"bars": bars, "peak": peak, "width": CHART_WIDTH, "height": CHART_HEIGHT}
+
+
+def done_notice(query: Mapping[str, str]) -> str:
+    """The notice after a block or unblock (``/change`` redirects with ``done``, ``groups`` and
+    the CMID as ``q``). It is made here from those, never taken as text from the link, so a
+    link from elsewhere cannot put its own words in the dashboard."""
+    action, groups = query.get("done"), query.get("groups", "")
+    try:
+        cmid = views.normalised_cmid(query.get("q", ""))
+    except BadRequest:
+        return ""
+    if action not in ("block", "unblock") or not groups.isdigit():
+        return ""
+    return f"{action}ed {cmid} ({int(groups)} group{'s' if int(groups) != 1 else ''})"
 
 
 def _same_origin(request: Request) -> bool:
@@ -250,7 +264,7 @@ def routes(service: HostService, token: AdminToken) -> list[BaseRoute]:
             found=found,
             query=query,
             paging=paging,
-            notice=request.query_params.get("notice", "")[:200],
+            notice=done_notice(request.query_params),
         )
 
     async def events(request: Request) -> Response:
@@ -292,11 +306,8 @@ def routes(service: HostService, token: AdminToken) -> list[BaseRoute]:
         if action not in ("block", "unblock"):
             raise BadRequest("the action must be block or unblock")
         done = await views.set_blocked(service, form.get("cmid", ""), action == "block")
-        groups = done["groups"]
-        notice = f"{action}ed {done['cmid']} ({groups} group{'s' if groups != 1 else ''})"
-        return RedirectResponse(
-            "/clients?" + urlencode({"q": done["cmid"], "notice": notice}), status_code=303
-        )
+        answer = {"q": done["cmid"], "done": action, "groups": done["groups"]}
+        return RedirectResponse("/clients?" + urlencode(answer), status_code=303)
 
     return [
         Route("/", page(overview), methods=["GET"]),

@@ -17,8 +17,8 @@ import os
 import secrets
 from pathlib import Path
 
-from volact.core.errors import ConfigurationError, StorageError, Unauthorized
-from volact.fileio import write_private
+from volact.core.errors import ConfigurationError, NotFound, StorageError, Unauthorized
+from volact.fileio import MAX_SMALL_FILE_BYTES, read_text, write_private
 
 TOKEN_FILE = "admin.token"
 TOKEN_PREFIX = "vat_"
@@ -31,7 +31,16 @@ def token_path(directory: Path) -> Path:
 def make_token(directory: Path) -> str:
     """Write a new random admin token (replacing any) and return it."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    write_private(token_path(directory), (token + "\n").encode("ascii"))
+    path = token_path(directory)
+    write_private(path, (token + "\n").encode("ascii"))
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # Made by root (`sudo volact host admin-token --rotate`), it still belongs to the host
+        # directory's owner, the service user: a root-owned 0600 token locks the host out.
+        owner = os.stat(directory)
+        try:
+            os.chown(path, owner.st_uid, owner.st_gid)
+        except OSError as exc:
+            raise StorageError(f"cannot give {path} to the host's user: {exc.strerror}") from exc
     return token
 
 
@@ -46,13 +55,11 @@ def ensure_token(directory: Path) -> tuple[str, bool]:
 def read_token(directory: Path) -> str:
     path = token_path(directory)
     try:
-        text = path.read_text(encoding="ascii").strip()
-    except FileNotFoundError as exc:
+        text = read_text(path, what="admin token", limit=MAX_SMALL_FILE_BYTES).strip()
+    except NotFound as exc:
         raise ConfigurationError(
             f"no admin token in {directory}; run `volact host admin-token --rotate` to make one"
         ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StorageError(f"cannot read {path}: {exc}") from exc
     if not text:
         raise ConfigurationError(f"{path} is empty; run `volact host admin-token --rotate`")
     return text

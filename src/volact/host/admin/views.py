@@ -3,10 +3,10 @@
 Both render the same data: the API as JSON, the dashboard as HTML. Times are ISO 8601 UTC in
 the JSON (as ``volact host status --json`` prints them); counts are the store's exact counts.
 
-The store searches the clients (:meth:`~volact.store.base.Store.search_clients`). Filtering
-events by CMID or by an end time happens here, over the newest :data:`EVENTS_SCANNED` events of
-the kind and start time asked: the store offers those two filters, and an admin's searches are
-rare next to activations.
+The store searches the clients (:meth:`~volact.store.base.Store.search_clients`) and filters
+the events by kind, start time and CMID. Only the end time is applied here, over the newest
+:data:`EVENTS_SCANNED` events of the rest of the query: an admin's searches are rare next to
+activations.
 """
 
 from __future__ import annotations
@@ -119,16 +119,14 @@ async def clients_json(service: HostService, query: ClientSearch) -> dict[str, A
 
 async def events_list(service: HostService, query: EventQuery) -> list[EventRecord]:
     """The newest events matching ``query`` (at most ``limit``), newest first."""
-    if query.cmid is None and query.until is None:
-        return await service.store.events(limit=query.limit, since=query.since, kind=query.kind)
-    scanned = await service.store.events(limit=EVENTS_SCANNED, since=query.since, kind=query.kind)
-    found = [
-        event
-        for event in scanned
-        if (query.cmid is None or event.cmid == query.cmid)
-        and (query.until is None or event.at <= query.until)
-    ]
-    return found[: query.limit]
+    until = query.until
+    scanned = await service.store.events(
+        limit=query.limit if until is None else EVENTS_SCANNED,
+        since=query.since,
+        kind=query.kind,
+        cmid=query.cmid,
+    )
+    return [event for event in scanned if until is None or event.at <= until][: query.limit]
 
 
 async def events_json(service: HostService, query: EventQuery) -> dict[str, Any]:
