@@ -290,6 +290,34 @@ async def test_client_total_and_events_of_one_cmid(store: Store) -> None:
     assert await store.events(cmid=cmid(9)) == []
 
 
+async def test_events_filter_by_time_range_kind_and_cmid_before_the_limit(store: Store) -> None:
+    # One CMID's old events lie beneath many newer ones of other CMIDs; every filter is applied
+    # by the store before the limit, so they are found however far back they are.
+    await store.record_event(Event("note", T0, cmid(1), GROUP, {"n": 0}))
+    await store.record_event(Event("cloned_image", T0 + 10, cmid(1), GROUP, {"n": 1}))
+    for n in range(300):  # one by one, so their ids follow their times in every store
+        await store.record_event(Event("note", T0 + 100 + n, cmid(2 + n % 7)))
+    await store.record_event(Event("note", T0 + 1000, cmid(1), GROUP, {"n": 2}))
+
+    def numbers(events: list[Any]) -> list[int]:
+        return [event.details["n"] for event in events]
+
+    assert numbers(await store.events(cmid=cmid(1))) == [2, 1, 0]
+    assert numbers(await store.events(cmid=cmid(1), until=T0 + 999)) == [1, 0]
+    assert numbers(await store.events(cmid=cmid(1), until=T0 + 10, limit=1)) == [1]
+    assert numbers(await store.events(cmid=cmid(1), since=T0 + 1, until=T0 + 10)) == [1]
+    assert numbers(await store.events(cmid=cmid(1), kind="note", until=T0 + 999)) == [0]
+    assert numbers(await store.events(until=T0 + 10)) == [1, 0]  # both ends inclusive
+    assert numbers(await store.events(since=T0 + 10, until=T0 + 10)) == [1]
+    assert await store.events(since=T0 + 11, until=T0 + 99) == []
+    assert await store.events(since=T0 + 10, until=T0) == []
+    assert [e.at for e in await store.events(until=T0 + 250, limit=3)] == [
+        T0 + 250,
+        T0 + 249,
+        T0 + 248,
+    ]
+
+
 async def test_known_counts_every_client_of_each_group_blocked_and_expired_too(
     store: Store,
 ) -> None:

@@ -391,10 +391,13 @@ class PostgresStore:
         *,
         limit: int = 100,
         since: int | None = None,
+        until: int | None = None,
         kind: str | None = None,
         cmid: str | None = None,
     ) -> list[EventRecord]:
-        sql, params = events_query(limit=limit, since=since, kind=kind, cmid=cmid, mark="%s")
+        sql, params = events_query(
+            limit=limit, since=since, until=until, kind=kind, cmid=cmid, mark="%s"
+        )
         return [event_record(row) for row in await self._fetch(sql, params)]
 
     async def cmids_with_prefix(self, prefix: str, limit: int = 10) -> list[str]:

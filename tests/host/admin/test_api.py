@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import stat
+import uuid
 from typing import Any
 
 import httpx
@@ -142,6 +144,36 @@ async def test_events_filter_by_kind_cmid_and_time(admin: Admin, clock: Clock) -
     assert await kinds(kind="activation_request", since=start + 50, limit=1) == [
         ("activation_request", cmid(1))
     ]
+
+
+async def test_one_cmids_events_are_found_beneath_any_number_of_newer_ones(
+    admin: Admin, clock: Clock
+) -> None:
+    start = clock.now
+    await activate(admin, 1, start)
+    # 60,000 newer events of other CMIDs, written straight into the host's SQLite file (the
+    # store's own writes would take minutes): more than the admin views used to scan.
+    newer = [
+        (start + 1 + n // 100, "activation_request", str(uuid.UUID(int=10_000 + n)), GROUP, "{}")
+        for n in range(60_000)
+    ]
+    with sqlite3.connect(admin.directory / "host.db") as db:
+        db.executemany(
+            "INSERT INTO events (at, kind, cmid, group_id, details) VALUES (?, ?, ?, ?, ?)", newer
+        )
+
+    async def events(**query: Any) -> list[dict[str, Any]]:
+        answer = await admin.http.get(f"{API}/events", params=query, headers=admin.auth)
+        assert answer.status_code == 200, answer.text
+        return list(answer.json()["events"])
+
+    mine = await events(cmid=cmid(1))
+    assert [(e["kind"], e["cmid"], e["at"]) for e in mine] == [
+        ("activation_request", cmid(1), mine[0]["at"])
+    ]
+    assert mine[0]["details"]["machine"] == "pc-1.example.com"
+    assert [e["cmid"] for e in await events(until=start, kind="activation_request")] == [cmid(1)]
+    assert len(await events(since=start + 1, until=start + 1, limit=1000)) == 100
 
 
 @pytest.mark.parametrize(
