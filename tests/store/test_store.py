@@ -13,6 +13,7 @@ from volact.core.host_machine import Decision, Event, GroupView, Outcome, decide
 from volact.core.policy import COUNT_WINDOW
 from volact.store.base import ClientSearch, Store
 from volact.store.memory import MemoryStore
+from volact.store.sqlite import SQLiteStore
 
 from .conftest import StoreFactory
 from .helpers import CONTEXT, DAY, GROUP, PRODUCT, T0, activate, cmid, refusal, request
@@ -215,6 +216,29 @@ async def test_many_concurrent_activations_are_each_stored_exactly_once(store: S
     assert len(await store.events(limit=1000)) == 500
     if not isinstance(store, MemoryStore):
         assert 1 <= getattr(store, "batches", 0) < 500  # writes shared commits
+
+
+async def test_each_commit_is_observed_with_its_time_and_its_writes(store: Store) -> None:
+    # The metrics' hook (volact_store_commit_seconds / volact_store_batch_size): SQLite calls it
+    # in its writer thread, PostgreSQL on the event loop; the memory store commits nothing.
+    from volact.store.postgres import PostgresStore
+
+    if isinstance(store, MemoryStore):
+        assert not hasattr(store, "observe_commits")
+        return
+    assert isinstance(store, SQLiteStore | PostgresStore)
+    seen: list[tuple[float, int]] = []
+    before = store.batches
+    store.observe_commits(lambda seconds, writes: seen.append((seconds, writes)))
+    await asyncio.gather(*(activate(store, request(n)) for n in range(40)))
+    await store.record_event(Event("note", T0))
+    assert sum(writes for _, writes in seen) == 41
+    assert len(seen) == store.batches - before  # one call per committed batch
+    assert len(seen) < 41  # the 40 concurrent activations shared commits
+    assert all(seconds > 0 for seconds, _ in seen)
+    store.observe_commits(None)
+    await store.record_event(Event("note", T0 + 1))
+    assert sum(writes for _, writes in seen) == 41
 
 
 async def test_the_count_survives_close_and_reopen(make_store: StoreFactory) -> None:

@@ -5,10 +5,10 @@ gets one from ``volact host admin-token``), :func:`admin_job` reads it and binds
 address before the host starts (127.0.0.1 by default, port 7690; ``--admin-bind`` exposes it),
 so a port in use is one clear error at start. Its job, a background job of the host
 (:attr:`ServeOptions.background <volact.host.server.ServeOptions>`), runs once the host listens:
-it turns the metrics on (the service's request observer and, for SQLite, the store's commit
-observer), serves the admin app with uvicorn's public ``Config``/``Server`` API in the same
-event loop, and stops when the host stops. The activation port never routes to it: the two are
-separate sockets and separate apps.
+it turns the metrics on (the service's request observer and, for SQLite and PostgreSQL, the
+store's commit observer), serves the admin app with uvicorn's public ``Config``/``Server`` API
+in the same event loop, and stops when the host stops. The activation port never routes to it:
+the two are separate sockets and separate apps.
 
 uvicorn's ``Server.serve`` would install signal handlers of its own, over the host's; the job
 uses the runner's server, which leaves signals to the host, and stops it when the host stops.
