@@ -42,10 +42,19 @@ def host(tmp_path: Path, clock: Clock) -> CertifiedHost:
 
 
 @pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, host: CertifiedHost) -> Store:
+def store(request: pytest.FixtureRequest, host: CertifiedHost) -> Iterator[Store]:
+    """The host's store; ``postgres`` (only when a test asks for it, indirectly) is a fresh
+    schema on the test server (tests/scaleout/postgres.py), dropped at teardown."""
     if request.param == "memory":
-        return MemoryStore()
-    return SQLiteStore(host.directory / "host.db")
+        yield MemoryStore()
+    elif request.param == "postgres":
+        from tests.scaleout.postgres import fresh_schema
+        from volact.store.postgres import PostgresStore
+
+        with fresh_schema() as url:
+            yield PostgresStore(url)
+    else:
+        yield SQLiteStore(host.directory / "host.db")
 
 
 @pytest.fixture

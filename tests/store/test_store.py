@@ -13,6 +13,7 @@ from volact.core.host_machine import Decision, Event, GroupView, Outcome, decide
 from volact.core.policy import COUNT_WINDOW
 from volact.store.base import ClientSearch, Store
 from volact.store.memory import MemoryStore
+from volact.store.sqlite import SQLiteStore
 
 from .conftest import StoreFactory
 from .helpers import CONTEXT, DAY, GROUP, PRODUCT, T0, activate, cmid, refusal, request
@@ -217,6 +218,29 @@ async def test_many_concurrent_activations_are_each_stored_exactly_once(store: S
         assert 1 <= getattr(store, "batches", 0) < 500  # writes shared commits
 
 
+async def test_each_commit_is_observed_with_its_time_and_its_writes(store: Store) -> None:
+    # The metrics' hook (volact_store_commit_seconds / volact_store_batch_size): SQLite calls it
+    # in its writer thread, PostgreSQL on the event loop; the memory store commits nothing.
+    from volact.store.postgres import PostgresStore
+
+    if isinstance(store, MemoryStore):
+        assert not hasattr(store, "observe_commits")
+        return
+    assert isinstance(store, SQLiteStore | PostgresStore)
+    seen: list[tuple[float, int]] = []
+    before = store.batches
+    store.observe_commits(lambda seconds, writes: seen.append((seconds, writes)))
+    await asyncio.gather(*(activate(store, request(n)) for n in range(40)))
+    await store.record_event(Event("note", T0))
+    assert sum(writes for _, writes in seen) == 41
+    assert len(seen) == store.batches - before  # one call per committed batch
+    assert len(seen) < 41  # the 40 concurrent activations shared commits
+    assert all(seconds > 0 for seconds, _ in seen)
+    store.observe_commits(None)
+    await store.record_event(Event("note", T0 + 1))
+    assert sum(writes for _, writes in seen) == 41
+
+
 async def test_the_count_survives_close_and_reopen(make_store: StoreFactory) -> None:
     first = make_store()
     await first.open()
@@ -288,6 +312,34 @@ async def test_client_total_and_events_of_one_cmid(store: Store) -> None:
         T0,
     ]
     assert await store.events(cmid=cmid(9)) == []
+
+
+async def test_events_filter_by_time_range_kind_and_cmid_before_the_limit(store: Store) -> None:
+    # One CMID's old events lie beneath many newer ones of other CMIDs; every filter is applied
+    # by the store before the limit, so they are found however far back they are.
+    await store.record_event(Event("note", T0, cmid(1), GROUP, {"n": 0}))
+    await store.record_event(Event("cloned_image", T0 + 10, cmid(1), GROUP, {"n": 1}))
+    for n in range(300):  # one by one, so their ids follow their times in every store
+        await store.record_event(Event("note", T0 + 100 + n, cmid(2 + n % 7)))
+    await store.record_event(Event("note", T0 + 1000, cmid(1), GROUP, {"n": 2}))
+
+    def numbers(events: list[Any]) -> list[int]:
+        return [event.details["n"] for event in events]
+
+    assert numbers(await store.events(cmid=cmid(1))) == [2, 1, 0]
+    assert numbers(await store.events(cmid=cmid(1), until=T0 + 999)) == [1, 0]
+    assert numbers(await store.events(cmid=cmid(1), until=T0 + 10, limit=1)) == [1]
+    assert numbers(await store.events(cmid=cmid(1), since=T0 + 1, until=T0 + 10)) == [1]
+    assert numbers(await store.events(cmid=cmid(1), kind="note", until=T0 + 999)) == [0]
+    assert numbers(await store.events(until=T0 + 10)) == [1, 0]  # both ends inclusive
+    assert numbers(await store.events(since=T0 + 10, until=T0 + 10)) == [1]
+    assert await store.events(since=T0 + 11, until=T0 + 99) == []
+    assert await store.events(since=T0 + 10, until=T0) == []
+    assert [e.at for e in await store.events(until=T0 + 250, limit=3)] == [
+        T0 + 250,
+        T0 + 249,
+        T0 + 248,
+    ]
 
 
 async def test_known_counts_every_client_of_each_group_blocked_and_expired_too(

@@ -338,16 +338,19 @@ def serve(
 
     if publishing is not None:
         options.background.append(dns_setup.publishing_job(publishing, listening))
+    from volact.host.identity import HostFiles
+    from volact.host.usage import usage_job  # the signed usage log (issue 20)
+
     if not no_admin:
         from volact.host.admin import listener
 
         admin = listener.AdminOptions(options.directory, admin_bind, admin_port, metrics)
         if listener.has_token(admin):
+            serving = port if port is not None else HostFiles(options.directory).settings().port
+            listener.check_ports(admin, bind, serving)
             options.background.append(listener.admin_job(admin, listener.print_ready))
         else:
             options.background.append(listener.no_token_notice)
-    from volact.host.identity import HostFiles
-    from volact.host.usage import usage_job  # the signed usage log (issue 20)
 
     usage_files = HostFiles(options.directory)
     usage_url = database_url or usage_files.database_url

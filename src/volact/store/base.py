@@ -186,11 +186,13 @@ class Store(Protocol):
         *,
         limit: int = 100,
         since: int | None = None,
+        until: int | None = None,
         kind: str | None = None,
         cmid: str | None = None,
     ) -> list[EventRecord]:
-        """The newest ``limit`` events (``at >= since``, of ``kind``, about ``cmid``), newest
-        first."""
+        """The newest ``limit`` events (``since <= at <= until``, of ``kind``, about ``cmid``),
+        newest first. Every filter is the store's, so one CMID's events are found however old
+        they are (within retention)."""
 
     async def stats(self) -> Stats:
         """Request statistics (rule 5)."""
@@ -323,7 +325,13 @@ def client_total_query(group: str | None, mark: str) -> tuple[str, list[Any]]:
 
 
 def events_query(
-    *, limit: int, since: int | None, kind: str | None, mark: str, cmid: str | None = None
+    *,
+    limit: int,
+    since: int | None,
+    kind: str | None,
+    mark: str,
+    cmid: str | None = None,
+    until: int | None = None,
 ) -> tuple[str, list[Any]]:
     """The SQL (placeholders written as ``mark``: ``?`` or ``%s``) and parameters that list
     events newest first, for the SQL stores."""
@@ -332,6 +340,9 @@ def events_query(
     if since is not None:
         conditions.append(f"at >= {mark}")
         params.append(since)
+    if until is not None:
+        conditions.append(f"at <= {mark}")
+        params.append(until)
     if kind is not None:
         conditions.append(f"kind = {mark}")
         params.append(kind)

@@ -193,6 +193,7 @@ class MemoryStore:
         *,
         limit: int = 100,
         since: int | None = None,
+        until: int | None = None,
         kind: str | None = None,
         cmid: str | None = None,
     ) -> list[EventRecord]:
@@ -202,6 +203,7 @@ class MemoryStore:
                 break
             if (
                 (since is None or event.at >= since)
+                and (until is None or event.at <= until)
                 and (kind is None or event.kind == kind)
                 and (cmid is None or event.cmid == cmid)
             ):

@@ -55,8 +55,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -162,6 +163,15 @@ class PostgresStore:
         self._closed = True
         self.batches = 0
         """How many batch transactions the writer ran: a diagnostic for tests and benchmarks."""
+        self._on_commit: Callable[[float, int], None] | None = None
+
+    def observe_commits(self, callback: Callable[[float, int], None] | None) -> None:
+        """Call ``callback(seconds, writes)`` on the event loop after each batch's COMMIT
+        (metrics), as the SQLite store does: the transaction's time (from its first statement
+        after BEGIN, lock waits included, to the acknowledged COMMIT; for a retried
+        transaction, its last attempt) and how many writes it carried. Block, unblock and
+        event pruning run in transactions of their own and are not reported."""
+        self._on_commit = callback
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -266,7 +276,13 @@ class PostgresStore:
         activations = [job.work for job in batch if isinstance(job.work, _Activation)]
         keys = sorted({self.group_lock(activation.group) for activation in activations})
 
+        on_commit = self._on_commit
+        started = 0.0
+
         async def body(conn: Connection) -> None:
+            nonlocal started
+            if on_commit is not None:
+                started = time.perf_counter()  # again on a retry: the attempt that commits
             if keys:
                 # A statement of its own: at READ COMMITTED the next statement's snapshot is
                 # taken after the lock is held, so it sees every earlier decision's commit.
@@ -309,6 +325,8 @@ class PostgresStore:
             )
 
         await self._db.transaction(body)
+        if on_commit is not None:
+            on_commit(time.perf_counter() - started, len(batch))
 
     def group_lock(self, group: str) -> int:
         """The advisory lock key that serialises decisions of ``group`` (in this schema)."""
@@ -391,10 +409,13 @@ class PostgresStore:
         *,
         limit: int = 100,
         since: int | None = None,
+        until: int | None = None,
         kind: str | None = None,
         cmid: str | None = None,
     ) -> list[EventRecord]:
-        sql, params = events_query(limit=limit, since=since, kind=kind, cmid=cmid, mark="%s")
+        sql, params = events_query(
+            limit=limit, since=since, until=until, kind=kind, cmid=cmid, mark="%s"
+        )
         return [event_record(row) for row in await self._fetch(sql, params)]
 
     async def cmids_with_prefix(self, prefix: str, limit: int = 10) -> list[str]:

@@ -398,10 +398,13 @@ class SQLiteStore:
         *,
         limit: int = 100,
         since: int | None = None,
+        until: int | None = None,
         kind: str | None = None,
         cmid: str | None = None,
     ) -> list[EventRecord]:
-        sql, params = events_query(limit=limit, since=since, kind=kind, cmid=cmid, mark="?")
+        sql, params = events_query(
+            limit=limit, since=since, until=until, kind=kind, cmid=cmid, mark="?"
+        )
         rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
         return [event_record(row) for row in rows]
 

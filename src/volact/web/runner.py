@@ -91,9 +91,13 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
     root.setLevel(level.upper())
 
 
-def bind_socket(address: str, port: int) -> socket.socket:
+def bind_socket(
+    address: str, port: int, *, what: str = "", hint: str = "choose another --port or --bind"
+) -> socket.socket:
     """A listening-ready TCP socket on ``address``:``port`` (IPv6 when the address has a colon,
-    accepting IPv4 too); :class:`ConfigurationError` when it cannot be bound."""
+    accepting IPv4 too); :class:`ConfigurationError` when it cannot be bound. The message
+    names ``what`` listens there (e.g. ``" for the admin listener"``) and the flags to change
+    (``hint``)."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -105,12 +109,12 @@ def bind_socket(address: str, port: int) -> socket.socket:
         sock.close()
         reason = exc.strerror or str(exc)
         raise ConfigurationError(
-            f"cannot listen on {address} port {port}: {reason} (choose another --port or --bind)",
+            f"cannot listen on {address} port {port}{what}: {reason} ({hint})",
             {"bind": address, "port": port},
         ) from exc
     except (OverflowError, TypeError, ValueError) as exc:
         sock.close()
-        raise ConfigurationError(f"cannot listen on {address} port {port}: {exc}") from exc
+        raise ConfigurationError(f"cannot listen on {address} port {port}{what}: {exc}") from exc
     sock.set_inheritable(True)
     return sock
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 
 from tests.host.conftest import Clock
@@ -130,3 +131,29 @@ async def test_a_link_cannot_put_its_own_words_in_the_dashboards_notice(
     done = await admin.http.post("/change", data=form, headers=ORIGIN)
     shown = await admin.http.get(done.headers["location"])
     assert f"blocked {cmid(1)} (1 group)" in shown.text
+
+
+async def test_ten_wrong_tokens_from_one_address_then_sign_in_is_429_for_a_minute(
+    admin: Admin, clock: Clock
+) -> None:
+    for _ in range(10):
+        wrong = await admin.http.post("/login", data={"token": "vat_wrong"}, headers=ORIGIN)
+        assert wrong.status_code == 401
+    # The eleventh, even with the right token, is refused in the one shape, with Retry-After.
+    for offered in ("vat_wrong", admin.token):
+        limited = await admin.http.post("/login", data={"token": offered}, headers=ORIGIN)
+        assert limited.status_code == 429
+        assert limited.headers["retry-after"] == "60"
+        assert "<strong>rate_limited</strong>: too many failed sign-ins" in limited.text
+        assert "volact_admin" not in limited.cookies
+    # Another address signs in; the API (bearer token) is not limited by the dashboard's count.
+    other = httpx.ASGITransport(app=admin.app, client=("192.0.2.7", 50000))
+    async with httpx.AsyncClient(transport=other, base_url="http://admin.test") as elsewhere:
+        answer = await elsewhere.post("/login", data={"token": admin.token}, headers=ORIGIN)
+        assert answer.status_code == 303
+    assert (await admin.http.get("/admin/v1/status", headers=admin.auth)).status_code == 200
+    clock.now += 30
+    later = await admin.http.post("/login", data={"token": admin.token}, headers=ORIGIN)
+    assert later.status_code == 429 and later.headers["retry-after"] == "30"
+    clock.now += 30  # the window has passed
+    await sign_in(admin)

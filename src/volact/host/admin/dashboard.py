@@ -7,7 +7,9 @@ before blocking or unblocking a client. Templates and the style sheet ship in th
 (``templates/``, ``static/``).
 
 Signing in: the admin types the token into ``/login``; the answer sets a session cookie derived
-from the token (HttpOnly, SameSite=Strict), so rotating the token ends every session. Every
+from the token (HttpOnly, SameSite=Strict), so rotating the token ends every session. After 10
+wrong tokens from one address within a minute, sign-ins from it are refused with 429
+``rate_limited`` and ``Retry-After`` (:mod:`volact.host.admin.attempts`). Every
 state-changing form (sign in, sign out, block, unblock) is checked against cross-site requests
 twice: the request's ``Origin`` (or ``Referer``) must be this listener's own, and the form must
 carry the CSRF value derived from the token. Answers forbid framing and any script
@@ -26,11 +28,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from volact.core.errors import BadRequest, InternalError, Unauthorized, VolactError
+from volact.core.errors import BadRequest, InternalError, RateLimited, Unauthorized, VolactError
 from volact.host.admin import params, views
+from volact.host.admin.attempts import FailedSignIns
 from volact.host.admin.token import AdminToken, derive
 from volact.host.service import HostService
-from volact.web import log, status_for
+from volact.web import client_address, log, status_for
 
 COOKIE = "volact_admin"
 SECURITY_HEADERS = {
@@ -163,10 +166,21 @@ async def read_form(request: Request) -> dict[str, str]:
     return dict(pairs)
 
 
-def routes(service: HostService, token: AdminToken) -> list[BaseRoute]:
+def routes(
+    service: HostService, token: AdminToken, sign_ins: FailedSignIns | None = None
+) -> list[BaseRoute]:
+    """The dashboard's pages. ``sign_ins`` limits failed sign-ins per address (a fresh
+    :class:`~volact.host.admin.attempts.FailedSignIns` by default), on the host's clock."""
     env = environment()
+    sign_ins = sign_ins if sign_ins is not None else FailedSignIns()
 
-    def render(request: Request, name: str, http_status: int = 200, **context: Any) -> HTMLResponse:
+    def render(
+        request: Request,
+        name: str,
+        http_status: int = 200,
+        headers: dict[str, str] | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
         try:
             csrf = derive(token.current(), "csrf")
         except VolactError:
@@ -174,7 +188,9 @@ def routes(service: HostService, token: AdminToken) -> list[BaseRoute]:
         html = env.get_template(name).render(
             request_path=request.url.path, csrf=csrf, host_id=service.settings.host_id, **context
         )
-        return HTMLResponse(html, status_code=http_status, headers=SECURITY_HEADERS)
+        return HTMLResponse(
+            html, status_code=http_status, headers={**SECURITY_HEADERS, **(headers or {})}
+        )
 
     def error_page(request: Request, error: VolactError) -> HTMLResponse:
         return render(
@@ -213,11 +229,21 @@ def routes(service: HostService, token: AdminToken) -> list[BaseRoute]:
     async def login(request: Request) -> Response:
         if request.method == "GET":
             return render(request, "login.html", signed_in=False)
+        address = client_address(request)
         try:
             form = await checked_form_for_login(request)
-            token.check(form.get("token", "").strip())
+            sign_ins.check(address, service.clock())
+            try:
+                token.check(form.get("token", "").strip())
+            except Unauthorized:
+                sign_ins.failed(address, service.clock())
+                raise
         except Unauthorized as error:
             return render(request, "login.html", 401, error=error, signed_in=False)
+        except RateLimited as error:
+            wait = {"Retry-After": str(error.details["retry_after"])}
+            return render(request, "login.html", 429, wait, error=error, signed_in=False)
+        sign_ins.succeeded(address)
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(
             COOKIE, derive(token.current(), "session"), httponly=True, samesite="strict"

@@ -12,8 +12,9 @@ thread):
 ``volact_request_duration_seconds``
     Time from the parsed body to the signed answer (or refusal), a histogram.
 ``volact_store_commit_seconds`` / ``volact_store_batch_size``
-    Each store transaction's time from BEGIN to COMMIT, and how many writes it carried (SQLite's
-    group commit; stores without batches report none).
+    Each store transaction's time from BEGIN to COMMIT, and how many writes it carried (the
+    group commit of the SQLite and the PostgreSQL store, through their ``observe_commits``;
+    the memory store reports none).
 
 Read from the store when scraped (:meth:`HostMetrics.refresh`):
 

@@ -300,7 +300,8 @@ def document() -> dict[str, Any]:
             f"{PREFIX}/clients/{{cmid}}/unblock": _block(False),
             f"{PREFIX}/events": _get(
                 "Events",
-                "The event log, newest first.",
+                "The event log, newest first. Every filter is applied to the whole log (as far "
+                "back as the event retention keeps it) before the limit.",
                 _ref("EventList"),
                 [
                     _query(

@@ -4,9 +4,8 @@ Both render the same data: the API as JSON, the dashboard as HTML. Times are ISO
 the JSON (as ``volact host status --json`` prints them); counts are the store's exact counts.
 
 The store searches the clients (:meth:`~volact.store.base.Store.search_clients`) and filters
-the events by kind, start time and CMID. Only the end time is applied here, over the newest
-:data:`EVENTS_SCANNED` events of the rest of the query: an admin's searches are rare next to
-activations.
+the events (:meth:`~volact.store.base.Store.events`: kind, CMID, start and end time), so one
+CMID's events are found however old they are, within the event retention.
 """
 
 from __future__ import annotations
@@ -28,8 +27,6 @@ from volact.store.base import HOUR, ClientSearch, EventRecord
 
 ClientQuery = ClientSearch  # the admin's search, as the store takes it
 
-# At most this many events are read for one filtered list (the newest first).
-EVENTS_SCANNED = 50_000
 DNS_EVENTS_READ = 500
 CLONE_EVENTS_READ = 5000
 
@@ -118,15 +115,15 @@ async def clients_json(service: HostService, query: ClientSearch) -> dict[str, A
 
 
 async def events_list(service: HostService, query: EventQuery) -> list[EventRecord]:
-    """The newest events matching ``query`` (at most ``limit``), newest first."""
-    until = query.until
-    scanned = await service.store.events(
-        limit=query.limit if until is None else EVENTS_SCANNED,
+    """The newest events matching ``query`` (at most ``limit``), newest first: the store
+    filters them all."""
+    return await service.store.events(
+        limit=query.limit,
         since=query.since,
+        until=query.until,
         kind=query.kind,
         cmid=query.cmid,
     )
-    return [event for event in scanned if until is None or event.at <= until][: query.limit]
 
 
 async def events_json(service: HostService, query: EventQuery) -> dict[str, Any]:
