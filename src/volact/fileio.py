@@ -17,7 +17,6 @@ import contextlib
 import errno
 import json
 import os
-import secrets
 import stat
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,8 @@ def _cannot_write(path: Path, exc: OSError) -> StorageError:
 
 def write_bytes_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     """Replace ``path`` with ``data`` atomically; ``mode`` applies from creation."""
+    import secrets  # only when writing: reading (a client's status()) does without it
+
     path = Path(path)
     # A fresh name, created here (O_EXCL) and never through a link: a file or symlink left at a
     # predictable name cannot choose the new file's mode or where its bytes go.

@@ -43,6 +43,11 @@ NOT_AT_STARTUP = (
     "asyncio",
     "concurrent.futures",
     "logging",
+    # what only signing, writing or new random values need (orjson loads uuid and platform)
+    "orjson",
+    "uuid",
+    "platform",
+    "secrets",
     # volact beyond the status path
     "volact.client.activation",
     "volact.client.diagnosis",

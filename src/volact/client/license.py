@@ -25,7 +25,6 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from random import SystemRandom
 from typing import TYPE_CHECKING, Any
 
 from volact.client import identity, next_steps, revocations
@@ -108,7 +107,7 @@ class License:
         self.descriptor = descriptor
         self.state = StateDir(state_dir)
         self.clock: Clock = clock or system_clock
-        self.random: identity.RandomSource = random or SystemRandom()
+        self._random = random  # the OS's (SystemRandom) when None, made on first use
         self._transport = transport
         self._dns = dns
         self._dns_timeout = dns_timeout
@@ -187,6 +186,16 @@ class License:
                 {"product": product, "products": installed},
             )
         return cls(_descriptor_from_token(stored.descriptor_token), directory, **options)
+
+    @property
+    def random(self) -> identity.RandomSource:
+        """The random source of new CMIDs, nonces and retry jitter: the one passed, else the
+        OS's (``random.SystemRandom``, imported when first needed: status() never is)."""
+        if self._random is None:
+            from random import SystemRandom
+
+            self._random = SystemRandom()
+        return self._random
 
     @property
     def product(self) -> str:
