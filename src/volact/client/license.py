@@ -197,6 +197,10 @@ class License:
             self._random = SystemRandom()
         return self._random
 
+    @random.setter
+    def random(self, source: identity.RandomSource) -> None:
+        self._random = source
+
     @property
     def product(self) -> str:
         return self.descriptor.product
