@@ -8,6 +8,10 @@ prints:
   import alone timed inside a fresh process (start-up left out: the steadier figure);
 * the import time of the first ``activate()`` (the first call minus the second, both against a
   real ``volact host serve`` started from the full install running this script);
+* an app's start-up: ``from volact.client import License``, then ``License.open(...)`` and the
+  first ``status()`` on the activated state (the chain verified), each timed inside a fresh
+  process, with what the first ``status()`` imports (issue 18: what is left out of the import
+  must not come back at the first status);
 
 each with ``python -c pass`` and ``import json`` (and the SDK's own crypto library,
 ``cryptography``'s Ed25519) measured in the same run and venv as references, so figures from a
@@ -63,6 +67,33 @@ print(json.dumps({
     "state": str(second.state),
     "usable": second.usable,
     "modules_by_activate": sorted(m for m in set(sys.modules) - before if "." not in m),
+}))
+"""
+
+# Run inside the fresh venv: an app's start-up on an activated state directory (argv[1]). The
+# json module is imported after the timings, as it is not the app's.
+STARTUP = """
+import sys, time
+t0 = time.perf_counter()
+from volact.client import License
+t1 = time.perf_counter()
+before = set(sys.modules)
+lic = License.open(state_dir=sys.argv[1])
+first = lic.status()
+t2 = time.perf_counter()
+second = lic.status()
+t3 = time.perf_counter()
+imported = sorted(set(sys.modules) - before)
+import json
+print(json.dumps({
+    "import": t1 - t0,
+    "open_and_first_status": t2 - t1,
+    "second_status": t3 - t2,
+    "startup": t2 - t0,
+    "state": str(first.state),
+    "usable": first.usable and second.usable,
+    "modules_by_first_status": imported,
+    "volact": sys.modules["volact"].__file__,
 }))
 """
 
@@ -280,12 +311,43 @@ def serve_host(host_dir: Path, log: Path) -> tuple[subprocess.Popen[str], str]:
     raise RuntimeError(f"the host did not start:\n{log.read_text()[-2000:]}")
 
 
-def activate_in(python: Path, descriptor: Path, state_dir: Path, key: str, address: str) -> Any:
+def activate_in(
+    python: Path,
+    descriptor: Path,
+    state_dir: Path,
+    key: str,
+    address: str,
+    env: dict[str, str] | None = None,
+) -> Any:
     done = run(
         [str(python), "-c", ACTIVATE, str(descriptor), str(state_dir), key, address],
-        env=clean_env(),
+        env=clean_env() if env is None else env,
     )
     return json.loads(done.stdout)
+
+
+def startup_once(python: Path, state_dir: Path, env: dict[str, str]) -> dict[str, Any]:
+    """One app start-up (:data:`STARTUP`) in a fresh process, then the reference ``import
+    json`` + crypto timed in another (seconds)."""
+    done = run([str(python), "-c", STARTUP, str(state_dir)], env=env)
+    timed = run([str(python), "-c", TIMED.format(f"import json; {CRYPTO_IMPORT}")], env=env)
+    return {**json.loads(done.stdout), "json+crypto": float(timed.stdout)}
+
+
+def startup_summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians (ms) of :func:`startup_once` samples, with the last one's state and modules."""
+    names = ("import", "open_and_first_status", "second_status", "startup", "json+crypto")
+    out: dict[str, Any] = {name: median_ms([sample[name] for sample in samples]) for name in names}
+    for name in ("state", "usable", "modules_by_first_status", "volact"):
+        out[name] = samples[-1][name]
+    return out
+
+
+def startup_times(python: Path, state_dir: Path, runs: int, env: dict[str, str]) -> dict[str, Any]:
+    """An app's start-up in ``runs`` fresh processes after one warm-up, the reference in turn
+    with it (so that load falls on both alike)."""
+    samples = [startup_once(python, state_dir, env) for _ in range(runs + 1)]
+    return startup_summary(samples[1:])
 
 
 def median_ms(values: list[float]) -> float:
@@ -348,6 +410,7 @@ def main() -> None:
             "second_ms": statistics.median(a["second_activate"] * 1000 for a in activations),
             "modules_by_activate": activations[-1]["modules_by_activate"],
         }
+        results["startup"] = startup_times(python, work / "client-0", args.runs, clean_env())
     finally:
         if host is not None:
             host.send_signal(signal.SIGTERM)
@@ -399,6 +462,23 @@ def report(results: dict[str, Any], as_json: bool) -> None:
         f"usable {a['usable']}"
     )
     print(f"modules the first activate() imports: {', '.join(a['modules_by_activate'])}")
+    report_startup(results["startup"])
+
+
+def report_startup(s: dict[str, Any], label: str = "") -> None:
+    reference = max(s["json+crypto"], 0.01)
+    print(
+        f"{label}app start-up, in-process medians (ms): import {s['import']:.1f}, "
+        f"License.open + first status() {s['open_and_first_status']:.1f} "
+        f"(a second status() {s['second_status']:.2f}), together {s['startup']:.1f}; "
+        f"json+crypto {s['json+crypto']:.1f}; state {s['state']}, usable {s['usable']}"
+    )
+    print(
+        f"{label}import / (json + crypto): {s['import'] / reference:.2f}x (aim < 3x); "
+        f"import + first status() / (json + crypto): {s['startup'] / reference:.2f}x"
+    )
+    modules = s["modules_by_first_status"]
+    print(f"{label}modules the first status() imports: {', '.join(modules) or 'none'}")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,6 @@ import base64
 import binascii
 import functools
 import hashlib
-import hmac as stdlib_hmac
 import json
 import re
 import struct
@@ -47,11 +46,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+# orjson (with the datetime, uuid and platform modules it loads) and cryptography's HMAC and
+# HKDF are imported by the functions that sign or prove: verifying a token, all that a client's
+# status() does, needs neither (issue 18: an app's start-up).
 
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 _PUBLIC_PREFIX = "k4.public."
@@ -215,12 +215,11 @@ def _pae(*pieces: bytes) -> bytes:
     return b"".join(out)
 
 
-_SORTED = orjson.OPT_SORT_KEYS
-
-
 def _dumps(obj: Mapping[str, Any]) -> bytes:
     """Compact JSON with sorted keys (non-ASCII text as UTF-8, not ``\\u`` escapes)."""
-    return orjson.dumps(obj, option=_SORTED)
+    import orjson
+
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
 
 
 @functools.lru_cache(maxsize=256)
@@ -340,6 +339,9 @@ def secret_proof(secret: str, purpose: str, message: Mapping[str, Any]) -> str:
     """An HMAC-SHA256 of ``message`` (serialised as payloads are) under a key derived from
     ``secret`` with HKDF-SHA256 for ``purpose``; base64url. It shows that the maker knows the
     secret without containing it (the vendor, which knows the secret too, makes the same one)."""
+    from cryptography.hazmat.primitives import hashes, hmac
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     derived = HKDF(
         algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode("utf-8")
     ).derive(secret.encode("utf-8"))
@@ -350,5 +352,7 @@ def secret_proof(secret: str, purpose: str, message: Mapping[str, Any]) -> str:
 
 def proof_matches(proof: str, secret: str, purpose: str, message: Mapping[str, Any]) -> bool:
     """Whether ``proof`` is :func:`secret_proof` of ``message`` (in constant time)."""
+    import hmac as stdlib_hmac  # the host's and the vendor's check
+
     expected = secret_proof(secret, purpose, message)
     return stdlib_hmac.compare_digest(proof.encode("ascii", "replace"), expected.encode("ascii"))

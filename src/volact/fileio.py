@@ -17,7 +17,6 @@ import contextlib
 import errno
 import json
 import os
-import secrets
 import stat
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,8 @@ def create_temporary(path: Path, mode: int) -> tuple[Path, int]:
     and its open descriptor. The name is fresh, the file created here (O_EXCL) and never
     through a link, so a file or symlink left at a predictable name cannot choose the new file's
     mode or where its bytes go."""
+    import secrets  # only when writing: reading (a client's status()) does without it
+
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
     try:
         # Windows: no newline translation, and no O_NOFOLLOW (a link there needs privileges)

@@ -15,8 +15,8 @@ typed errors an app most often meets are exported here. See ``docs/client.md``.
 
 from __future__ import annotations
 
-from volact.client.activation import Attempt
-from volact.client.diagnosis import Diagnosis
+from typing import TYPE_CHECKING, Any
+
 from volact.client.license import License
 from volact.client.settings import installed_products, update_settings
 from volact.client.status import LicenseStatus
@@ -41,6 +41,26 @@ from volact.core.errors import (
     VolactError,
 )
 from volact.core.states import State
+
+if TYPE_CHECKING:
+    from volact.client.activation import Attempt
+    from volact.client.diagnosis import Diagnosis
+
+# What only activating and diagnosing need (the discovery, DNS and transport code under them)
+# is imported when first asked for, so that an app's start-up (``import volact.client``, then
+# ``License...status()``) pays for none of it (issue 18).
+_LAZY = {"Attempt": "volact.client.activation", "Diagnosis": "volact.client.diagnosis"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Attempt",

@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from volact.core.errors import ConfigurationError, VolactError
-from volact.core.protocol import MAX_MACHINE_NAME
 from volact.fileio import MAX_SMALL_FILE_BYTES, read_bytes
 
 __all__ = [
@@ -70,7 +69,7 @@ NONCE_SIZE = 24  # bytes; the protocol accepts 16–64
 _FINGERPRINT_DOMAIN = b"volact fingerprint v1\x00"
 _MAX_IDENTITY = 4096
 _NOT_BOOTED = "uninitialized"  # machine-id(5): an image whose first boot has not run yet
-_IOREG_UUID = re.compile(r'"IOPlatformUUID"\s*=\s*"([^"]+)"')
+_IOREG_UUID = r'"IOPlatformUUID"\s*=\s*"([^"]+)"'  # compiled on first use (macOS only)
 
 IdentitySource = Callable[[], str]
 """A function that returns this machine's identity text (an app's own identity source)."""
@@ -122,7 +121,7 @@ def windows_identity(registry: Any = None) -> str | None:
 
 def parse_ioreg(output: str) -> str | None:
     """The ``IOPlatformUUID`` in the output of ``ioreg -rd1 -c IOPlatformExpertDevice``."""
-    match = _IOREG_UUID.search(output)
+    match = re.search(_IOREG_UUID, output)
     return _clean(match.group(1)) if match else None
 
 
@@ -222,5 +221,7 @@ def new_nonce(random: RandomSource) -> str:
 def machine_name() -> str:
     """The host name sent in activation requests (for the host admin's client list)."""
     import socket
+
+    from volact.core.protocol import MAX_MACHINE_NAME  # the request's rule (only activating)
 
     return (socket.gethostname() or "unknown")[:MAX_MACHINE_NAME]

@@ -25,12 +25,9 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from random import SystemRandom
 from typing import TYPE_CHECKING, Any
 
-from volact.client import activation, diagnosis, identity, next_steps, revocations
-from volact.client.activation import Attempt, DNSLookups
-from volact.client.diagnosis import Diagnosis
+from volact.client import identity, next_steps, revocations
 from volact.client.settings import installed_products, resolve_state_dir, update_settings
 from volact.client.state import MachineSettings, ProductState, StateDir
 from volact.client.status import LicenseStatus, to_datetime
@@ -56,10 +53,14 @@ from volact.fileio import read_bytes
 if TYPE_CHECKING:
     import asyncio
 
+    from volact.client.activation import Attempt, DNSLookups
+    from volact.client.diagnosis import Diagnosis
     from volact.client.renewal import RenewalLoop, RenewalThread
     from volact.net.transport import Transport
 
-__all__ = ["Attempt", "DNSLookups", "Diagnosis", "License", "installed_products", "update_settings"]
+# Attempt, DNSLookups and Diagnosis are in volact.client.activation and .diagnosis, imported
+# by the methods that need them: status() never does (issue 18: an app's start-up).
+__all__ = ["License", "installed_products", "update_settings"]
 
 
 MAX_DESCRIPTOR_BYTES = 64 * 1024
@@ -106,7 +107,7 @@ class License:
         self.descriptor = descriptor
         self.state = StateDir(state_dir)
         self.clock: Clock = clock or system_clock
-        self.random: identity.RandomSource = random or SystemRandom()
+        self._random = random  # the OS's (SystemRandom) when None, made on first use
         self._transport = transport
         self._dns = dns
         self._dns_timeout = dns_timeout
@@ -185,6 +186,20 @@ class License:
                 {"product": product, "products": installed},
             )
         return cls(_descriptor_from_token(stored.descriptor_token), directory, **options)
+
+    @property
+    def random(self) -> identity.RandomSource:
+        """The random source of new CMIDs, nonces and retry jitter: the one passed, else the
+        OS's (``random.SystemRandom``, imported when first needed: status() never is)."""
+        if self._random is None:
+            from random import SystemRandom
+
+            self._random = SystemRandom()
+        return self._random
+
+    @random.setter
+    def random(self, source: identity.RandomSource) -> None:
+        self._random = source
 
     @property
     def product(self) -> str:
@@ -423,6 +438,8 @@ class License:
         ``no_host_found``, ``host_unreachable``, ``invalid_host_certificate``…); the failure
         is recorded first, and the state is otherwise unchanged.
         """
+        from volact.client import activation
+
         attempt = activation.attempt(self, vendor_url=vendor_url)
         if attempt.error is not None:
             raise attempt.error
@@ -431,12 +448,16 @@ class License:
     def renew(self) -> Attempt:
         """One activation attempt that reports its outcome instead of raising it (the renewal
         loop's step). Storage errors still raise."""
+        from volact.client import activation
+
         return activation.attempt(self)
 
     def diagnose(self, *, vendor_url: str | None = None, activate: bool = False) -> Diagnosis:
         """Query every DNS name and ask each host found whether it answers, and explain; read-only
         (nothing is activated, counted or recorded). ``activate=True``: a real, recorded
         activation attempt with the same trace."""
+        from volact.client import diagnosis
+
         if activate:
             return diagnosis.diagnose(self, vendor_url=vendor_url)
         return diagnosis.check(self, vendor_url=vendor_url)
@@ -503,6 +524,8 @@ class License:
         fulfil``), and :meth:`install_offline_response` installs the answer here. Only the
         latest request's answer is accepted (its nonce must come back).
         """
+        from volact.client import activation
+
         return activation.offline_request(self)
 
     def install_offline_response(self, source: str | bytes) -> LicenseStatus:
@@ -512,4 +535,6 @@ class License:
         when no request is pending, the vendor's error for a refused machine, or
         ``invalid_ticket`` for a ticket that does not verify.
         """
+        from volact.client import activation
+
         return activation.install_offline_response(self, source)

@@ -19,16 +19,20 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from volact.client.state import StateDir
-from volact.core import revocation
-from volact.core.descriptor import ProductDescriptor
 from volact.core.errors import StorageError, VolactError
-from volact.core.revocation import RevocationList
-from volact.core.tickets import Activation
 from volact.crypto import KeyFormatError, VerifyKey
 from volact.fileio import write_bytes_atomic
+
+if TYPE_CHECKING:
+    from volact.core.descriptor import ProductDescriptor
+    from volact.core.revocation import RevocationList
+    from volact.core.tickets import Activation
+
+# volact.core.revocation is imported where a list is met: a machine that holds none (and every
+# status() there) does not pay for it (issue 18).
 
 SUFFIX = ".revocations.token"
 
@@ -46,6 +50,8 @@ def _verify(token: str, root_keys: tuple[str, ...], vendor_id: str) -> Revocatio
     """The list in ``token`` if it verifies (None if not). A pure function of its arguments,
     memoised: ``status()`` meets the same list every time, and verifying it again would
     double the cost of a status."""
+    from volact.core import revocation
+
     try:
         keys = [VerifyKey.from_paserk(key) for key in root_keys]
         return revocation.verify_revocation_list(token, keys, vendor_id=vendor_id)
@@ -72,6 +78,8 @@ def observe(state: StateDir, descriptor: ProductDescriptor, offered: Any) -> Rev
     candidate = _verified(descriptor, offered) if isinstance(offered, str) else None
     if candidate is None:
         return held(state, descriptor)
+    from volact.core import revocation
+
     try:
         with state.lock():
             current = held(state, descriptor)
@@ -94,4 +102,9 @@ def check(
     activation's host certificate or its host key. A MAK activation has no host: it passes."""
     if activation.certificate is None:
         return
-    revocation.check_certificate(observe(state, descriptor, offered), activation.certificate)
+    revocations = observe(state, descriptor, offered)
+    if revocations is None:  # no list held: nothing is revoked (what check_certificate says)
+        return
+    from volact.core import revocation
+
+    revocation.check_certificate(revocations, activation.certificate)

@@ -36,6 +36,9 @@ MAX_DESCRIPTOR_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class ProductDescriptor:
+    """A product as its vendor signed it: the vendor, its root keys, the product, its group,
+    the GVLK and the client's grace and rearm rules (``token``: the signed form)."""
+
     vendor_id: str
     vendor_name: str
     root_keys: tuple[str, ...]  # PASERK k4.public texts

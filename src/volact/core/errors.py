@@ -26,6 +26,8 @@ Audience = Literal["cli", "sdk"]
 
 @dataclass(frozen=True)
 class ErrorInfo:
+    """What ``volact explain CODE`` says about an error code."""
+
     code: str
     where: str  # "host", "client", "vendor" or "any": who emits it
     summary: str

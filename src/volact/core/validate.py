@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import uuid
 from typing import Any
 
 from volact.core.errors import BadRequest
@@ -96,6 +95,8 @@ def uuid_text(data: dict[str, Any], name: str) -> str:
     value = string(data, name, max_len=36, min_len=32)
     if _CANONICAL_UUID.match(value):
         return value  # already the form str(uuid.UUID(value)) would give
+    import uuid  # only for the uncommon forms: the module costs more than the rest of this one
+
     try:
         parsed = uuid.UUID(value)
     except ValueError as exc:
