@@ -9,9 +9,13 @@ list format is :mod:`volact.core.revocation`; the store's tables
    certificate ends ``superseded`` and is named by the next revocation list, so a machine that
    was given a certified host's ``host_id`` replaces that host rather than adding one. A host
    key therefore never has more live (unexpired, not ended) certificates than its host limit.
+   The host id's certificates that ended ``renewed`` and have not expired are superseded too
+   (a renewal leaves its predecessor valid: the old machine would fall back to it).
 2. **A revocation is the vendor's decision, with a reason** (:data:`~volact.core.revocation.
-   REVOKE_REASONS`): one certificate, or a host key as a whole (every certificate issued with
-   it, and no certification with it from then on: ``key_revoked``).
+   REVOKE_REASONS`): one host (the certificate named and the other unexpired certificates of
+   its host id and signing key, live or renewed: its renewals), or a host key as a whole
+   (every certificate issued with it, and no certification with it from then on:
+   ``key_revoked``).
 3. **Every change signs a new list** (sequence + 1) inside the transaction that made the
    change, so the newest list always names every superseded and revoked certificate that has
    not expired. A list also gets re-signed, unchanged but for its sequence and dates, once it is
@@ -76,9 +80,9 @@ class TrustLifecycle(Catalogue):
                 {"serial": serial, "reason": revoked[1]},
             )
 
-    def _supersede(self, serial: str, host_id: str, replaced_by: str, now: int) -> list[str]:
+    def _supersede(self, serial: str, host_id: str, replaced_by: str, now: int) -> int:
         """End the live certificates of ``host_id`` as superseded by ``replaced_by`` (rule 1);
-        the ids ended. Runs inside the caller's transaction."""
+        how many certificates the list must now name. Runs inside the caller's transaction."""
         ended = [
             row["cert_id"]
             for row in self.store.live_certifications(serial, now)
@@ -88,7 +92,9 @@ class TrustLifecycle(Catalogue):
             self.store.end_certification(
                 cert_id, now, tables.ENDED_SUPERSEDED, replaced_by=replaced_by
             )
-        return ended
+        # A renewal leaves the certificate it replaced valid until it expires: the host id's
+        # renewed certificates are superseded too, or its old machine would fall back to one.
+        return len(ended) + self.store.supersede_renewed(serial, host_id, replaced_by, now)
 
     def _sign_revocation_list(self, now: int) -> RevocationList:
         """Sign and record the next list (rule 3); inside the caller's transaction."""
@@ -157,7 +163,10 @@ class TrustLifecycle(Catalogue):
                     {"cert_id": cert_id},
                 )
             now = self.clock()
-            self.store.revoke_listed_certification(cert_id, now, reason)
+            # The host's other certificates (those a renewal left valid, and its renewal):
+            # revoked with it, or the host would fall back to one.
+            for listed in self.store.lineage(cert_id, now):
+                self.store.revoke_listed_certification(listed, now, reason)
             return self._sign_revocation_list(now)
 
     def revoke_host_key(self, text: str, reason: str) -> tuple[RevocationList, int]:
