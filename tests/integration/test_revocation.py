@@ -294,3 +294,29 @@ def test_a_superseded_host_cannot_fall_back_to_the_certificate_it_renewed(
     client.configure(manual_host="a:7688")
     attempt = client.renew()
     assert attempt.error is not None and attempt.error.code == "host_revoked"
+
+
+def test_a_damaged_list_file_is_as_good_as_none(
+    vendor_world: World, tmp_path: Path, hosts: Hosts
+) -> None:
+    """A revocation list file in the client's state directory that is not text (a damaged
+    disk, an edit) must not stop the client: it is forgotten, like a deleted one, and the next
+    answer that carries a list replaces it."""
+    key = issue_host_key(vendor_world, hosts=2)
+    a, b = make_host(tmp_path / "a", key), make_host(tmp_path / "b", key)
+    cert_a = certify(vendor_world, a)
+    certify(vendor_world, b)
+    hosts.start("a:7688", a)
+    service_b = hosts.start("b:7688", b)
+    client = machine(vendor_world, tmp_path, "pc1", hosts, "b:7688")
+    assert client.activate().state == "licensed"
+    path = client.state.directory / f"{client.descriptor.vendor_id}.revocations.token"
+    path.write_bytes(b"\xff\xfe not a token \x00")
+    assert client_revocations.held(client.state, client.descriptor) is None
+    assert client.status().state == "licensed"
+    with vendor_world.open() as vendor:
+        revoked = vendor.revoke_certificate(cert_a, "ceased")
+    install_on(b, service_b, revoked.token)
+    assert client.renew().error is None
+    held = client_revocations.held(client.state, client.descriptor)
+    assert held is not None and held.sequence == revoked.sequence
