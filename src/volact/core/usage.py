@@ -263,12 +263,26 @@ def read_report(source: str | bytes) -> Report:
         prev_hash=validate.hex_text(data, "prev_hash", min_len=64, max_len=64),
         events=tuple(events),
         hashes=tuple(hashes),
-        heads=tuple(validate.string({"h": h}, "h", max_len=4096) for h in data.get("heads") or []),
-        certificates=tuple(
-            validate.string({"c": c}, "c", max_len=16384) for c in data.get("certificates") or []
-        ),
+        heads=_tokens(data, "heads", max_len=4096),
+        certificates=_tokens(data, "certificates", max_len=16384),
         counted={"daily": data.get("daily"), "monthly": data.get("monthly")},
     )
+
+
+def _tokens(data: dict[str, Any], name: str, *, max_len: int) -> tuple[str, ...]:
+    """The report's list of tokens ``name`` (absent: none)."""
+    value = data.get(name)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(
+        isinstance(token, str) and 0 < len(token) <= max_len for token in value
+    ):
+        raise BadRequest(
+            f"the usage report's {name} must be a list of tokens (strings of at most "
+            f"{max_len} characters)",
+            {"field": name},
+        )
+    return tuple(value)
 
 
 class ReportRefused(BadRequest):
