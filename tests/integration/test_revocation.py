@@ -320,3 +320,17 @@ def test_a_damaged_list_file_is_as_good_as_none(
     assert client.renew().error is None
     held = client_revocations.held(client.state, client.descriptor)
     assert held is not None and held.sequence == revoked.sequence
+
+
+def test_a_damaged_list_file_on_a_host_is_replaced_by_the_next_install(
+    vendor_world: World, tmp_path: Path
+) -> None:
+    key = issue_host_key(vendor_world, hosts=1)
+    a = make_host(tmp_path / "a", key)
+    certify(vendor_world, a)
+    (a.directory / host_revocations.REVOCATIONS_FILE).write_bytes(b"\xff\x00damaged")
+    assert host_revocations.load(a, a.settings()) is None
+    with vendor_world.open() as vendor:
+        listing = vendor.revocation_list()
+    kept, changed = host_revocations.install(a, revocation_file(listing.token))
+    assert (kept.sequence, changed) == (listing.sequence, True)
