@@ -38,6 +38,7 @@ from typing import Any
 from volact.authority import certifications as tables
 from volact.authority import issuance
 from volact.authority.catalogue import Catalogue
+from volact.authority.records import KeyRecord
 from volact.core import host_renewal, offline, revocation
 from volact.core.durations import DAY, format_duration
 from volact.core.errors import (
@@ -186,6 +187,68 @@ class TrustLifecycle(Catalogue):
             self.store.revoke_key(record.serial, now, reason)
             return self._sign_revocation_list(now), len(live)
 
+    def _issue_host_certificate(
+        self,
+        key: KeyRecord,
+        *,
+        request_id: str,
+        host_id: str,
+        host_key: str,
+        machine: str,
+        via: str,
+        address: str | None,
+        now: int,
+        kind: str,
+        new_host: bool = False,
+    ) -> tuple[offline.HostActivationResponse, str]:
+        """Issue (and record) a certificate of ``host_key`` for ``host_id`` under host key
+        ``key``, with the groups' policies as they are now and the vendor's certificate
+        lifetime; the signed response and the new cert id. The one way a certification and a
+        renewal make a certificate; inside the caller's transaction."""
+        cert_id = str(uuid.UUID(bytes=self.random_bytes(16), version=4))
+        root_record, root = self._active_root_key()
+        certificate = issue_certificate(
+            root,
+            issuance.build_certificate(
+                cert_id=cert_id,
+                vendor_id=self.vendor_id,
+                host_id=host_id,
+                host_key=host_key,
+                customer=key.customer or "",
+                key_serial=key.serial,
+                groups={group: self.group(group).policy for group in key.groups},
+                now=now,
+                lifetime=self.certificate_lifetime(),
+            ),
+        )
+        response = offline.sign_host_response(
+            root,
+            offline.HostActivationResponse(
+                request_id=request_id,
+                host_id=host_id,
+                vendor_id=self.vendor_id,
+                vendor_name=self.vendor_name,
+                root_keys=self.listed_root_keys(),
+                certificate=certificate.token,
+            ),
+        )
+        self.store.record_certification(
+            serial=key.serial,
+            request_id=request_id,
+            host_id=host_id,
+            host_key=host_key,
+            machine=machine,
+            cert_id=cert_id,
+            root_key_id=root_record.key_id,
+            via=via,
+            address=address,
+            issued_at=now,
+            not_after=certificate.not_after,
+            new_host=new_host,
+            kind=kind,
+        )
+        return response, cert_id
+
     # --- certificate lifetime and renewal (rule 4) -------------------------------------------
 
     def certificate_lifetime(self) -> int:
@@ -247,46 +310,15 @@ class TrustLifecycle(Catalogue):
                 )
             key = self.store.key(current.key_serial)
             assert key is not None
-            cert_id = str(uuid.UUID(bytes=self.random_bytes(16), version=4))
-            root_record, root = self._active_root_key()
-            certificate = issue_certificate(
-                root,
-                issuance.build_certificate(
-                    cert_id=cert_id,
-                    vendor_id=self.vendor_id,
-                    host_id=current.host_id,
-                    host_key=current.host_key,
-                    customer=key.customer or "",
-                    key_serial=key.serial,
-                    groups={group: self.group(group).policy for group in key.groups},
-                    now=now,
-                    lifetime=self.certificate_lifetime(),
-                ),
-            )
-            response = offline.sign_host_response(
-                root,
-                offline.HostActivationResponse(
-                    request_id=request.request_id,
-                    host_id=current.host_id,
-                    vendor_id=self.vendor_id,
-                    vendor_name=self.vendor_name,
-                    root_keys=self.listed_root_keys(),
-                    certificate=certificate.token,
-                ),
-            )
-            self.store.record_certification(
-                serial=key.serial,
+            response, cert_id = self._issue_host_certificate(
+                key,
                 request_id=request.request_id,
                 host_id=current.host_id,
                 host_key=current.host_key,
                 machine=str(row["machine"]),
-                cert_id=cert_id,
-                root_key_id=root_record.key_id,
                 via=via,
                 address=address,
-                issued_at=now,
-                not_after=certificate.not_after,
-                new_host=False,
+                now=now,
                 kind=tables.KIND_RENEWAL,
             )
             self.store.end_certification(
