@@ -168,3 +168,27 @@ def test_a_running_host_renews_online_by_itself_and_keeps_serving(
         loop.close()
     finally:
         stop_server(server)
+
+
+def test_a_host_renews_early_once_so_its_revocation_stays_one_or_two_entries(
+    vendor_world: World, tmp_path: Path
+) -> None:
+    """Revoking a host lists its unexpired renewed certificates too; so a renewal before it is
+    due is allowed once per host lineage. Otherwise a host that renews in a loop (each
+    renewal proves possession, nothing else limits it) would make the list of its
+    revocation overflow the 256 entries, and no list could be signed for any customer."""
+    from volact.core.errors import RateLimited
+
+    key = issue_host_key(vendor_world, hosts=1)
+    files = make_host(tmp_path / "h", key)
+    certify(vendor_world, files)
+    request = certificate_renewal.write_renewal_request(files, now=int(time.time()))
+    renewed = certification.install_host_response(
+        files, _fulfil(vendor_world, request.to_file()), now=int(time.time())
+    )
+    again = certificate_renewal.write_renewal_request(files, now=int(time.time()))
+    with vendor_world.open() as vendor:
+        with pytest.raises(RateLimited, match="once it is due"):
+            vendor.renew_host(again.to_file(), via=VIA_OFFLINE)
+        listed = vendor.revoke_certificate(renewed.cert_id, "key_compromise")
+    assert len(listed.certificates) == 2
