@@ -188,7 +188,7 @@ def test_a_host_renews_early_once_so_its_revocation_stays_one_or_two_entries(
     )
     again = certificate_renewal.write_renewal_request(files, now=int(time.time()))
     with vendor_world.open() as vendor:
-        with pytest.raises(RateLimited, match="once it is due"):
+        with pytest.raises(RateLimited, match="then once it is due"):
             vendor.renew_host(again.to_file(), via=VIA_OFFLINE)
         listed = vendor.revoke_certificate(renewed.cert_id, "key_compromise")
     assert len(listed.certificates) == 2

@@ -146,6 +146,18 @@ class CertificationTables:
         ).fetchall()
         return [cert_id, *(str(row[0]) for row in rows)]
 
+    def renewed_in_lineage(self, cert_id: str, now: int) -> bool:
+        """Whether a certificate of ``cert_id``'s host id and signing key that ended
+        ``renewed`` has not expired yet (the lineage of :meth:`lineage`)."""
+        row = self._execute(
+            "SELECT 1 FROM host_certifications AS other "
+            "JOIN host_certifications AS named ON named.serial = other.serial "
+            "AND named.host_id = other.host_id AND named.host_key = other.host_key "
+            "WHERE named.cert_id = ? AND other.end_reason = ? AND other.not_after > ?",
+            (cert_id, ENDED_RENEWED, now),
+        ).fetchone()
+        return row is not None
+
     def supersede_renewed(self, serial: str, host_id: str, replaced_by: str, now: int) -> int:
         """List the unexpired certificates of ``host_id`` that ended ``renewed`` as superseded
         by ``replaced_by`` (a renewal leaves its predecessor valid); how many."""

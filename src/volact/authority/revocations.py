@@ -26,7 +26,10 @@ list format is :mod:`volact.core.revocation`; the store's tables
    a live certificate is renewed with proof of possession of its host key
    (:mod:`volact.core.host_renewal`): same host id and key, a new certificate id and
    lifetime, the group policies as they are now; the old certificate ends ``renewed`` (not
-   listed: tickets it signed stay good). A renewal counts nothing.
+   listed: tickets it signed stay good). A renewal counts nothing. A renewal before it is due
+   (:func:`~volact.core.host_renewal.due_at`) is refused (``rate_limited``) while a
+   certificate the host renewed has not expired: revoking the host lists those too (rule 2),
+   and a host renewing in a loop would otherwise overflow the list.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from volact.core.errors import (
     HostRevoked,
     KeyRevoked,
     NotFound,
+    RateLimited,
     ReplayedRequest,
 )
 from volact.core.policy import DEFAULT_CERTIFICATE_LIFETIME
@@ -307,6 +311,16 @@ class TrustLifecycle(Catalogue):
                     "the host certificate has expired and cannot be renewed; certify the host "
                     "again (`volact host activate`)",
                     {"cert_id": current.cert_id},
+                )
+            if not host_renewal.renewal_due(current, now) and self.store.renewed_in_lineage(
+                current.cert_id, now
+            ):
+                due = host_renewal.due_at(current)
+                raise RateLimited(
+                    f"host {current.host_id} renewed early already (its previous certificate "
+                    f"is still valid); a host renews early once, then once it is due (in "
+                    f"{format_duration(due - now)})",
+                    {"cert_id": current.cert_id, "due": due},
                 )
             key = self.store.key(current.key_serial)
             assert key is not None

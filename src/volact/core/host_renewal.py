@@ -14,7 +14,8 @@ Rules (docs/vendor.md, "Short-lived certificates"):
 3. **A renewal is due** once two thirds of the certificate's life have passed
    (:func:`renewal_due`); a running host with a vendor URL renews by itself then, and keeps
    serving with its current certificate until the new one is installed (an offline host's
-   admin runs ``volact host renew --offline-request FILE``).
+   admin runs ``volact host renew --offline-request FILE``). The vendor renews early (before
+   it is due) once: not while a certificate the host renewed is still valid.
 4. The answer is an ordinary ``volact-host-activation-response`` (:mod:`volact.core.offline`),
    installed like one.
 
@@ -141,7 +142,12 @@ def read_renewal_request(
     return request, certificate
 
 
+def due_at(certificate: HostCertificate) -> int:
+    """When a renewal of ``certificate`` is due (rule 3): two thirds into its life."""
+    life = certificate.not_after - certificate.not_before
+    return certificate.not_before + (2 * life) // 3
+
+
 def renewal_due(certificate: HostCertificate, now: int) -> bool:
     """Whether a host should renew ``certificate`` at ``now`` (rule 3)."""
-    life = certificate.not_after - certificate.not_before
-    return now >= certificate.not_before + (2 * life) // 3
+    return now >= due_at(certificate)
