@@ -288,9 +288,7 @@ def test_blocked_unblocked_and_expired_events_are_recorded_once(
     assert expired == [START + 3600 + 30 * DAY] * 2  # when each left the window
 
 
-def test_verify_says_whose_report_it_is(
-    certified: tuple[World, HostFiles], tmp_path: Path
-) -> None:
+def test_verify_says_whose_report_it_is(certified: tuple[World, HostFiles], tmp_path: Path) -> None:
     """The counts bill a customer: the vendor must see which customer, host key and hosts
     signed the report (a customer with two host keys could otherwise hand in the report of
     its quiet deployment for its busy one)."""

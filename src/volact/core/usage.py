@@ -341,8 +341,9 @@ def _heads(report: Report, certificates: Mapping[str, HostCertificate]) -> dict[
 
 def verify_report(
     report: Report, root_keys: list[crypto.VerifyKey], *, previous: Report | None = None
-) -> None:
-    """Rule 4. Raises :class:`ReportRefused` naming the first place that fails."""
+) -> tuple[HostCertificate, ...]:
+    """Rule 4. Raises :class:`ReportRefused` naming the first place that fails; returns the
+    certificates whose heads the report holds (whose report it is: customer, host key, hosts)."""
     certificates = _certificates(report, root_keys)
     heads = _heads(report, certificates)
     if not report.events:
@@ -390,6 +391,8 @@ def verify_report(
                 f"this one starts at event {report.first_seq}"
                 + ("" if report.first_seq != previous.last_seq + 1 else " (and its chain differs)")
             )
+    signers = {head.cert_id for head in heads.values()}
+    return tuple(certificates[cert_id] for cert_id in sorted(signers))
 
 
 def _count_difference(table: str, stated: Any, computed: Mapping[str, Any]) -> str:
