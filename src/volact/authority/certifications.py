@@ -205,13 +205,15 @@ class CertificationTables:
         ).fetchone()
         return None if row is None else (int(row[0]), str(row[1]))
 
-    def revoked_keys(self) -> list[dict[str, Any]]:
-        """Revoked host keys with a certificate that has not expired yet (``now`` not needed:
-        a revoked key stays listed; there are few)."""
+    def revoked_keys(self, now: int) -> list[dict[str, Any]]:
+        """Revoked host keys with a certificate that has not expired yet: what a list names (a
+        revoked key certifies nothing more, so once its certificates expired there is nothing
+        left to refuse)."""
         return self._dicts(
             "SELECT serial, revocation_reason, revoked_at FROM keys WHERE revoked_at IS NOT NULL "
-            "AND channel = 'host' ORDER BY revoked_at, serial",
-            (),
+            "AND channel = 'host' AND EXISTS (SELECT 1 FROM host_certifications AS c "
+            "WHERE c.serial = keys.serial AND c.not_after > ?) ORDER BY revoked_at, serial",
+            (now,),
         )
 
     # --- revocation lists ----------------------------------------------------------------

@@ -106,7 +106,7 @@ class TrustLifecycle(Catalogue):
         latest = self.store.latest_revocation_list()
         host_keys = tuple(
             RevokedHostKey(row["serial"], str(row["revocation_reason"]), int(row["revoked_at"]))
-            for row in self.store.revoked_keys()
+            for row in self.store.revoked_keys(now)
         )
         # A revoked host key's certificates are refused by its one entry.
         revoked_serials = {key.serial for key in host_keys}
