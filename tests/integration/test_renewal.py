@@ -192,3 +192,24 @@ def test_a_host_renews_early_once_so_its_revocation_stays_one_or_two_entries(
             vendor.renew_host(again.to_file(), via=VIA_OFFLINE)
         listed = vendor.revoke_certificate(renewed.cert_id, "key_compromise")
     assert len(listed.certificates) == 2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=HostRevoked,
+    reason="known defect (review r2): the vendor ends the old certificate `renewed` when it "
+    "answers, so a host whose answer was lost (network, crash before the file was written) can "
+    "never renew again and must be certified anew (one of its 10 re-certifications)",
+)
+def test_a_host_whose_renewal_answer_was_lost_can_renew_again(
+    vendor_world: World, tmp_path: Path
+) -> None:
+    key = issue_host_key(vendor_world, hosts=1)
+    files = make_host(tmp_path / "h", key)
+    certify(vendor_world, files)
+    lost = certificate_renewal.make_renewal_request(files, now=int(time.time()))
+    with vendor_world.open() as vendor:
+        vendor.renew_host(lost.to_file(), via=VIA_OFFLINE)  # answered; the answer never arrives
+    retry = certificate_renewal.write_renewal_request(files, now=int(time.time()))
+    response = _fulfil(vendor_world, retry.to_file())
+    certification.install_host_response(files, response, now=int(time.time()))
