@@ -194,22 +194,41 @@ def test_a_host_renews_early_once_so_its_revocation_stays_one_or_two_entries(
     assert len(listed.certificates) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=HostRevoked,
-    reason="known defect (review r2): the vendor ends the old certificate `renewed` when it "
-    "answers, so a host whose answer was lost (network, crash before the file was written) can "
-    "never renew again and must be certified anew (one of its 10 re-certifications)",
-)
-def test_a_host_whose_renewal_answer_was_lost_can_renew_again(
+def test_a_host_whose_renewal_answer_was_lost_renews_again_once(
     vendor_world: World, tmp_path: Path
 ) -> None:
+    """The vendor ends the old certificate `renewed` when it answers; a host whose answer never
+    arrived (network, crash before the file was written) still holds only the old one. Its
+    retry is answered (once: the certificate it renewed to ends in turn), else the host could
+    never renew again and would stop at its certificate's end."""
+    from volact.authority.operations import Vendor
+    from volact.core.errors import RateLimited
+    from volact.core.tickets import verify_certificate
+
     key = issue_host_key(vendor_world, hosts=1)
     files = make_host(tmp_path / "h", key)
     certify(vendor_world, files)
-    lost = certificate_renewal.make_renewal_request(files, now=int(time.time()))
     with vendor_world.open() as vendor:
+        keys = [crypto.VerifyKey.from_paserk(k) for k in vendor.listed_root_keys()]
+    current = verify_certificate(files.certificate_token(), keys, vendor_id="acme")
+    due = host_renewal.due_at(current) + 60
+    lost = certificate_renewal.make_renewal_request(files, now=due)
+    with Vendor.open(vendor_world.path, clock=lambda: due) as vendor:
         vendor.renew_host(lost.to_file(), via=VIA_OFFLINE)  # answered; the answer never arrives
-    retry = certificate_renewal.write_renewal_request(files, now=int(time.time()))
-    response = _fulfil(vendor_world, retry.to_file())
-    certification.install_host_response(files, response, now=int(time.time()))
+        retry = certificate_renewal.write_renewal_request(files, now=due)
+        response = vendor.renew_host(retry.to_file(), via=VIA_OFFLINE).to_file()
+        renewed = certification.install_host_response(files, response, now=due)
+        assert renewed.cert_id != current.cert_id
+        rows = {row["cert_id"]: row for row in vendor.store.certifications(renewed.key_serial)}
+        assert [row["end_reason"] for row in rows.values()] == ["renewed", "renewed", None]
+        # The old certificate once more: the one it was renewed to has ended; refused.
+        again = host_renewal.sign_renewal_request(
+            files.signing_key(),
+            dataclasses.replace(lost, request_id="8f1d3c0e-1111-4222-8333-444455556666"),
+        )
+        with pytest.raises(HostRevoked, match="renewed"):
+            vendor.renew_host(again.to_file(), via=VIA_OFFLINE)
+        # An early renewal of the new one: a certificate it renewed is still valid.
+        early = certificate_renewal.write_renewal_request(files, now=due)
+        with pytest.raises(RateLimited):
+            vendor.renew_host(early.to_file(), via=VIA_OFFLINE)
