@@ -20,7 +20,7 @@ from volact import crypto
 from volact.authority.operations import VIA_OFFLINE
 from volact.core import host_renewal
 from volact.core.durations import DAY
-from volact.core.errors import BadRequest, HostRevoked, ReplayedRequest
+from volact.core.errors import BadRequest, HostRevoked, RateLimited, ReplayedRequest
 from volact.host import certificate_renewal, certification
 from volact.host.app import create_app
 from volact.host.service import HostService
@@ -60,14 +60,15 @@ def test_renewal_keeps_the_key_counts_nothing_and_ends_the_old_certificate(
             renewed.cert_id,
         )
         assert vendor.revocation_list().certificates == ()  # a renewed certificate is not listed
-        # The same request again: replayed. The old certificate again: it has ended.
+        # The same request again: replayed. The old certificate again, early: it renewed
+        # early already (a retry after a lost answer is answered once it is due).
         with pytest.raises(ReplayedRequest):
             vendor.renew_host(request.to_file(), via=VIA_OFFLINE)
     stale = host_renewal.sign_renewal_request(
         files.signing_key(),
         dataclasses.replace(request, request_id="8f1d3c0e-1111-4222-8333-444455556666"),
     )
-    with vendor_world.open() as vendor, pytest.raises(HostRevoked, match="renewed"):
+    with vendor_world.open() as vendor, pytest.raises(RateLimited, match="renewed early"):
         vendor.renew_host(stale.to_file(), via=VIA_OFFLINE)
 
 
@@ -177,8 +178,6 @@ def test_a_host_renews_early_once_so_its_revocation_stays_one_or_two_entries(
     due is allowed once per host lineage. Otherwise a host that renews in a loop (each
     renewal proves possession, nothing else limits it) would make the list of its
     revocation overflow the 256 entries, and no list could be signed for any customer."""
-    from volact.core.errors import RateLimited
-
     key = issue_host_key(vendor_world, hosts=1)
     files = make_host(tmp_path / "h", key)
     certify(vendor_world, files)
@@ -202,7 +201,6 @@ def test_a_host_whose_renewal_answer_was_lost_renews_again_once(
     retry is answered (once: the certificate it renewed to ends in turn), else the host could
     never renew again and would stop at its certificate's end."""
     from volact.authority.operations import Vendor
-    from volact.core.errors import RateLimited
     from volact.core.tickets import verify_certificate
 
     key = issue_host_key(vendor_world, hosts=1)

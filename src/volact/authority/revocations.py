@@ -29,7 +29,9 @@ list format is :mod:`volact.core.revocation`; the store's tables
    listed: tickets it signed stay good). A renewal counts nothing. A renewal before it is due
    (:func:`~volact.core.host_renewal.due_at`) is refused (``rate_limited``) while a
    certificate the host renewed has not expired: revoking the host lists those too (rule 2),
-   and a host renewing in a loop would otherwise overflow the list.
+   and a host renewing in a loop would otherwise overflow the list. A retry with the
+   certificate a renewal replaced (the answer was lost) is answered once while the one it was
+   renewed to is live (:meth:`TrustLifecycle._unanswered_renewal`).
 """
 
 from __future__ import annotations
@@ -271,6 +273,23 @@ class TrustLifecycle(Catalogue):
             self.store.put_setting(_LIFETIME_SETTING, str(seconds))
         return seconds
 
+    def _unanswered_renewal(self, row: Mapping[str, Any], now: int) -> str | None:
+        """For a certificate that ended ``renewed``: the live certificate it was renewed to,
+        which the host asking again with the old one evidently never received (the answer was
+        lost); None otherwise. Such a retry is answered, and that certificate ends in turn: so
+        each certificate is retried at most once (and early only under rule 4's limit)."""
+        if row["end_reason"] != tables.ENDED_RENEWED or row["replaced_by"] is None:
+            return None
+        successor = self.store.certification(str(row["replaced_by"]))
+        if (
+            successor is None
+            or successor["kind"] != tables.KIND_RENEWAL
+            or successor["ended_at"] is not None
+            or int(successor["not_after"]) <= now
+        ):
+            return None
+        return str(successor["cert_id"])
+
     def renew_host(
         self,
         source: str | bytes | Mapping[str, Any],
@@ -297,7 +316,9 @@ class TrustLifecycle(Catalogue):
                 raise NotFound(
                     f"host certificate {current.cert_id} is not in this vendor's records"
                 )
-            if row["end_reason"] is not None:
+            now = self.clock()
+            lost = self._unanswered_renewal(row, now)
+            if row["end_reason"] is not None and lost is None:
                 raise HostRevoked(
                     f"host certificate {current.cert_id} cannot be renewed: it was "
                     f"{row['end_reason']}"
@@ -305,7 +326,6 @@ class TrustLifecycle(Catalogue):
                     + "; certify the host again (`volact host activate`) if the vendor allows",
                     {"cert_id": current.cert_id, "reason": row["end_reason"]},
                 )
-            now = self.clock()
             if now > current.not_after:
                 raise HostNotActivated(
                     "the host certificate has expired and cannot be renewed; certify the host "
@@ -335,7 +355,9 @@ class TrustLifecycle(Catalogue):
                 now=now,
                 kind=tables.KIND_RENEWAL,
             )
-            self.store.end_certification(
-                current.cert_id, now, tables.ENDED_RENEWED, replaced_by=cert_id
-            )
+            for ended in (current.cert_id, lost):
+                if ended is not None:
+                    self.store.end_certification(
+                        ended, now, tables.ENDED_RENEWED, replaced_by=cert_id
+                    )
         return response

@@ -8,7 +8,9 @@ Rules (docs/vendor.md, "Short-lived certificates"):
    then the request under the certificate's host key: only the holder of the certified key can
    renew, and the renewed certificate certifies the same key for the same host id.
 2. **Only a live certificate renews.** The vendor refuses a certificate that ended (superseded,
-   revoked, already renewed: ``host_revoked``), one of a revoked host key (``key_revoked``), and
+   revoked, already renewed: ``host_revoked``; but the certificate a renewal replaced is
+   answered once more while the one it was renewed to is live, so that a host whose answer
+   was lost can renew again), one of a revoked host key (``key_revoked``), and
    an expired one (``host_not_activated``: re-certify instead). A renewal uses no count and no
    re-certification.
 3. **A renewal is due** once two thirds of the certificate's life have passed
