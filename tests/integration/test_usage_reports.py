@@ -321,3 +321,28 @@ def test_verify_says_whose_report_it_is(certified: tuple[World, HostFiles], tmp_
     ]
     text = invoke("vendor", "usage", "verify", str(path), "--dir", str(world.path)).stdout
     assert f"{signer.key_serial}" in text and signer.host_id in text
+
+
+def test_verify_shows_the_time_its_events_cover(
+    certified: tuple[World, HostFiles], tmp_path: Path
+) -> None:
+    """The stated --from/--to are not signed; the events' times are (through the chain and its
+    heads). A report cut short of the month shows in the time its events cover."""
+    world, files = certified
+    url = files.database_url
+    for day in (0, 3):
+        clock = Clock(START + day * DAY + 3600)
+        serve_day(files, url, clock, [f"00000000-0000-4000-8000-00000000000{day}"])
+        record_usage(files, url, now=clock.now + 60)
+    report = export_report(files, url, start=START, end=START + 4 * DAY, now=START + 4 * DAY)
+    path = tmp_path / "report.json"
+    path.write_text(report.to_file())
+    done = invoke("vendor", "usage", "verify", str(path), "--json", "--dir", str(world.path))
+    data = json.loads(done.stdout)
+    assert (data["first_event_at"], data["last_event_at"]) == (
+        report.events[0].at,
+        report.events[-1].at,
+    )
+    assert data["last_event_at"] - data["first_event_at"] >= 3 * DAY
+    text = invoke("vendor", "usage", "verify", str(path), "--dir", str(world.path)).stdout
+    assert f"events from {usage.day_of(START)}" in text
