@@ -177,6 +177,8 @@ def usage_verify(
                 "verified": True,
                 "first_seq": report.first_seq,
                 "last_seq": report.last_seq,
+                "first_event_at": report.events[0].at,
+                "last_event_at": report.events[-1].at,
                 "signed_by": signed_by,
                 "monthly": monthly,
             }
@@ -187,6 +189,11 @@ def usage_verify(
         click.echo(
             f"verified: events {report.first_seq}–{report.last_seq}, {len(report.heads)} signed "
             f"head(s) by {len(report.certificates)} host certificate(s)"
+        )
+        # The stated --from/--to are not signed; the events' times are (chain and heads).
+        click.echo(
+            f"events from {when(report.events[0].at)} to {when(report.events[-1].at)} "
+            f"(stated period {when(report.start)} – {when(report.end)})"
         )
         for signer in signed_by:
             click.echo(
