@@ -259,3 +259,56 @@ def test_a_lost_connection_fails_one_request_then_reconnects(vendor_dir: Path, d
         assert [p.product_id for p in vendor.products()] == [PRODUCT]
         assert vendor.issue_gvlk(PRODUCT).serial
         assert vendor.store._conn.info.backend_pid != pid
+
+
+def test_renewed_certificates_are_listed_with_their_host_on_postgres(
+    tmp_path: Path, db_url: str, vendor_dir: Path
+) -> None:
+    """The trust lifecycle's queries on PostgreSQL: a renewed certificate is superseded with its
+    host id, revoked with its host, and a revoked key is listed while it has certificates."""
+    import dataclasses
+
+    from volact.authority.operations import VIA_OFFLINE
+    from volact.core.errors import RateLimited
+    from volact.host import certificate_renewal
+
+    with Vendor.open(vendor_dir, db=db_url) as vendor:
+        key_text = vendor.issue_host_key(customer="Contoso", groups=[GROUP], host_limit=2).key_text
+
+        def certify(files: HostFiles) -> str:
+            request = certification.write_host_request_file(files, now=int(time.time()))
+            response = vendor.certify_host(
+                offline.read_host_request(request.to_file()), via=VIA_OFFLINE
+            )
+            installed = certification.install_host_response(
+                files, response.to_file(), now=int(time.time())
+            )
+            return installed.cert_id
+
+        def renew(files: HostFiles) -> str:
+            request = certificate_renewal.write_renewal_request(files, now=int(time.time()))
+            response = vendor.renew_host(request.to_file(), via=VIA_OFFLINE)
+            installed = certification.install_host_response(
+                files, response.to_file(), now=int(time.time())
+            )
+            return installed.cert_id
+
+        a, b = make_host(tmp_path / "a", key_text), make_host(tmp_path / "b", key_text)
+        first_a, first_b = certify(a), certify(b)
+        second_a, second_b = renew(a), renew(b)
+        with pytest.raises(RateLimited):
+            renew(a)
+        clone = make_host(tmp_path / "clone", key_text)
+        clone.save_settings(dataclasses.replace(clone.settings(), host_id=a.settings().host_id))
+        certify(clone)  # supersedes a's renewed certificate and the one it renewed
+        listed = {entry.cert_id for entry in vendor.revocation_list().certificates}
+        assert listed == {first_a, second_a}
+        revoked = vendor.revoke_certificate(second_b, "host_replaced")
+        assert {entry.cert_id for entry in revoked.certificates} == {
+            first_a,
+            second_a,
+            first_b,
+            second_b,
+        }
+        by_key, _ = vendor.revoke_host_key(key_text, "ceased")
+        assert len(by_key.host_keys) == 1 and by_key.certificates == ()

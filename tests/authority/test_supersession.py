@@ -182,3 +182,22 @@ def test_key_show_says_how_each_certificate_ended(world: World, tmp_path: Path) 
         _certify(vendor, files)
     shown = invoke("vendor", "key", "show", key, "--dir", str(world.path)).stdout
     assert f"cert {first.cert_id}, superseded " in shown
+
+
+def test_a_revoked_host_key_drops_off_the_list_once_its_certificates_expired(
+    world: World, tmp_path: Path
+) -> None:
+    """A list holds at most 256 entries; a revoked host key certifies nothing more, so once
+    every certificate issued with it has expired its entry has nothing left to refuse and must
+    not hold a place on the list for ever."""
+    key = issue_host_key(world, hosts=1)
+    files = make_host(tmp_path / "h", key)
+    with world.open() as vendor:
+        certificate = _certify(vendor, files)
+        listed = vendor.revoke_host_key(key, "ceased")[0]
+        assert [entry.serial for entry in listed.host_keys] == [certificate.key_serial]
+    later = certificate.not_after + 1
+    with Vendor.open(world.path, clock=lambda: later) as vendor:
+        assert _newest(vendor).host_keys == ()
+        with pytest.raises(KeyRevoked):  # ... and the key still certifies nothing
+            _certify(vendor, make_host(tmp_path / "h2", key))

@@ -118,3 +118,19 @@ def test_hsm_through_the_command_line(softhsm: Path, tmp_path: Path) -> None:
     descriptor = load_descriptor(exported.stdout.encode())  # verifies the token's signature
     assert len(descriptor.root_keys) == 2
     assert descriptor.root_keys[0] == json.loads(added.stdout)["public_key"]  # the active one
+
+
+def test_a_module_that_does_not_load_is_a_configuration_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wrong --hsm-module (no such file, not a PKCS#11 library) is the vendor's
+    configuration, said as such: not a storage error about a token."""
+    from volact.authority.hsm import TokenKeys
+    from volact.core.errors import ConfigurationError
+
+    monkeypatch.setenv(PIN_ENV, PIN)
+    not_a_library = tmp_path / "not-a-library.so"
+    not_a_library.write_text("text\n")
+    for module in (str(tmp_path / "missing.so"), str(not_a_library)):
+        with pytest.raises(ConfigurationError, match="cannot load the PKCS#11 module"):
+            TokenKeys().generate(TokenChoice(module, "volact-test"), "label", b"\x01")

@@ -20,7 +20,7 @@ from volact import crypto
 from volact.authority.operations import VIA_OFFLINE
 from volact.core import host_renewal
 from volact.core.durations import DAY
-from volact.core.errors import BadRequest, HostRevoked, ReplayedRequest
+from volact.core.errors import BadRequest, HostRevoked, RateLimited, ReplayedRequest
 from volact.host import certificate_renewal, certification
 from volact.host.app import create_app
 from volact.host.service import HostService
@@ -60,14 +60,15 @@ def test_renewal_keeps_the_key_counts_nothing_and_ends_the_old_certificate(
             renewed.cert_id,
         )
         assert vendor.revocation_list().certificates == ()  # a renewed certificate is not listed
-        # The same request again: replayed. The old certificate again: it has ended.
+        # The same request again: replayed. The old certificate again, early: it renewed
+        # early already (a retry after a lost answer is answered once it is due).
         with pytest.raises(ReplayedRequest):
             vendor.renew_host(request.to_file(), via=VIA_OFFLINE)
     stale = host_renewal.sign_renewal_request(
         files.signing_key(),
         dataclasses.replace(request, request_id="8f1d3c0e-1111-4222-8333-444455556666"),
     )
-    with vendor_world.open() as vendor, pytest.raises(HostRevoked, match="renewed"):
+    with vendor_world.open() as vendor, pytest.raises(RateLimited, match="renewed early"):
         vendor.renew_host(stale.to_file(), via=VIA_OFFLINE)
 
 
@@ -168,3 +169,64 @@ def test_a_running_host_renews_online_by_itself_and_keeps_serving(
         loop.close()
     finally:
         stop_server(server)
+
+
+def test_a_host_renews_early_once_so_its_revocation_stays_one_or_two_entries(
+    vendor_world: World, tmp_path: Path
+) -> None:
+    """Revoking a host lists its unexpired renewed certificates too; so a renewal before it is
+    due is allowed once per host lineage. Otherwise a host that renews in a loop (each
+    renewal proves possession, nothing else limits it) would make the list of its
+    revocation overflow the 256 entries, and no list could be signed for any customer."""
+    key = issue_host_key(vendor_world, hosts=1)
+    files = make_host(tmp_path / "h", key)
+    certify(vendor_world, files)
+    request = certificate_renewal.write_renewal_request(files, now=int(time.time()))
+    renewed = certification.install_host_response(
+        files, _fulfil(vendor_world, request.to_file()), now=int(time.time())
+    )
+    again = certificate_renewal.write_renewal_request(files, now=int(time.time()))
+    with vendor_world.open() as vendor:
+        with pytest.raises(RateLimited, match="then once it is due"):
+            vendor.renew_host(again.to_file(), via=VIA_OFFLINE)
+        listed = vendor.revoke_certificate(renewed.cert_id, "key_compromise")
+    assert len(listed.certificates) == 2
+
+
+def test_a_host_whose_renewal_answer_was_lost_renews_again_once(
+    vendor_world: World, tmp_path: Path
+) -> None:
+    """The vendor ends the old certificate `renewed` when it answers; a host whose answer never
+    arrived (network, crash before the file was written) still holds only the old one. Its
+    retry is answered (once: the certificate it renewed to ends in turn), else the host could
+    never renew again and would stop at its certificate's end."""
+    from volact.authority.operations import Vendor
+    from volact.core.tickets import verify_certificate
+
+    key = issue_host_key(vendor_world, hosts=1)
+    files = make_host(tmp_path / "h", key)
+    certify(vendor_world, files)
+    with vendor_world.open() as vendor:
+        keys = [crypto.VerifyKey.from_paserk(k) for k in vendor.listed_root_keys()]
+    current = verify_certificate(files.certificate_token(), keys, vendor_id="acme")
+    due = host_renewal.due_at(current) + 60
+    lost = certificate_renewal.make_renewal_request(files, now=due)
+    with Vendor.open(vendor_world.path, clock=lambda: due) as vendor:
+        vendor.renew_host(lost.to_file(), via=VIA_OFFLINE)  # answered; the answer never arrives
+        retry = certificate_renewal.write_renewal_request(files, now=due)
+        response = vendor.renew_host(retry.to_file(), via=VIA_OFFLINE).to_file()
+        renewed = certification.install_host_response(files, response, now=due)
+        assert renewed.cert_id != current.cert_id
+        rows = {row["cert_id"]: row for row in vendor.store.certifications(renewed.key_serial)}
+        assert [row["end_reason"] for row in rows.values()] == ["renewed", "renewed", None]
+        # The old certificate once more: the one it was renewed to has ended; refused.
+        again = host_renewal.sign_renewal_request(
+            files.signing_key(),
+            dataclasses.replace(lost, request_id="8f1d3c0e-1111-4222-8333-444455556666"),
+        )
+        with pytest.raises(HostRevoked, match="renewed"):
+            vendor.renew_host(again.to_file(), via=VIA_OFFLINE)
+        # An early renewal of the new one: a certificate it renewed is still valid.
+        early = certificate_renewal.write_renewal_request(files, now=due)
+        with pytest.raises(RateLimited):
+            vendor.renew_host(early.to_file(), via=VIA_OFFLINE)

@@ -233,3 +233,104 @@ def test_real_hosts_a_list_installed_by_file_reaches_clients(
     finally:
         for process in served:
             process.kill()
+
+
+def _renew(world: World, files: HostFiles) -> str:
+    """Renew the host in ``files`` offline (request, fulfil, install); the new cert id."""
+    from volact.host import certificate_renewal, certification
+
+    request = certificate_renewal.write_renewal_request(files, now=int(time.time()))
+    with world.open() as vendor:
+        response = vendor.fulfil(request.to_file()).response
+    return certification.install_host_response(files, response, now=int(time.time())).cert_id
+
+
+def test_a_revoked_host_cannot_fall_back_to_the_certificate_it_renewed(
+    vendor_world: World, tmp_path: Path, hosts: Hosts
+) -> None:
+    """A renewal leaves the previous certificate unexpired (and unlisted: its tickets stay
+    good). Revoking the host must still refuse that previous certificate: otherwise the
+    customer keeps the old certificate file, has the vendor revoke (or supersede) the new
+    one, and puts the old one back."""
+    key = issue_host_key(vendor_world, hosts=2)
+    a, b = make_host(tmp_path / "a", key), make_host(tmp_path / "b", key)
+    certify(vendor_world, a)
+    kept = a.certificate_token()  # the customer keeps a copy of the first certificate
+    renewed = _renew(vendor_world, a)
+    certify(vendor_world, b)
+    with vendor_world.open() as vendor:
+        revoked = vendor.revoke_certificate(renewed, "key_compromise")
+    a.save_certificate_token(kept)  # ... and puts it back
+    hosts.start("a:7688", a)
+    install_on(b, hosts.start("b:7688", b), revoked.token)
+    client = machine(vendor_world, tmp_path, "pc1", hosts, "b:7688")
+    assert client.activate().state == "licensed"  # the client meets b and learns the list
+    client.configure(manual_host="a:7688")
+    attempt = client.renew()
+    assert attempt.error is not None and attempt.error.code == "host_revoked"
+
+
+def test_a_superseded_host_cannot_fall_back_to_the_certificate_it_renewed(
+    vendor_world: World, tmp_path: Path, hosts: Hosts
+) -> None:
+    """The re-certification trick with a renewal first: machine a renews (keeping its first
+    certificate), a clone takes a's host id (superseding the renewed certificate); a must
+    not keep working with the first one."""
+    key = issue_host_key(vendor_world, hosts=1)
+    a = make_host(tmp_path / "a", key)
+    certify(vendor_world, a)
+    kept = a.certificate_token()
+    _renew(vendor_world, a)
+    clone = make_host(tmp_path / "clone", key)
+    clone.save_settings(dataclasses.replace(clone.settings(), host_id=a.settings().host_id))
+    certify(vendor_world, clone)
+    a.save_certificate_token(kept)
+    hosts.start("a:7688", a)
+    with vendor_world.open() as vendor:
+        listing = vendor.revocation_list()
+    install_on(clone, hosts.start("clone:7688", clone), listing.token)
+    client = machine(vendor_world, tmp_path, "pc1", hosts, "clone:7688")
+    assert client.activate().state == "licensed"
+    client.configure(manual_host="a:7688")
+    attempt = client.renew()
+    assert attempt.error is not None and attempt.error.code == "host_revoked"
+
+
+def test_a_damaged_list_file_is_as_good_as_none(
+    vendor_world: World, tmp_path: Path, hosts: Hosts
+) -> None:
+    """A revocation list file in the client's state directory that is not text (a damaged
+    disk, an edit) must not stop the client: it is forgotten, like a deleted one, and the next
+    answer that carries a list replaces it."""
+    key = issue_host_key(vendor_world, hosts=2)
+    a, b = make_host(tmp_path / "a", key), make_host(tmp_path / "b", key)
+    cert_a = certify(vendor_world, a)
+    certify(vendor_world, b)
+    hosts.start("a:7688", a)
+    service_b = hosts.start("b:7688", b)
+    client = machine(vendor_world, tmp_path, "pc1", hosts, "b:7688")
+    assert client.activate().state == "licensed"
+    path = client.state.directory / f"{client.descriptor.vendor_id}.revocations.token"
+    path.write_bytes(b"\xff\xfe not a token \x00")
+    assert client_revocations.held(client.state, client.descriptor) is None
+    assert client.status().state == "licensed"
+    with vendor_world.open() as vendor:
+        revoked = vendor.revoke_certificate(cert_a, "ceased")
+    install_on(b, service_b, revoked.token)
+    assert client.renew().error is None
+    held = client_revocations.held(client.state, client.descriptor)
+    assert held is not None and held.sequence == revoked.sequence
+
+
+def test_a_damaged_list_file_on_a_host_is_replaced_by_the_next_install(
+    vendor_world: World, tmp_path: Path
+) -> None:
+    key = issue_host_key(vendor_world, hosts=1)
+    a = make_host(tmp_path / "a", key)
+    certify(vendor_world, a)
+    (a.directory / host_revocations.REVOCATIONS_FILE).write_bytes(b"\xff\x00damaged")
+    assert host_revocations.load(a, a.settings()) is None
+    with vendor_world.open() as vendor:
+        listing = vendor.revocation_list()
+    kept, changed = host_revocations.install(a, revocation_file(listing.token))
+    assert (kept.sequence, changed) == (listing.sequence, True)

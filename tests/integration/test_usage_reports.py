@@ -286,3 +286,63 @@ def test_blocked_unblocked_and_expired_events_are_recorded_once(
     ]
     expired = [event.at for event in report.events if event.kind == "expired"]
     assert expired == [START + 3600 + 30 * DAY] * 2  # when each left the window
+
+
+def test_verify_says_whose_report_it_is(certified: tuple[World, HostFiles], tmp_path: Path) -> None:
+    """The counts bill a customer: the vendor must see which customer, host key and hosts
+    signed the report (a customer with two host keys could otherwise hand in the report of
+    its quiet deployment for its busy one)."""
+    world, files = certified
+    url = files.database_url
+    clock = Clock(START + 3600)
+    serve_day(files, url, clock, ["00000000-0000-4000-8000-000000000001"])
+    record_usage(files, url, now=clock.now + 60)
+    report = export_report(files, url, start=START, end=START + DAY, now=START + DAY)
+    path = tmp_path / "report.json"
+    path.write_text(report.to_file())
+    certificate = files.certificate_token()
+    with world.open() as vendor:
+        from volact.core.tickets import verify_certificate
+
+        signer = verify_certificate(
+            certificate,
+            [VerifyKey.from_paserk(key) for key in vendor.listed_root_keys()],
+            vendor_id=vendor.vendor_id,
+        )
+    done = invoke("vendor", "usage", "verify", str(path), "--json", "--dir", str(world.path))
+    signed_by = json.loads(done.stdout)["signed_by"]
+    assert signed_by == [
+        {
+            "host_id": signer.host_id,
+            "cert_id": signer.cert_id,
+            "key_serial": signer.key_serial,
+            "customer": signer.customer,
+        }
+    ]
+    text = invoke("vendor", "usage", "verify", str(path), "--dir", str(world.path)).stdout
+    assert f"{signer.key_serial}" in text and signer.host_id in text
+
+
+def test_verify_shows_the_time_its_events_cover(
+    certified: tuple[World, HostFiles], tmp_path: Path
+) -> None:
+    """The stated --from/--to are not signed; the events' times are (through the chain and its
+    heads). A report cut short of the month shows in the time its events cover."""
+    world, files = certified
+    url = files.database_url
+    for day in (0, 3):
+        clock = Clock(START + day * DAY + 3600)
+        serve_day(files, url, clock, [f"00000000-0000-4000-8000-00000000000{day}"])
+        record_usage(files, url, now=clock.now + 60)
+    report = export_report(files, url, start=START, end=START + 4 * DAY, now=START + 4 * DAY)
+    path = tmp_path / "report.json"
+    path.write_text(report.to_file())
+    done = invoke("vendor", "usage", "verify", str(path), "--json", "--dir", str(world.path))
+    data = json.loads(done.stdout)
+    assert (data["first_event_at"], data["last_event_at"]) == (
+        report.events[0].at,
+        report.events[-1].at,
+    )
+    assert data["last_event_at"] - data["first_event_at"] >= 3 * DAY
+    text = invoke("vendor", "usage", "verify", str(path), "--dir", str(world.path)).stdout
+    assert f"events from {usage.day_of(START)}" in text

@@ -132,6 +132,42 @@ class CertificationTables:
             (now, ENDED_REVOKED, reason, cert_id),
         )
 
+    def lineage(self, cert_id: str, now: int) -> list[str]:
+        """``cert_id`` and the unexpired certificates of the same host id and host signing key
+        that are live or ended ``renewed``: one host's certificates, which a renewal leaves
+        valid side by side. Revoking or superseding the host lists them all."""
+        rows = self._execute(
+            "SELECT other.cert_id FROM host_certifications AS other "
+            "JOIN host_certifications AS named ON named.serial = other.serial "
+            "AND named.host_id = other.host_id AND named.host_key = other.host_key "
+            "WHERE named.cert_id = ? AND other.cert_id <> ? AND other.not_after > ? "
+            "AND (other.ended_at IS NULL OR other.end_reason = ?) ORDER BY other.id",
+            (cert_id, cert_id, now, ENDED_RENEWED),
+        ).fetchall()
+        return [cert_id, *(str(row[0]) for row in rows)]
+
+    def renewed_in_lineage(self, cert_id: str, now: int) -> bool:
+        """Whether a certificate of ``cert_id``'s host id and signing key that ended
+        ``renewed`` has not expired yet (the lineage of :meth:`lineage`)."""
+        row = self._execute(
+            "SELECT 1 FROM host_certifications AS other "
+            "JOIN host_certifications AS named ON named.serial = other.serial "
+            "AND named.host_id = other.host_id AND named.host_key = other.host_key "
+            "WHERE named.cert_id = ? AND other.end_reason = ? AND other.not_after > ?",
+            (cert_id, ENDED_RENEWED, now),
+        ).fetchone()
+        return row is not None
+
+    def supersede_renewed(self, serial: str, host_id: str, replaced_by: str, now: int) -> int:
+        """List the unexpired certificates of ``host_id`` that ended ``renewed`` as superseded
+        by ``replaced_by`` (a renewal leaves its predecessor valid); how many."""
+        cursor = self._write(
+            "UPDATE host_certifications SET end_reason = ?, replaced_by = ? WHERE serial = ? "
+            "AND host_id = ? AND end_reason = ? AND not_after > ? AND cert_id <> ?",
+            (ENDED_SUPERSEDED, replaced_by, serial, host_id, ENDED_RENEWED, now, replaced_by),
+        )
+        return int(cursor.rowcount or 0)
+
     def certifications(self, serial: str) -> list[dict[str, Any]]:
         return self._dicts(
             f"SELECT {_CERTIFICATION_COLUMNS} FROM host_certifications WHERE serial = ? "
@@ -169,13 +205,15 @@ class CertificationTables:
         ).fetchone()
         return None if row is None else (int(row[0]), str(row[1]))
 
-    def revoked_keys(self) -> list[dict[str, Any]]:
-        """Revoked host keys with a certificate that has not expired yet (``now`` not needed:
-        a revoked key stays listed; there are few)."""
+    def revoked_keys(self, now: int) -> list[dict[str, Any]]:
+        """Revoked host keys with a certificate that has not expired yet: what a list names (a
+        revoked key certifies nothing more, so once its certificates expired there is nothing
+        left to refuse)."""
         return self._dicts(
             "SELECT serial, revocation_reason, revoked_at FROM keys WHERE revoked_at IS NOT NULL "
-            "AND channel = 'host' ORDER BY revoked_at, serial",
-            (),
+            "AND channel = 'host' AND EXISTS (SELECT 1 FROM host_certifications AS c "
+            "WHERE c.serial = keys.serial AND c.not_after > ?) ORDER BY revoked_at, serial",
+            (now,),
         )
 
     # --- revocation lists ----------------------------------------------------------------

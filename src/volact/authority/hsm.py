@@ -86,6 +86,9 @@ class _Session:
         pkcs11 = _pkcs11()
         try:
             library = pkcs11.lib(module)
+        except (pkcs11.PKCS11Error, RuntimeError) as exc:  # no such file, not a PKCS#11 library
+            raise ConfigurationError(f"cannot load the PKCS#11 module {module}: {exc}") from exc
+        try:
             found = library.get_token(token_label=token)
             self.session = found.open(user_pin=_pin(), rw=True)
         except pkcs11.PKCS11Error as exc:
@@ -93,8 +96,6 @@ class _Session:
                 f"cannot open the HSM token {token!r} with {module}: "
                 f"{type(exc).__name__} {exc}".strip()
             ) from exc
-        except RuntimeError as exc:  # the library could not be loaded
-            raise ConfigurationError(f"cannot load the PKCS#11 module {module}: {exc}") from exc
         self.lock = threading.Lock()
 
     def close(self) -> None:

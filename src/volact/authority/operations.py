@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from volact.authority import issuance
 from volact.authority.catalogue import RandomBytes
+from volact.authority.certifications import KIND_CERTIFICATION
 from volact.authority.files import VendorDir
 from volact.authority.records import KeyRecord
 from volact.authority.revocations import TrustLifecycle
@@ -39,7 +39,7 @@ from volact.core.keys import Channel, ProductKey, parse_key
 from volact.core.keys import require_channel as require_key_channel
 from volact.core.policy import CLOCK_SKEW_TOLERANCE
 from volact.core.protocol import ActivationRequest
-from volact.core.tickets import issue_certificate, issue_ticket
+from volact.core.tickets import issue_ticket
 
 if TYPE_CHECKING:
     from volact.authority.hsm import TokenChoice
@@ -188,9 +188,6 @@ class Vendor(TrustLifecycle):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _new_uuid(self) -> str:
-        return str(uuid.UUID(bytes=self.random_bytes(16), version=4))
-
     def _issued_key(self, text: str, channel: Channel) -> tuple[ProductKey, KeyRecord]:
         key = parse_key(text)
         require_key_channel(key, channel)
@@ -253,45 +250,16 @@ class Vendor(TrustLifecycle):
                 live_of_other_hosts=sum(1 for row in live if row["host_id"] != request.host_id),
             )
             issuance.check_host_limits(usage, request.host_id)
-            cert_id = self._new_uuid()
-            root_record, root = self.active_root_key()
-            certificate = issue_certificate(
-                root,
-                issuance.build_certificate(
-                    cert_id=cert_id,
-                    vendor_id=self.vendor_id,
-                    host_id=request.host_id,
-                    host_key=request.host_key,
-                    customer=record.customer or "",
-                    key_serial=record.serial,
-                    groups={group: self.group(group).policy for group in record.groups},
-                    now=now,
-                    lifetime=self.certificate_lifetime(),
-                ),
-            )
-            response = offline.sign_host_response(
-                root,
-                offline.HostActivationResponse(
-                    request_id=request.request_id,
-                    host_id=request.host_id,
-                    vendor_id=self.vendor_id,
-                    vendor_name=self.vendor_name,
-                    root_keys=self.listed_root_keys(),
-                    certificate=certificate.token,
-                ),
-            )
-            self.store.record_certification(
-                serial=record.serial,
+            response, cert_id = self._issue_host_certificate(
+                record,
                 request_id=request.request_id,
                 host_id=request.host_id,
                 host_key=request.host_key,
                 machine=request.machine,
-                cert_id=certificate.cert_id,
-                root_key_id=root_record.key_id,
                 via=via,
                 address=address,
-                issued_at=now,
-                not_after=certificate.not_after,
+                now=now,
+                kind=KIND_CERTIFICATION,
                 new_host=certifications == 0,
             )
             # Rule 1 of volact.authority.revocations: the host id's previous certificate ends.

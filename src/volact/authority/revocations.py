@@ -9,9 +9,13 @@ list format is :mod:`volact.core.revocation`; the store's tables
    certificate ends ``superseded`` and is named by the next revocation list, so a machine that
    was given a certified host's ``host_id`` replaces that host rather than adding one. A host
    key therefore never has more live (unexpired, not ended) certificates than its host limit.
+   The host id's certificates that ended ``renewed`` and have not expired are superseded too
+   (a renewal leaves its predecessor valid: the old machine would fall back to it).
 2. **A revocation is the vendor's decision, with a reason** (:data:`~volact.core.revocation.
-   REVOKE_REASONS`): one certificate, or a host key as a whole (every certificate issued with
-   it, and no certification with it from then on: ``key_revoked``).
+   REVOKE_REASONS`): one host (the certificate named and the other unexpired certificates of
+   its host id and signing key, live or renewed: its renewals), or a host key as a whole
+   (every certificate issued with it, and no certification with it from then on:
+   ``key_revoked``).
 3. **Every change signs a new list** (sequence + 1) inside the transaction that made the
    change, so the newest list always names every superseded and revoked certificate that has
    not expired. A list also gets re-signed, unchanged but for its sequence and dates, once it is
@@ -22,7 +26,12 @@ list format is :mod:`volact.core.revocation`; the store's tables
    a live certificate is renewed with proof of possession of its host key
    (:mod:`volact.core.host_renewal`): same host id and key, a new certificate id and
    lifetime, the group policies as they are now; the old certificate ends ``renewed`` (not
-   listed: tickets it signed stay good). A renewal counts nothing.
+   listed: tickets it signed stay good). A renewal counts nothing. A renewal before it is due
+   (:func:`~volact.core.host_renewal.due_at`) is refused (``rate_limited``) while a
+   certificate the host renewed has not expired: revoking the host lists those too (rule 2),
+   and a host renewing in a loop would otherwise overflow the list. A retry with the
+   certificate a renewal replaced (the answer was lost) is answered once while the one it was
+   renewed to is live (:meth:`TrustLifecycle._unanswered_renewal`).
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from typing import Any
 from volact.authority import certifications as tables
 from volact.authority import issuance
 from volact.authority.catalogue import Catalogue
+from volact.authority.records import KeyRecord
 from volact.core import host_renewal, offline, revocation
 from volact.core.durations import DAY, format_duration
 from volact.core.errors import (
@@ -43,6 +53,7 @@ from volact.core.errors import (
     HostRevoked,
     KeyRevoked,
     NotFound,
+    RateLimited,
     ReplayedRequest,
 )
 from volact.core.policy import DEFAULT_CERTIFICATE_LIFETIME
@@ -76,9 +87,9 @@ class TrustLifecycle(Catalogue):
                 {"serial": serial, "reason": revoked[1]},
             )
 
-    def _supersede(self, serial: str, host_id: str, replaced_by: str, now: int) -> list[str]:
+    def _supersede(self, serial: str, host_id: str, replaced_by: str, now: int) -> int:
         """End the live certificates of ``host_id`` as superseded by ``replaced_by`` (rule 1);
-        the ids ended. Runs inside the caller's transaction."""
+        how many certificates the list must now name. Runs inside the caller's transaction."""
         ended = [
             row["cert_id"]
             for row in self.store.live_certifications(serial, now)
@@ -88,14 +99,16 @@ class TrustLifecycle(Catalogue):
             self.store.end_certification(
                 cert_id, now, tables.ENDED_SUPERSEDED, replaced_by=replaced_by
             )
-        return ended
+        # A renewal leaves the certificate it replaced valid until it expires: the host id's
+        # renewed certificates are superseded too, or its old machine would fall back to one.
+        return len(ended) + self.store.supersede_renewed(serial, host_id, replaced_by, now)
 
     def _sign_revocation_list(self, now: int) -> RevocationList:
         """Sign and record the next list (rule 3); inside the caller's transaction."""
         latest = self.store.latest_revocation_list()
         host_keys = tuple(
             RevokedHostKey(row["serial"], str(row["revocation_reason"]), int(row["revoked_at"]))
-            for row in self.store.revoked_keys()
+            for row in self.store.revoked_keys(now)
         )
         # A revoked host key's certificates are refused by its one entry.
         revoked_serials = {key.serial for key in host_keys}
@@ -157,7 +170,10 @@ class TrustLifecycle(Catalogue):
                     {"cert_id": cert_id},
                 )
             now = self.clock()
-            self.store.revoke_listed_certification(cert_id, now, reason)
+            # The host's other certificates (those a renewal left valid, and its renewal):
+            # revoked with it, or the host would fall back to one.
+            for listed in self.store.lineage(cert_id, now):
+                self.store.revoke_listed_certification(listed, now, reason)
             return self._sign_revocation_list(now)
 
     def revoke_host_key(self, text: str, reason: str) -> tuple[RevocationList, int]:
@@ -177,6 +193,68 @@ class TrustLifecycle(Catalogue):
             self.store.revoke_key(record.serial, now, reason)
             return self._sign_revocation_list(now), len(live)
 
+    def _issue_host_certificate(
+        self,
+        key: KeyRecord,
+        *,
+        request_id: str,
+        host_id: str,
+        host_key: str,
+        machine: str,
+        via: str,
+        address: str | None,
+        now: int,
+        kind: str,
+        new_host: bool = False,
+    ) -> tuple[offline.HostActivationResponse, str]:
+        """Issue (and record) a certificate of ``host_key`` for ``host_id`` under host key
+        ``key``, with the groups' policies as they are now and the vendor's certificate
+        lifetime; the signed response and the new cert id. The one way a certification and a
+        renewal make a certificate; inside the caller's transaction."""
+        cert_id = str(uuid.UUID(bytes=self.random_bytes(16), version=4))
+        root_record, root = self._active_root_key()
+        certificate = issue_certificate(
+            root,
+            issuance.build_certificate(
+                cert_id=cert_id,
+                vendor_id=self.vendor_id,
+                host_id=host_id,
+                host_key=host_key,
+                customer=key.customer or "",
+                key_serial=key.serial,
+                groups={group: self.group(group).policy for group in key.groups},
+                now=now,
+                lifetime=self.certificate_lifetime(),
+            ),
+        )
+        response = offline.sign_host_response(
+            root,
+            offline.HostActivationResponse(
+                request_id=request_id,
+                host_id=host_id,
+                vendor_id=self.vendor_id,
+                vendor_name=self.vendor_name,
+                root_keys=self.listed_root_keys(),
+                certificate=certificate.token,
+            ),
+        )
+        self.store.record_certification(
+            serial=key.serial,
+            request_id=request_id,
+            host_id=host_id,
+            host_key=host_key,
+            machine=machine,
+            cert_id=cert_id,
+            root_key_id=root_record.key_id,
+            via=via,
+            address=address,
+            issued_at=now,
+            not_after=certificate.not_after,
+            new_host=new_host,
+            kind=kind,
+        )
+        return response, cert_id
+
     # --- certificate lifetime and renewal (rule 4) -------------------------------------------
 
     def certificate_lifetime(self) -> int:
@@ -194,6 +272,23 @@ class TrustLifecycle(Catalogue):
         with self.lock, self.store.transaction():
             self.store.put_setting(_LIFETIME_SETTING, str(seconds))
         return seconds
+
+    def _unanswered_renewal(self, row: Mapping[str, Any], now: int) -> str | None:
+        """For a certificate that ended ``renewed``: the live certificate it was renewed to,
+        which the host asking again with the old one evidently never received (the answer was
+        lost); None otherwise. Such a retry is answered, and that certificate ends in turn: so
+        each certificate is retried at most once (and early only under rule 4's limit)."""
+        if row["end_reason"] != tables.ENDED_RENEWED or row["replaced_by"] is None:
+            return None
+        successor = self.store.certification(str(row["replaced_by"]))
+        if (
+            successor is None
+            or successor["kind"] != tables.KIND_RENEWAL
+            or successor["ended_at"] is not None
+            or int(successor["not_after"]) <= now
+        ):
+            return None
+        return str(successor["cert_id"])
 
     def renew_host(
         self,
@@ -221,7 +316,9 @@ class TrustLifecycle(Catalogue):
                 raise NotFound(
                     f"host certificate {current.cert_id} is not in this vendor's records"
                 )
-            if row["end_reason"] is not None:
+            now = self.clock()
+            lost = self._unanswered_renewal(row, now)
+            if row["end_reason"] is not None and lost is None:
                 raise HostRevoked(
                     f"host certificate {current.cert_id} cannot be renewed: it was "
                     f"{row['end_reason']}"
@@ -229,58 +326,38 @@ class TrustLifecycle(Catalogue):
                     + "; certify the host again (`volact host activate`) if the vendor allows",
                     {"cert_id": current.cert_id, "reason": row["end_reason"]},
                 )
-            now = self.clock()
             if now > current.not_after:
                 raise HostNotActivated(
                     "the host certificate has expired and cannot be renewed; certify the host "
                     "again (`volact host activate`)",
                     {"cert_id": current.cert_id},
                 )
+            if not host_renewal.renewal_due(current, now) and self.store.renewed_in_lineage(
+                current.cert_id, now
+            ):
+                due = host_renewal.due_at(current)
+                raise RateLimited(
+                    f"host {current.host_id} renewed early already (its previous certificate "
+                    f"is still valid); a host renews early once, then once it is due (in "
+                    f"{format_duration(due - now)})",
+                    {"cert_id": current.cert_id, "due": due},
+                )
             key = self.store.key(current.key_serial)
             assert key is not None
-            cert_id = str(uuid.UUID(bytes=self.random_bytes(16), version=4))
-            root_record, root = self._active_root_key()
-            certificate = issue_certificate(
-                root,
-                issuance.build_certificate(
-                    cert_id=cert_id,
-                    vendor_id=self.vendor_id,
-                    host_id=current.host_id,
-                    host_key=current.host_key,
-                    customer=key.customer or "",
-                    key_serial=key.serial,
-                    groups={group: self.group(group).policy for group in key.groups},
-                    now=now,
-                    lifetime=self.certificate_lifetime(),
-                ),
-            )
-            response = offline.sign_host_response(
-                root,
-                offline.HostActivationResponse(
-                    request_id=request.request_id,
-                    host_id=current.host_id,
-                    vendor_id=self.vendor_id,
-                    vendor_name=self.vendor_name,
-                    root_keys=self.listed_root_keys(),
-                    certificate=certificate.token,
-                ),
-            )
-            self.store.record_certification(
-                serial=key.serial,
+            response, cert_id = self._issue_host_certificate(
+                key,
                 request_id=request.request_id,
                 host_id=current.host_id,
                 host_key=current.host_key,
                 machine=str(row["machine"]),
-                cert_id=cert_id,
-                root_key_id=root_record.key_id,
                 via=via,
                 address=address,
-                issued_at=now,
-                not_after=certificate.not_after,
-                new_host=False,
+                now=now,
                 kind=tables.KIND_RENEWAL,
             )
-            self.store.end_certification(
-                current.cert_id, now, tables.ENDED_RENEWED, replaced_by=cert_id
-            )
+            for ended in (current.cert_id, lost):
+                if ended is not None:
+                    self.store.end_certification(
+                        ended, now, tables.ENDED_RENEWED, replaced_by=cert_id
+                    )
         return response

@@ -160,7 +160,16 @@ def usage_verify(
         keys = [VerifyKey.from_paserk(record.public_key) for record in v.root_keys()]
     if earlier is not None:
         usage_core.verify_report(earlier, keys)
-    usage_core.verify_report(report, keys, previous=earlier)
+    signers = usage_core.verify_report(report, keys, previous=earlier)
+    signed_by = [
+        {
+            "host_id": signer.host_id,
+            "cert_id": signer.cert_id,
+            "key_serial": signer.key_serial,
+            "customer": signer.customer,
+        }
+        for signer in signers
+    ]
     monthly = report.counted["monthly"]
     if as_json:
         print_json(
@@ -168,6 +177,9 @@ def usage_verify(
                 "verified": True,
                 "first_seq": report.first_seq,
                 "last_seq": report.last_seq,
+                "first_event_at": report.events[0].at,
+                "last_event_at": report.events[-1].at,
+                "signed_by": signed_by,
                 "monthly": monthly,
             }
         )
@@ -178,6 +190,16 @@ def usage_verify(
             f"verified: events {report.first_seq}–{report.last_seq}, {len(report.heads)} signed "
             f"head(s) by {len(report.certificates)} host certificate(s)"
         )
+        # The stated --from/--to are not signed; the events' times are (chain and heads).
+        click.echo(
+            f"events from {when(report.events[0].at)} to {when(report.events[-1].at)} "
+            f"(stated period {when(report.start)} – {when(report.end)})"
+        )
+        for signer in signed_by:
+            click.echo(
+                f"signed by host {signer['host_id']} (certificate {signer['cert_id']}) of host "
+                f"key {signer['key_serial']}, customer {signer['customer'] or '-'}"
+            )
         rows = [
             [group, month, str(figures["distinct"]), str(figures["peak"])]
             for group, months in sorted(monthly.items())

@@ -64,9 +64,10 @@ def held(state: StateDir, descriptor: ProductDescriptor) -> RevocationList | Non
     path = _path(state, descriptor)
     try:
         token = path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
+    except (FileNotFoundError, UnicodeDecodeError):
+        # None, or a damaged file (not text): as good as none, and the next list replaces it.
         return None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise StorageError(f"cannot read {path}: {exc}", {"path": str(path)}) from exc
     return _verified(descriptor, token)
 

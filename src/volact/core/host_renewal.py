@@ -8,13 +8,16 @@ Rules (docs/vendor.md, "Short-lived certificates"):
    then the request under the certificate's host key: only the holder of the certified key can
    renew, and the renewed certificate certifies the same key for the same host id.
 2. **Only a live certificate renews.** The vendor refuses a certificate that ended (superseded,
-   revoked, already renewed: ``host_revoked``), one of a revoked host key (``key_revoked``), and
+   revoked, already renewed: ``host_revoked``; but the certificate a renewal replaced is
+   answered once more while the one it was renewed to is live, so that a host whose answer
+   was lost can renew again), one of a revoked host key (``key_revoked``), and
    an expired one (``host_not_activated``: re-certify instead). A renewal uses no count and no
    re-certification.
 3. **A renewal is due** once two thirds of the certificate's life have passed
    (:func:`renewal_due`); a running host with a vendor URL renews by itself then, and keeps
    serving with its current certificate until the new one is installed (an offline host's
-   admin runs ``volact host renew --offline-request FILE``).
+   admin runs ``volact host renew --offline-request FILE``). The vendor renews early (before
+   it is due) once: not while a certificate the host renewed is still valid.
 4. The answer is an ordinary ``volact-host-activation-response`` (:mod:`volact.core.offline`),
    installed like one.
 
@@ -141,7 +144,12 @@ def read_renewal_request(
     return request, certificate
 
 
+def due_at(certificate: HostCertificate) -> int:
+    """When a renewal of ``certificate`` is due (rule 3): two thirds into its life."""
+    life = certificate.not_after - certificate.not_before
+    return certificate.not_before + (2 * life) // 3
+
+
 def renewal_due(certificate: HostCertificate, now: int) -> bool:
     """Whether a host should renew ``certificate`` at ``now`` (rule 3)."""
-    life = certificate.not_after - certificate.not_before
-    return now >= certificate.not_before + (2 * life) // 3
+    return now >= due_at(certificate)

@@ -11,7 +11,7 @@ Rules (docs/vendor.md and docs/security.md explain them for vendors and admins):
 
    A certificate is listed from the moment it is revoked or superseded until it expires (an
    expired certificate is refused anyway); a host key listed makes every certificate issued
-   with it refused, whatever its id.
+   with it refused, whatever its id (listed until the last of them expires).
 2. **The highest sequence wins, forever.** A holder (host or client) replaces its list only by
    one with a higher ``sequence`` (:func:`newest`); an older list, or the same one again,
    changes nothing. So no one can roll a client back to a list from before a revocation by

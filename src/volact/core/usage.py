@@ -263,12 +263,26 @@ def read_report(source: str | bytes) -> Report:
         prev_hash=validate.hex_text(data, "prev_hash", min_len=64, max_len=64),
         events=tuple(events),
         hashes=tuple(hashes),
-        heads=tuple(validate.string({"h": h}, "h", max_len=4096) for h in data.get("heads") or []),
-        certificates=tuple(
-            validate.string({"c": c}, "c", max_len=16384) for c in data.get("certificates") or []
-        ),
+        heads=_tokens(data, "heads", max_len=4096),
+        certificates=_tokens(data, "certificates", max_len=16384),
         counted={"daily": data.get("daily"), "monthly": data.get("monthly")},
     )
+
+
+def _tokens(data: dict[str, Any], name: str, *, max_len: int) -> tuple[str, ...]:
+    """The report's list of tokens ``name`` (absent: none)."""
+    value = data.get(name)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(
+        isinstance(token, str) and 0 < len(token) <= max_len for token in value
+    ):
+        raise BadRequest(
+            f"the usage report's {name} must be a list of tokens (strings of at most "
+            f"{max_len} characters)",
+            {"field": name},
+        )
+    return tuple(value)
 
 
 class ReportRefused(BadRequest):
@@ -327,8 +341,9 @@ def _heads(report: Report, certificates: Mapping[str, HostCertificate]) -> dict[
 
 def verify_report(
     report: Report, root_keys: list[crypto.VerifyKey], *, previous: Report | None = None
-) -> None:
-    """Rule 4. Raises :class:`ReportRefused` naming the first place that fails."""
+) -> tuple[HostCertificate, ...]:
+    """Rule 4. Raises :class:`ReportRefused` naming the first place that fails; returns the
+    certificates whose heads the report holds (whose report it is: customer, host key, hosts)."""
     certificates = _certificates(report, root_keys)
     heads = _heads(report, certificates)
     if not report.events:
@@ -376,6 +391,8 @@ def verify_report(
                 f"this one starts at event {report.first_seq}"
                 + ("" if report.first_seq != previous.last_seq + 1 else " (and its chain differs)")
             )
+    signers = {head.cert_id for head in heads.values()}
+    return tuple(certificates[cert_id] for cert_id in sorted(signers))
 
 
 def _count_difference(table: str, stated: Any, computed: Mapping[str, Any]) -> str:

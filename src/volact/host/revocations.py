@@ -60,9 +60,10 @@ def load(files: HostFiles, settings: HostSettings) -> RevocationList | None:
     """The installed list (None: none installed, or one that no longer verifies)."""
     try:
         token = _path(files).read_text(encoding="ascii").strip()
-    except FileNotFoundError:
+    except (FileNotFoundError, UnicodeDecodeError):
+        # None, or a damaged file (not text): as good as none, and the next list replaces it.
         return None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise StorageError(f"cannot read {_path(files)}: {exc}") from exc
     try:
         return verify(settings, token)
