@@ -270,3 +270,39 @@ def test_dns_records_takes_the_port_serve_listens_on_from_its_config(
     config.write_text("[serve]\nnope = 1\n")
     status, _, err = run(capsys, "host", "dns-records", "--config", str(config), "--dir", directory)
     assert status == 1 and "has no setting 'nope'" in err
+
+
+def test_events_filter_by_time_as_the_admin_api_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    start = 1_800_000_000  # 2027-01-15T08:00:00Z
+    host = make_host(tmp_path / "host", start)
+    moment = [start]
+
+    async def fill() -> None:
+        store = SQLiteStore(host.directory / "host.db")
+        async with HostService.from_files(host.files, store, lambda: moment[0]) as service:
+            for n in range(3):  # one request an hour
+                moment[0] = start + n * 3600
+                with contextlib.suppress(CountInsufficient):
+                    await service.activate(body(n, moment[0]), "192.0.2.7")
+
+    asyncio.run(fill())
+    directory = str(host.directory)
+
+    def requested(*filters: str) -> list[str]:
+        status, out, err = run(
+            capsys, "host", "events", "--json", "--kind", "activation_request", *filters,
+            "--dir", directory,
+        )  # fmt: skip
+        assert status == 0, err
+        return [event["cmid"] for event in json.loads(out)]
+
+    assert requested() == [cmid(2), cmid(1), cmid(0)]
+    assert requested("--since", "2027-01-15T09:00:00Z") == [cmid(2), cmid(1)]
+    assert requested("--until", str(start + 3600)) == [cmid(1), cmid(0)]
+    assert requested("--since", "2027-01-15T09:00", "--until", "2027-01-15T09:59:59Z") == [cmid(1)]
+    assert requested("--since", "2027-01-16") == []
+    status, _, err = run(capsys, "host", "events", "--since", "yesterday", "--dir", directory)
+    assert status == 1
+    assert err.startswith("bad_request: the --since parameter must be Unix seconds or an ISO 8601")

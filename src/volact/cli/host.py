@@ -499,6 +499,9 @@ def clients(
     )
 
 
+_TIME = "UTC: 2026-01-31T12:00:00Z, 2026-01-31 or Unix seconds."
+
+
 @host.command()
 @dir_option
 @db_option
@@ -508,6 +511,12 @@ def clients(
 )
 @click.option("--kind", default=None, help="Only this kind (activation_request, cloned_image, …).")
 @click.option("--cmid", default=None, metavar="CMID", help="Only the events of this client.")
+@click.option(
+    "--since", default=None, metavar="TIME", help=f"Only events at or after TIME. {_TIME}"
+)
+@click.option(
+    "--until", default=None, metavar="TIME", help=f"Only events at or before TIME. {_TIME}"
+)
 def events(
     directory: str | None,
     database_url: str | None,
@@ -515,15 +524,20 @@ def events(
     limit: int,
     kind: str | None,
     cmid: str | None,
+    since: str | None,
+    until: str | None,
 ) -> None:
     """Show the event log, newest first: time, kind, CMID, group, machine name, outcome."""
     from volact.host import report
+    from volact.host.admin.params import moment  # the admin API's rule for times
 
     url = report.store_url(resolve_host_dir(directory), database_url)
     wanted = report.parse_cmid(cmid) if cmid is not None else None
+    given = {name: text for name, text in (("--since", since), ("--until", until)) if text}
+    start, end = moment(given, "--since", iso=True), moment(given, "--until", iso=True)
     found = [
         report.event_json(event)
-        for event in report.events(url, limit=limit, kind=kind, cmid=wanted)
+        for event in report.events(url, limit=limit, kind=kind, cmid=wanted, since=start, until=end)
     ]
     if as_json:
         print_json(found)

@@ -309,9 +309,21 @@ def clients(
     return with_store(url, read)
 
 
-def events(url: str, *, limit: int, kind: str | None, cmid: str | None = None) -> list[EventRecord]:
-    """The newest ``limit`` events (of ``kind``, about ``cmid``), newest first."""
-    return with_store(url, lambda store: store.events(limit=limit, kind=kind, cmid=cmid))
+def events(
+    url: str,
+    *,
+    limit: int,
+    kind: str | None,
+    cmid: str | None = None,
+    since: int | None = None,
+    until: int | None = None,
+) -> list[EventRecord]:
+    """The newest ``limit`` events (of ``kind``, about ``cmid``, from ``since`` to ``until``
+    inclusive), newest first."""
+    return with_store(
+        url,
+        lambda store: store.events(limit=limit, kind=kind, cmid=cmid, since=since, until=until),
+    )
 
 
 _CMID_PREFIX = re.compile(r"[0-9a-f-]{1,36}")
