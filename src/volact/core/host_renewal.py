@@ -33,11 +33,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from volact import crypto
-from volact.core import validate
+from volact.core import offline, validate
 from volact.core.errors import BadRequest, UnsupportedVersion
 from volact.core.tickets import HostCertificate, verify_certificate
 
-RENEWAL_REQUEST_FORMAT = "volact-host-renewal-request"
+RENEWAL_REQUEST_FORMAT = offline.HOST_RENEWAL_REQUEST_FORMAT
 RENEWAL_REQUEST_KIND = "host_renewal_request"
 FILE_VERSION = 1
 MAX_FILE_BYTES = 64 * 1024
@@ -82,22 +82,9 @@ def is_renewal_file(data: Mapping[str, Any]) -> bool:
 
 
 def parse_renewal_file(source: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
-    """The decoded file (not yet verified), or BadRequest if it is not a renewal request."""
-    if isinstance(source, str | bytes):
-        if len(source) > MAX_FILE_BYTES:
-            raise BadRequest("the file is too large to be a host renewal request")
-        try:
-            decoded: Any = json.loads(source)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadRequest("the file is not JSON; it is not a host renewal request") from exc
-    else:
-        decoded = dict(source)
-    data = validate.obj(decoded, "the host renewal request")
-    if not is_renewal_file(data):
-        raise BadRequest(f"this is not a host renewal request (format {data.get('format')!r})")
-    if data.get("v") != FILE_VERSION:
-        raise UnsupportedVersion(f"host renewal request version {data.get('v')!r} not supported")
-    return data
+    """The decoded file (not yet verified), or BadRequest / UnsupportedVersion if it is not a
+    renewal request of this version (the rule every volact file is read by)."""
+    return offline.parse_file(source, expected=[RENEWAL_REQUEST_FORMAT], limit=MAX_FILE_BYTES)
 
 
 def read_renewal_request(

@@ -50,6 +50,7 @@ HOST_RESPONSE_FORMAT = "volact-host-activation-response"
 MAK_REQUEST_FORMAT = "volact-mak-request"
 MAK_BATCH_FORMAT = "volact-mak-batch"
 MAK_RESPONSE_FORMAT = "volact-mak-response"
+HOST_RENEWAL_REQUEST_FORMAT = "volact-host-renewal-request"  # volact.core.host_renewal
 REQUEST_FORMATS = (HOST_REQUEST_FORMAT, MAK_REQUEST_FORMAT, MAK_BATCH_FORMAT)
 
 HOST_REQUEST_KIND = "host_activation_request"
@@ -75,6 +76,7 @@ _NAMES = {
     MAK_REQUEST_FORMAT: "MAK activation request",
     MAK_BATCH_FORMAT: "MAK activation batch",
     MAK_RESPONSE_FORMAT: "MAK activation response",
+    HOST_RENEWAL_REQUEST_FORMAT: "host renewal request",
 }
 
 

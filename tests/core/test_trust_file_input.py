@@ -1,0 +1,26 @@
+"""The files of the vendor's trust lifecycle are read by the one rule every volact file is read
+by (:func:`volact.core.offline.parse_file`): damaged input is a ``bad_request`` that says what
+the file is not, never an internal error (a deeply nested JSON used to raise RecursionError)."""
+
+from __future__ import annotations
+
+import pytest
+
+from volact.core import host_renewal
+from volact.core.errors import BadRequest, UnsupportedVersion
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 30_000, "{nope", '"a string"', '{"format": "volact-mak-request", "v": 1}', "x" * 70_000],
+)
+def test_a_damaged_renewal_request_is_a_bad_request(text: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        host_renewal.parse_renewal_file(text)
+    assert "host renewal request" in caught.value.message
+
+
+def test_a_renewal_request_of_another_version_says_so() -> None:
+    with pytest.raises(UnsupportedVersion) as caught:
+        host_renewal.parse_renewal_file({"format": host_renewal.RENEWAL_REQUEST_FORMAT, "v": 9})
+    assert "host renewal request file has version 9" in caught.value.message
