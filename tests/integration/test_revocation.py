@@ -392,3 +392,31 @@ def test_a_list_of_another_host_key_never_stands_in_for_the_hosts_own(
     assert client_revocations.observe(
         other.state, other.descriptor, list_a.token, list_b.host_key
     ) is None  # fmt: skip
+
+
+def test_a_running_host_certified_again_with_a_new_host_key_takes_up_that_keys_list(
+    vendor_world: World, tmp_path: Path, hosts: Hosts
+) -> None:
+    """The leaked-key playbook: a host is certified again with the customer's new host key.
+    Its new key's list starts at sequence 1, lower than the old key's it holds: it is taken up
+    all the same (the highest sequence wins per key), and the old key's list is no longer its."""
+    from volact.host import certification
+
+    old_key, new_key = issue_host_key(vendor_world, hosts=2), issue_host_key(vendor_world, hosts=1)
+    a, b = make_host(tmp_path / "a", old_key), make_host(tmp_path / "b", old_key)
+    certify(vendor_world, a)
+    cert_b = certify(vendor_world, b)
+    service = hosts.start("a:7688", a)
+    with vendor_world.open() as vendor:
+        vendor.revocation_list(old_key)  # sequence 1, empty
+        old_list = vendor.revoke_certificate(cert_b, "host_replaced")
+    install_on(a, service, old_list.token)
+    assert old_list.sequence > 1
+    certification.init_host(a, new_key)  # same host id and directory, the new key
+    certify(vendor_world, a)
+    assert host_revocations.load(a, a.settings()) is None  # the old key's list is not a's now
+    with vendor_world.open() as vendor:
+        new_list = vendor.revocation_list(new_key)
+    assert new_list.sequence == 1
+    install_on(a, service, new_list.token)
+    assert service.revocations is not None and service.revocations.host_key == new_list.host_key
