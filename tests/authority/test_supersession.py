@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.authority.helpers import (
+    GROUP,
     Server,
     World,
     assert_one_line_error,
@@ -231,7 +232,9 @@ def test_one_customers_recertifications_never_stop_anothers(world: World, tmp_pa
     """Each host key (one customer's) has its own list, of at most 256 entries: customer A's
     300 honest re-certifications fill A's list (the 257th and later are refused, for A only),
     and customer B's re-certification goes through, with a list naming only B's certificate."""
-    key_a, key_b = issue_host_key(world, hosts=30), issue_host_key(world, hosts=1)
+    key_a, key_d = issue_host_key(world, hosts=30), issue_host_key(world, hosts=1)
+    with world.open() as vendor:
+        key_b = vendor.issue_host_key(customer="Fabrikam", groups=[GROUP], host_limit=1).key_text
     hosts_a = [make_host(tmp_path / f"a{n}", key_a) for n in range(30)]
     host_b = make_host(tmp_path / "b", key_b)
     with world.open() as vendor:
@@ -256,23 +259,38 @@ def test_one_customers_recertifications_never_stop_anothers(world: World, tmp_pa
         assert listed_b.host_key == vendor.find_key(key_b).serial
         assert [entry.cert_id for entry in listed_b.certificates] == [first_b.cert_id]
         assert _live(vendor, key_b) == [second_b.cert_id]
+        # A's list is full; revoking A's customer's other key D still works, and A's list,
+        # which has no room to name D, is still signed (A's hosts can still fetch one).
+        _certify(vendor, make_host(tmp_path / "d", key_d))
+        vendor.revoke_host_key(key_d, "ceased")
+        full = _newest(vendor, key_a)
+        assert len(full.certificates) == revocation.MAX_ENTRIES and full.host_keys == ()
 
 
-def test_a_revoked_host_keys_own_list_says_so_and_other_keys_lists_do_not(
+def test_a_revoked_host_keys_own_list_says_so_and_other_customers_lists_do_not(
     world: World, tmp_path: Path
 ) -> None:
-    key_a, key_b = issue_host_key(world, hosts=2), issue_host_key(world, hosts=2)
+    """Key A is revoked: its own list says so, and so does the list of its customer's other key
+    C (re-signed at once: hosts re-certified with C carry A's revocation); the list of another
+    customer's key B is untouched and names nothing of A's."""
+    key_a, key_c = issue_host_key(world, hosts=2), issue_host_key(world, hosts=2)
+    with world.open() as vendor:
+        key_b = vendor.issue_host_key(customer="Fabrikam", groups=[GROUP], host_limit=2).key_text
     host_a, host_b = make_host(tmp_path / "a", key_a), make_host(tmp_path / "b", key_b)
     with world.open() as vendor:
         _certify(vendor, host_a)
         first_b = _certify(vendor, host_b)
         _certify(vendor, host_b)
-        before_b = vendor.revocation_list(key_b)
+        before_b, before_c = vendor.revocation_list(key_b), vendor.revocation_list(key_c)
         listed, ended = vendor.revoke_host_key(key_a, "key_compromise")
         serial_a = vendor.find_key(key_a).serial
         assert ended == 1 and listed.host_key == serial_a
         assert [(k.serial, k.reason) for k in listed.host_keys] == [(serial_a, "key_compromise")]
-        after_b = vendor.revocation_list(key_b)  # B's list: untouched, nothing of A's in it
+        assert listed.certificates == ()  # the key's one entry covers its certificates
+        after_c = vendor.revocation_list(key_c)  # the same customer's other key
+        assert after_c.sequence == before_c.sequence + 1
+        assert [k.serial for k in after_c.host_keys] == [serial_a] and after_c.certificates == ()
+        after_b = vendor.revocation_list(key_b)  # another customer's: untouched
         assert after_b == before_b and after_b.host_keys == ()
         assert [entry.cert_id for entry in after_b.certificates] == [first_b.cert_id]
     mak = issue_mak(world, count=1)

@@ -10,10 +10,11 @@ import pytest
 
 from volact import crypto
 from volact.core import revocation
-from volact.core.errors import BadRequest, UnsupportedVersion
+from volact.core.errors import BadRequest, HostRevoked, UnsupportedVersion
+from volact.core.tickets import HostCertificate
 
 ROOT = crypto.SigningKey.generate()
-KEY_A, KEY_B = "host-" + "a" * 24, "host-" + "b" * 24
+KEY_A, KEY_B, KEY_C = ("host-" + letter * 24 for letter in "abc")
 
 
 def _signed(
@@ -56,17 +57,37 @@ def test_another_keys_list_is_refused_and_never_replaces_this_keys() -> None:
     assert revocation.newest(list_a, newer) is newer
 
 
-def test_a_list_may_revoke_only_its_own_host_key() -> None:
-    payload = _signed(KEY_A, 1).payload()
-    payload["host_keys"] = [{"serial": KEY_B, "reason": "ceased", "revoked_at": 1000}]
-    token = crypto.sign(ROOT, revocation.REVOCATION_LIST_KIND, payload)
-    with pytest.raises(BadRequest, match="only its own host key"):
-        _verify(token)
+def _certificate(cert_id: str, key_serial: str) -> HostCertificate:
+    return HostCertificate(cert_id, "acme", "h1", "k4.public.x", "Contoso", key_serial, {}, 0, 9, 0)
+
+
+def test_another_keys_list_only_adds_the_refusal_of_a_revoked_host_key() -> None:
+    """List A names certificate c1 and revokes key B (the same customer's old key): it refuses
+    every certificate of key B, but its certificates never judge a certificate of key B, and a
+    list of key B passed as key A's list is ignored."""
+    list_a = revocation.sign_revocation_list(
+        ROOT,
+        revocation.RevocationList(
+            "acme", KEY_A, 1, 1000, 2000,
+            (revocation.RevokedCertificate("c1", "key_compromise", 1000),),
+            (revocation.RevokedHostKey(KEY_B, "key_compromise", 1000),),
+        ),
+    )  # fmt: skip
+    listed = _verify(list_a.token, KEY_A)
+    assert [key.serial for key in listed.host_keys] == [KEY_B]
+    of_a, of_b = _certificate("c1", KEY_A), _certificate("c1", KEY_B)
+    with pytest.raises(HostRevoked, match="host certificate c1"):
+        revocation.check_certificate(listed, of_a)
+    revocation.check_certificate(None, _certificate("c2", KEY_A), (listed,))  # A is not revoked
+    with pytest.raises(HostRevoked, match=f"host key {KEY_B}"):
+        revocation.check_certificate(None, of_b, (listed,))
+    list_c = _signed(KEY_C, 1)  # another key's list names c1: no standing in for A's or B's
+    revocation.check_certificate(list_c, of_a, (list_c,))
     with pytest.raises(ValueError):
         revocation.sign_revocation_list(
             ROOT,
             revocation.RevocationList(
-                "acme", KEY_A, 1, 1000, 2000, (), (revocation.RevokedHostKey(KEY_B, "ceased", 1),)
+                "acme", KEY_A, 1, 1000, 2000, (), (revocation.RevokedHostKey("nope", "ceased", 1),)
             ),
         )
 

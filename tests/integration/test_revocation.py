@@ -420,3 +420,35 @@ def test_a_running_host_certified_again_with_a_new_host_key_takes_up_that_keys_l
     assert new_list.sequence == 1
     install_on(a, service, new_list.token)
     assert service.revocations is not None and service.revocations.host_key == new_list.host_key
+
+
+def test_clients_of_the_customers_new_key_refuse_its_revoked_old_keys_hosts(
+    vendor_world: World, tmp_path: Path, hosts: Hosts
+) -> None:
+    """The leaked-key playbook: the customer's old key is revoked and its real host re-certified
+    with a new key. A client that meets only the re-certified host learns from the new key's
+    list that the old key is revoked, and refuses a leaked host of the old key."""
+    from volact.host import certification
+
+    old_key, new_key = issue_host_key(vendor_world, hosts=2), issue_host_key(vendor_world, hosts=1)
+    real, leaked = make_host(tmp_path / "real", old_key), make_host(tmp_path / "leaked", old_key)
+    certify(vendor_world, real)
+    certify(vendor_world, leaked)
+    hosts.start("leaked:7688", leaked)
+    client = machine(vendor_world, tmp_path, "pc1", hosts, "leaked:7688")
+    assert client.activate().state == "licensed"  # before the leak is known
+    with vendor_world.open() as vendor:
+        vendor.revoke_host_key(old_key, "key_compromise")
+    certification.init_host(real, new_key)
+    certify(vendor_world, real)
+    with vendor_world.open() as vendor:
+        new_list = vendor.revocation_list(new_key)
+    assert [key.serial for key in new_list.host_keys] == [parse_key(old_key).serial]
+    install_on(real, hosts.start("real:7688", real), new_list.token)
+    client.configure(manual_host="real:7688")
+    assert client.activate().state == "licensed"
+    client.configure(manual_host="leaked:7688")
+    attempt = client.renew()
+    assert attempt.error is not None and attempt.error.code == "host_revoked"
+    assert "key_compromise" in attempt.error.message
+    assert client.status().state == "licensed"  # the ticket from the real host counts

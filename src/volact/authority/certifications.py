@@ -207,15 +207,27 @@ class CertificationTables:
         return None if row is None else (int(row[0]), str(row[1]))
 
     def revoked_keys(self, serial: str, now: int) -> list[dict[str, Any]]:
-        """Host key ``serial`` if it is revoked and has a certificate that has not expired yet:
-        what its list names (a revoked key certifies nothing more, so once its certificates
-        expired there is nothing left to refuse)."""
+        """The revoked host keys that the list of host key ``serial`` names: ``serial`` itself
+        and the other host keys of its customer, each while it has a certificate that has not
+        expired yet (a revoked key certifies nothing more, so once its certificates expired
+        there is nothing left to refuse)."""
         return self._dicts(
-            "SELECT serial, revocation_reason, revoked_at FROM keys WHERE serial = ? "
-            "AND revoked_at IS NOT NULL AND channel = 'host' AND EXISTS (SELECT 1 FROM "
-            "host_certifications AS c WHERE c.serial = keys.serial AND c.not_after > ?)",
-            (serial, now),
+            "SELECT serial, revocation_reason, revoked_at FROM keys WHERE revoked_at IS NOT NULL "
+            "AND channel = 'host' AND (serial = ? OR serial IN (SELECT serial FROM keys "
+            "WHERE channel = 'host' AND customer <> '' AND customer = (SELECT customer FROM keys "
+            "WHERE serial = ?))) AND EXISTS (SELECT 1 FROM host_certifications AS c "
+            "WHERE c.serial = keys.serial AND c.not_after > ?) ORDER BY revoked_at, serial",
+            (serial, serial, now),
         )
+
+    def customer_host_keys(self, serial: str) -> list[str]:
+        """The serials of the other host keys of the customer of host key ``serial``."""
+        rows = self._execute(
+            "SELECT serial FROM keys WHERE channel = 'host' AND serial <> ? AND customer <> '' "
+            "AND customer = (SELECT customer FROM keys WHERE serial = ?) ORDER BY serial",
+            (serial, serial),
+        ).fetchall()
+        return [str(row[0]) for row in rows]
 
     # --- revocation lists ----------------------------------------------------------------
 

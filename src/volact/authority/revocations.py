@@ -15,7 +15,9 @@ list format is :mod:`volact.core.revocation`; the store's tables
    REVOKE_REASONS`): one host (the certificate named and the other unexpired certificates of
    its host id and signing key, live or renewed: its renewals), or a host key as a whole
    (every certificate issued with it, and no certification with it from then on:
-   ``key_revoked``).
+   ``key_revoked``). A revoked host key is named by its own list and by the lists of the
+   customer's other host keys (re-signed at once; as room allows, after a list's own entries),
+   so that hosts re-certified with the customer's new key carry it.
 3. **There is one list per host key** (one customer's: its own sequence, at most
    :data:`~volact.core.revocation.MAX_ENTRIES` entries), and **every change signs a new list
    of the key it concerns** (sequence + 1) inside the transaction that made the change, so the
@@ -116,7 +118,7 @@ class TrustLifecycle(Catalogue):
         # A revoked host key's certificates are refused by its one entry.
         certificates = (
             ()
-            if host_keys
+            if any(key.serial == serial for key in host_keys)
             else tuple(
                 RevokedCertificate(
                     row["cert_id"],
@@ -128,6 +130,11 @@ class TrustLifecycle(Catalogue):
                 for row in self.store.listed_certifications(serial, now)
             )
         )
+        # The customer's other revoked keys go in as room allows: this key's own entries come
+        # first, and a full list must still be signed (or its hosts could fetch none).
+        own = tuple(key for key in host_keys if key.serial == serial)
+        room = max(revocation.MAX_ENTRIES - len(certificates) - len(own), 0)
+        host_keys = own + tuple(key for key in host_keys if key.serial != serial)[:room]
         _, root = self._active_root_key()
         signed = revocation.sign_revocation_list(
             root,
@@ -215,6 +222,10 @@ class TrustLifecycle(Catalogue):
             for row in live:
                 self.store.revoke_listed_certification(row["cert_id"], now, reason)
             self.store.revoke_key(record.serial, now, reason)
+            # The customer's other keys' lists name it too: hosts re-certified with the
+            # customer's new key carry the old key's revocation to their clients.
+            for other in self.store.customer_host_keys(record.serial):
+                self._sign_revocation_list(other, now)
             return self._sign_revocation_list(record.serial, now), len(live)
 
     def _issue_host_certificate(

@@ -10,10 +10,11 @@ descriptor's root keys, must be the list of the host key named in the answering 
 certificate (another key's list is ignored: one key's list never stands in for another's), and
 is kept if its sequence is higher than the one held for that key, so that the client learns of
 a revocation from any host of the organisation and can never be rolled back to an older list.
-Then the answering host's certificate is checked against the newest list held of its key: a
-revoked (or superseded) host is refused with ``host_revoked``, and the client tries the next
-host. :meth:`License.status` checks a stored activation the same way, so a
-ticket from a host revoked since no longer counts.
+Then the answering host's certificate is checked against the newest list held of its key, and
+its host key against the host keys revoked by the lists held of the other keys (the customer's
+new key's list names the customer's revoked old key): a revoked (or superseded) host is refused
+with ``host_revoked``, and the client tries the next host. :meth:`License.status` checks a
+stored activation the same way, so a ticket from a host revoked since no longer counts.
 
 Deleting the file is what a local administrator can do (docs/security.md): it forgets the
 list until the next answer from an up-to-date host brings it back. (A file of version 1, one
@@ -126,9 +127,32 @@ def check(
     that one judges it). A MAK activation has no host: it passes."""
     if activation.certificate is None:
         return
-    revocations = observe(state, descriptor, offered, activation.certificate.key_serial)
-    if revocations is None:  # no list held: nothing is revoked (what check_certificate says)
+    serial = activation.certificate.key_serial
+    revocations = observe(state, descriptor, offered, serial)
+    others = _other_keys_lists(state, descriptor, serial)
+    if revocations is None and not others:  # no list held: nothing is revoked
         return
     from volact.core import revocation
 
-    revocation.check_certificate(revocations, activation.certificate)
+    revocation.check_certificate(revocations, activation.certificate, others)
+
+
+def _other_keys_lists(
+    state: StateDir, descriptor: ProductDescriptor, host_key: str
+) -> tuple[RevocationList, ...]:
+    """The lists held of the vendor's other host keys (the same customer's: a client meets one
+    customer's hosts). Only the host keys they revoke count for ``host_key``'s hosts: a host
+    re-certified with the customer's new key carries the revocation of its old key."""
+    prefix = f"{descriptor.vendor_id}."
+    found = []
+    try:
+        names = [path.name for path in state.directory.glob(f"{prefix}host-*{SUFFIX}")]
+    except OSError:
+        return ()
+    for name in sorted(names):
+        serial = name[len(prefix) : -len(SUFFIX)]
+        if serial != host_key:
+            listed = held(state, descriptor, serial)
+            if listed is not None:
+                found.append(listed)
+    return tuple(found)

@@ -8,17 +8,20 @@ Rules (docs/vendor.md and docs/security.md explain them for vendors and admins):
 
        {"v": 2, "vendor_id", "host_key", "sequence", "issued_at", "next_update",
         "certificates": [{"cert_id", "reason", "revoked_at"}, …],
-        "host_keys": [] or [{"serial": host_key, "reason", "revoked_at"}]}
+        "host_keys": [{"serial", "reason", "revoked_at"}, …]}
 
-   It names only certificates issued with ``host_key`` (at most :data:`MAX_ENTRIES`), so one
-   customer's churn never fills another's list and no answer carries another customer's
-   certificate ids. A certificate is listed from the moment it is revoked or superseded until
-   it expires (an expired certificate is refused anyway); when ``host_key`` itself is revoked,
-   its own list says so in ``host_keys`` (its one entry refuses every certificate issued with
-   it, whatever its id, until the last of them expires). A list judges only certificates of
-   its own host key (:meth:`RevocationList.judges`): one key's list never stands in for
-   another's. Version 1 (one list for all of a vendor's customers) is refused with
-   ``unsupported_version``.
+   Its ``certificates`` are only certificates issued with ``host_key`` (with ``host_keys``, at
+   most :data:`MAX_ENTRIES` entries), so one customer's churn never fills another's list and no
+   answer carries another customer's certificate ids. A certificate is listed from the moment
+   it is revoked or superseded until it expires (an expired certificate is refused anyway).
+   ``host_keys`` names the revoked host keys of the same customer: ``host_key`` itself once it
+   is revoked, and the customer's other revoked keys (each entry refuses every certificate
+   issued with that key, whatever its id, until the last of them expires), so that hosts
+   re-certified with a customer's new key carry the revocation of its old one. A list's
+   ``certificates`` judge only certificates of its own host key (:meth:`RevocationList.judges`):
+   one key's list never stands in for another's; a ``host_keys`` entry only ever adds a refusal
+   (:func:`check_certificate`'s ``others``). Version 1 (one list for all of a vendor's
+   customers) is refused with ``unsupported_version``.
 2. **The highest sequence wins, forever, per host key.** A holder (host or client) replaces its
    list of a host key only by one of the same host key with a higher ``sequence``
    (:func:`newest`); an older list, the same one again, or another key's, changes nothing. So
@@ -127,18 +130,18 @@ class RevocationList:
         return certificate.key_serial == self.host_key
 
     def entry_for(self, certificate: HostCertificate) -> RevokedCertificate | RevokedHostKey | None:
-        """Why ``certificate`` is refused by this list (None: it is not on it). A certificate
-        of another host key is not this list's to judge: :func:`check_certificate` refuses to
-        use the list for it."""
-        if not self.judges(certificate):
-            return None
-        for entry in self.certificates:
-            if entry.cert_id == certificate.cert_id:
-                return entry
-        for key in self.host_keys:
-            if key.serial == certificate.key_serial:
-                return key
-        return None
+        """Why ``certificate`` is refused by this list (None: it is not on it). The list's
+        certificates judge only certificates of its own host key; its revoked host keys refuse
+        every certificate of those keys."""
+        if self.judges(certificate):
+            for entry in self.certificates:
+                if entry.cert_id == certificate.cert_id:
+                    return entry
+        return self.key_entry(certificate.key_serial)
+
+    def key_entry(self, serial: str) -> RevokedHostKey | None:
+        """The entry revoking host key ``serial`` (None: this list does not revoke it)."""
+        return next((key for key in self.host_keys if key.serial == serial), None)
 
     def stale_at(self, now: int) -> bool:
         """Whether the vendor meant to have signed a newer list by ``now``."""
@@ -164,10 +167,10 @@ def sign_revocation_list(root: crypto.SigningKey, revocations: RevocationList) -
         )
     if revocations.next_update <= revocations.issued_at:
         raise ValueError("next_update must be later than issued_at")
-    if not _SERIAL.match(revocations.host_key) or any(
-        key.serial != revocations.host_key for key in revocations.host_keys
+    if not _SERIAL.match(revocations.host_key) or not all(
+        _SERIAL.match(key.serial) for key in revocations.host_keys
     ):
-        raise ValueError("a revocation list names its host key and only that key's revocation")
+        raise ValueError("a revocation list names host keys by their serials (host-…)")
     return replace(
         revocations, token=crypto.sign(root, REVOCATION_LIST_KIND, revocations.payload())
     )
@@ -187,6 +190,13 @@ def _entries(data: dict[str, Any], name: str) -> list[dict[str, Any]]:
     return [validate.obj(item, name) for item in value]
 
 
+def _serial(data: dict[str, Any], name: str) -> str:
+    value = validate.string(data, name, max_len=64)
+    if not _SERIAL.match(value):
+        raise BadRequest(f"field {name!r} is not a host key serial", {"field": name})
+    return value
+
+
 def _from_payload(data: dict[str, Any], token: str) -> RevocationList:
     if data.get("v") != VERSION:
         raise UnsupportedVersion(
@@ -195,9 +205,7 @@ def _from_payload(data: dict[str, Any], token: str) -> RevocationList:
             {"version": data.get("v")},
             next_step=_V1_NEXT_STEP,
         )
-    host_key = validate.string(data, "host_key", max_len=64)
-    if not _SERIAL.match(host_key):
-        raise BadRequest("field 'host_key' is not a host key serial", {"field": "host_key"})
+    host_key = _serial(data, "host_key")
     certificates = tuple(
         RevokedCertificate(
             validate.string(item, "cert_id", max_len=64),
@@ -208,14 +216,12 @@ def _from_payload(data: dict[str, Any], token: str) -> RevocationList:
     )
     host_keys = tuple(
         RevokedHostKey(
-            validate.string(item, "serial", max_len=64),
+            _serial(item, "serial"),
             _reason(item),
             validate.integer(item, "revoked_at"),
         )
         for item in _entries(data, "host_keys")
     )
-    if any(key.serial != host_key for key in host_keys):
-        raise BadRequest("a revocation list may revoke only its own host key")
     return RevocationList(
         vendor_id=validate.identifier(data, "vendor_id"),
         host_key=host_key,
@@ -269,17 +275,30 @@ def newest(held: RevocationList | None, offered: RevocationList | None) -> Revoc
     return held
 
 
-def check_certificate(revocations: RevocationList | None, certificate: HostCertificate) -> None:
-    """Raise :class:`HostRevoked` if ``revocations`` lists ``certificate`` or its host key.
+def check_certificate(
+    revocations: RevocationList | None,
+    certificate: HostCertificate,
+    others: tuple[RevocationList, ...] = (),
+) -> None:
+    """Raise :class:`HostRevoked` if ``revocations`` (the list of the certificate's own host
+    key) lists ``certificate`` or its host key, or one of ``others`` (the lists of the same
+    customer's other keys) revokes its host key.
 
-    Only the list of the certificate's own host key judges it: another key's list says nothing
-    about it (one key's list never stands in for another's), so callers pick the list by
-    ``certificate.key_serial``."""
-    if revocations is None or not revocations.judges(certificate):
+    Another key's list never judges the certificate itself (one key's list never stands in for
+    another's: a list passed as ``revocations`` that is not of the certificate's key is
+    ignored); from ``others`` only a revoked host key counts, which only ever adds a refusal."""
+    found: list[tuple[RevocationList, RevokedCertificate | RevokedHostKey]] = []
+    if revocations is not None and revocations.judges(certificate):
+        own = revocations.entry_for(certificate)
+        if own is not None:
+            found.append((revocations, own))
+    for other in others:
+        key = other.key_entry(certificate.key_serial)
+        if key is not None:
+            found.append((other, key))
+    if not found:
         return
-    entry = revocations.entry_for(certificate)
-    if entry is None:
-        return
+    revocations, entry = found[0]
     what = (
         f"host certificate {certificate.cert_id}"
         if isinstance(entry, RevokedCertificate)
