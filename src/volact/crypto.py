@@ -272,9 +272,15 @@ def sign(key: SigningKey, kind: str, payload: Mapping[str, Any]) -> str:
     return sign_message(key, _dumps(payload), _footer(key.key_id, kind), _assertion(kind))
 
 
-def read_footer(token: str) -> dict[str, Any]:
-    """The unverified footer of a token (to choose a key). Raises SignatureError if malformed."""
-    if not isinstance(token, str) or not token.startswith(_HEADER) or len(token) > 16384:
+MAX_TOKEN_CHARS = 16384
+
+
+def read_footer(token: str, *, max_chars: int = MAX_TOKEN_CHARS) -> dict[str, Any]:
+    """The unverified footer of a token (to choose a key). Raises SignatureError if malformed.
+
+    A token longer than ``max_chars`` (16 KiB unless the caller, knowing its kind, allows more)
+    is refused unread."""
+    if not isinstance(token, str) or not token.startswith(_HEADER) or len(token) > max_chars:
         raise SignatureError("not a v4.public token")
     parts = token.split(".")
     if len(parts) != 4:
@@ -302,12 +308,15 @@ def unverified_payload(token: str) -> bytes:
     return bytes(raw[:-64])
 
 
-def verify(token: str, kind: str, keys: Iterable[VerifyKey]) -> dict[str, Any]:
+def verify(
+    token: str, kind: str, keys: Iterable[VerifyKey], *, max_chars: int = MAX_TOKEN_CHARS
+) -> dict[str, Any]:
     """Verify a token of ``kind`` against the key among ``keys`` named by its key id.
 
-    Returns the payload object. Raises :class:`SignatureError` for every failure.
+    Returns the payload object. Raises :class:`SignatureError` for every failure (a token over
+    ``max_chars`` too).
     """
-    footer = read_footer(token)
+    footer = read_footer(token, max_chars=max_chars)
     if footer.get("typ") != kind:
         raise SignatureError(f"token is a {footer.get('typ')!r}, expected {kind!r}")
     if footer.get("v") != ENVELOPE_VERSION:

@@ -301,7 +301,7 @@ def test_renewed_certificates_are_listed_with_their_host_on_postgres(
         clone = make_host(tmp_path / "clone", key_text)
         clone.save_settings(dataclasses.replace(clone.settings(), host_id=a.settings().host_id))
         certify(clone)  # supersedes a's renewed certificate and the one it renewed
-        listed = {entry.cert_id for entry in vendor.revocation_list().certificates}
+        listed = {entry.cert_id for entry in vendor.revocation_list(key_text).certificates}
         assert listed == {first_a, second_a}
         revoked = vendor.revoke_certificate(second_b, "host_replaced")
         assert {entry.cert_id for entry in revoked.certificates} == {

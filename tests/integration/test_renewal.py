@@ -59,7 +59,7 @@ def test_renewal_keeps_the_key_counts_nothing_and_ends_the_old_certificate(
             "renewed",
             renewed.cert_id,
         )
-        assert vendor.revocation_list().certificates == ()  # a renewed certificate is not listed
+        assert vendor.revocation_list(key).certificates == ()  # a renewed certificate is not listed
         # The same request again: replayed. The old certificate again, early: it renewed
         # early already (a retry after a lost answer is answered once it is due).
         with pytest.raises(ReplayedRequest):

@@ -19,6 +19,7 @@ from tests.client.conftest import run_sync
 from tests.integration.helpers import Hosts, certify, machine
 from volact.authority.service import create_app as create_vendor_app
 from volact.client import revocations as client_revocations
+from volact.core.keys import parse_key
 from volact.core.revocation import revocation_file
 from volact.host import revocations as host_revocations
 from volact.host.identity import HostFiles
@@ -50,7 +51,7 @@ def test_a_revoked_hosts_clients_refuse_it_after_meeting_an_updated_host(
     # The client meets host b once (a renewal) and learns the list from its answer.
     client.configure(manual_host="b:7688")
     assert client.activate().state == "licensed"
-    held = client_revocations.held(client.state, client.descriptor)
+    held = client_revocations.held(client.state, client.descriptor, revoked.host_key)
     assert held is not None and held.sequence == revoked.sequence
     # Back to host a: refused with host_revoked, and the activation from b still counts.
     client.configure(manual_host="a:7688")
@@ -77,7 +78,7 @@ def test_an_activation_held_from_a_host_revoked_since_stops_counting(
         revoked = vendor.revoke_certificate(cert_a, "ceased")
     install_on(b, service_b, revoked.token)
     other.activate()  # pc2 meets b and learns the list (into its own state directory)
-    learnt = client_revocations.held(other.state, other.descriptor)
+    learnt = client_revocations.held(other.state, other.descriptor, revoked.host_key)
     assert learnt is not None and learnt.sequence == revoked.sequence
     # pc1 shares nothing with pc2; give it the list as a host would (pc1 meets b too).
     client.configure(manual_host="b:7688")
@@ -85,7 +86,7 @@ def test_an_activation_held_from_a_host_revoked_since_stops_counting(
     client.renew()  # b unreachable: nothing learnt, a's activation still counts
     assert client.status().state == "licensed"
     hosts.down.clear()
-    client_revocations.observe(client.state, client.descriptor, revoked.token)
+    client_revocations.observe(client.state, client.descriptor, revoked.token, revoked.host_key)
     status = client.status()
     assert (status.state, status.reason) == ("oob_grace", "host_revoked")
 
@@ -127,7 +128,7 @@ def test_an_older_list_never_replaces_a_newer_one(
     cert_a = certify(vendor_world, a)
     certify(vendor_world, b)
     with vendor_world.open() as vendor:
-        old = vendor.revocation_list()
+        old = vendor.revocation_list(key)
         new = vendor.revoke_certificate(cert_a, "host_replaced")
     assert new.sequence > old.sequence
     # On the host: the newer list installed, then the older file changes nothing.
@@ -137,14 +138,14 @@ def test_an_older_list_never_replaces_a_newer_one(
     # On the client: a host that serves the old list cannot roll the client back.
     service_b = hosts.start("b:7688", b)
     client = machine(vendor_world, tmp_path, "pc1", hosts, "b:7688")
-    client_revocations.observe(client.state, client.descriptor, new.token)
-    service_b._apply_revocations(host_revocations.verify(b.settings(), old.token))
+    client_revocations.observe(client.state, client.descriptor, new.token, new.host_key)
+    service_b._apply_revocations(host_revocations.verify(b, b.settings(), old.token))
     assert client.activate().state == "licensed"  # b is not revoked
-    held = client_revocations.held(client.state, client.descriptor)
+    held = client_revocations.held(client.state, client.descriptor, new.host_key)
     assert held is not None and held.sequence == new.sequence
     # And a tampered list is ignored, never stored.
     forged = new.token[:-8] + ("A" * 8 if not new.token.endswith("A" * 8) else "B" * 8)
-    assert client_revocations.observe(client.state, client.descriptor, forged) == held
+    assert client_revocations.observe(client.state, client.descriptor, forged, new.host_key) == held
 
 
 def test_a_host_whose_own_certificate_is_listed_stops_activating(
@@ -223,7 +224,10 @@ def test_real_hosts_a_list_installed_by_file_reaches_clients(
         deadline = time.monotonic() + 60
         while True:  # the running host b takes the installed list up within seconds
             assert client.activate().state == "licensed"
-            if client_revocations.held(client.state, client.descriptor) is not None:
+            if (
+                client_revocations.held(client.state, client.descriptor, parse_key(key).serial)
+                is not None
+            ):
                 break
             assert time.monotonic() < deadline, "host b never sent the installed list"
             time.sleep(0.2)
@@ -287,7 +291,7 @@ def test_a_superseded_host_cannot_fall_back_to_the_certificate_it_renewed(
     a.save_certificate_token(kept)
     hosts.start("a:7688", a)
     with vendor_world.open() as vendor:
-        listing = vendor.revocation_list()
+        listing = vendor.revocation_list(key)
     install_on(clone, hosts.start("clone:7688", clone), listing.token)
     client = machine(vendor_world, tmp_path, "pc1", hosts, "clone:7688")
     assert client.activate().state == "licensed"
@@ -310,15 +314,18 @@ def test_a_damaged_list_file_is_as_good_as_none(
     service_b = hosts.start("b:7688", b)
     client = machine(vendor_world, tmp_path, "pc1", hosts, "b:7688")
     assert client.activate().state == "licensed"
-    path = client.state.directory / f"{client.descriptor.vendor_id}.revocations.token"
+    path = (
+        client.state.directory
+        / f"{client.descriptor.vendor_id}.{parse_key(key).serial}.revocations.token"
+    )
     path.write_bytes(b"\xff\xfe not a token \x00")
-    assert client_revocations.held(client.state, client.descriptor) is None
+    assert client_revocations.held(client.state, client.descriptor, parse_key(key).serial) is None
     assert client.status().state == "licensed"
     with vendor_world.open() as vendor:
         revoked = vendor.revoke_certificate(cert_a, "ceased")
     install_on(b, service_b, revoked.token)
     assert client.renew().error is None
-    held = client_revocations.held(client.state, client.descriptor)
+    held = client_revocations.held(client.state, client.descriptor, revoked.host_key)
     assert held is not None and held.sequence == revoked.sequence
 
 
@@ -331,6 +338,117 @@ def test_a_damaged_list_file_on_a_host_is_replaced_by_the_next_install(
     (a.directory / host_revocations.REVOCATIONS_FILE).write_bytes(b"\xff\x00damaged")
     assert host_revocations.load(a, a.settings()) is None
     with vendor_world.open() as vendor:
-        listing = vendor.revocation_list()
+        listing = vendor.revocation_list(key)
     kept, changed = host_revocations.install(a, revocation_file(listing.token))
     assert (kept.sequence, changed) == (listing.sequence, True)
+
+
+def test_a_list_of_another_host_key_never_stands_in_for_the_hosts_own(
+    vendor_world: World, tmp_path: Path, hosts: Hosts
+) -> None:
+    """One list per host key: a host installs only its own key's list, and a client uses a
+    list only for hosts certified with that list's key. A revoked host of key A that sends a
+    (newer) list of key B does not escape A's list; a host of key B that sends A's list gets
+    nothing kept for B."""
+    key_a, key_b = issue_host_key(vendor_world, hosts=2), issue_host_key(vendor_world, hosts=1)
+    a1, a2 = make_host(tmp_path / "a1", key_a), make_host(tmp_path / "a2", key_a)
+    b = make_host(tmp_path / "b", key_b)
+    cert_a1 = certify(vendor_world, a1)
+    certify(vendor_world, a2)
+    cert_b = certify(vendor_world, b)
+    certify(vendor_world, b)  # b re-certified: B's list names its first certificate
+    with vendor_world.open() as vendor:
+        list_a = vendor.revoke_certificate(cert_a1, "key_compromise")
+        list_b = vendor.revocation_list(key_b)
+    assert list_a.host_key == parse_key(key_a).serial != list_b.host_key
+    assert [entry.cert_id for entry in list_b.certificates] == [cert_b]
+    # A host refuses another key's list, and nothing changes.
+    listing = tmp_path / "list_a.json"
+    listing.write_text(list_a.to_file())
+    done = invoke(
+        "host", "install-revocations", str(listing), "--dir", str(b.directory), check=False
+    )
+    assert done.returncode != 0 and done.stderr.startswith("bad_request: ")
+    assert "host key" in done.stderr and host_revocations.load(b, b.settings()) is None
+    # The client learns A's list from a2 ...
+    service_a1 = hosts.start("a1:7688", a1)
+    install_on(a2, hosts.start("a2:7688", a2), list_a.token)
+    service_b = hosts.start("b:7688", b)
+    client = machine(vendor_world, tmp_path, "pc1", hosts, "a2:7688")
+    assert client.activate().state == "licensed"
+    assert client_revocations.held(client.state, client.descriptor, list_a.host_key) == list_a
+    # ... then the revoked a1 sends B's list (as if it were newer): still refused by A's list.
+    service_a1._apply_revocations(list_b)
+    client.configure(manual_host="a1:7688")
+    attempt = client.renew()
+    assert attempt.error is not None and attempt.error.code == "host_revoked"
+    assert client_revocations.held(client.state, client.descriptor, list_a.host_key) == list_a
+    # B's host sends A's list: the client keeps nothing for B (and A's stays as it was).
+    service_b._apply_revocations(list_a)
+    other = machine(vendor_world, tmp_path, "pc2", hosts, "b:7688")
+    assert other.activate().state == "licensed"
+    assert client_revocations.held(other.state, other.descriptor, list_b.host_key) is None
+    assert client_revocations.held(other.state, other.descriptor, list_a.host_key) is None
+    assert client_revocations.observe(
+        other.state, other.descriptor, list_a.token, list_b.host_key
+    ) is None  # fmt: skip
+
+
+def test_a_running_host_certified_again_with_a_new_host_key_takes_up_that_keys_list(
+    vendor_world: World, tmp_path: Path, hosts: Hosts
+) -> None:
+    """The leaked-key playbook: a host is certified again with the customer's new host key.
+    Its new key's list starts at sequence 1, lower than the old key's it holds: it is taken up
+    all the same (the highest sequence wins per key), and the old key's list is no longer its."""
+    from volact.host import certification
+
+    old_key, new_key = issue_host_key(vendor_world, hosts=2), issue_host_key(vendor_world, hosts=1)
+    a, b = make_host(tmp_path / "a", old_key), make_host(tmp_path / "b", old_key)
+    certify(vendor_world, a)
+    cert_b = certify(vendor_world, b)
+    service = hosts.start("a:7688", a)
+    with vendor_world.open() as vendor:
+        vendor.revocation_list(old_key)  # sequence 1, empty
+        old_list = vendor.revoke_certificate(cert_b, "host_replaced")
+    install_on(a, service, old_list.token)
+    assert old_list.sequence > 1
+    certification.init_host(a, new_key)  # same host id and directory, the new key
+    certify(vendor_world, a)
+    assert host_revocations.load(a, a.settings()) is None  # the old key's list is not a's now
+    with vendor_world.open() as vendor:
+        new_list = vendor.revocation_list(new_key)
+    assert new_list.sequence == 1
+    install_on(a, service, new_list.token)
+    assert service.revocations is not None and service.revocations.host_key == new_list.host_key
+
+
+def test_clients_of_the_customers_new_key_refuse_its_revoked_old_keys_hosts(
+    vendor_world: World, tmp_path: Path, hosts: Hosts
+) -> None:
+    """The leaked-key playbook: the customer's old key is revoked and its real host re-certified
+    with a new key. A client that meets only the re-certified host learns from the new key's
+    list that the old key is revoked, and refuses a leaked host of the old key."""
+    from volact.host import certification
+
+    old_key, new_key = issue_host_key(vendor_world, hosts=2), issue_host_key(vendor_world, hosts=1)
+    real, leaked = make_host(tmp_path / "real", old_key), make_host(tmp_path / "leaked", old_key)
+    certify(vendor_world, real)
+    certify(vendor_world, leaked)
+    hosts.start("leaked:7688", leaked)
+    client = machine(vendor_world, tmp_path, "pc1", hosts, "leaked:7688")
+    assert client.activate().state == "licensed"  # before the leak is known
+    with vendor_world.open() as vendor:
+        vendor.revoke_host_key(old_key, "key_compromise")
+    certification.init_host(real, new_key)
+    certify(vendor_world, real)
+    with vendor_world.open() as vendor:
+        new_list = vendor.revocation_list(new_key)
+    assert [key.serial for key in new_list.host_keys] == [parse_key(old_key).serial]
+    install_on(real, hosts.start("real:7688", real), new_list.token)
+    client.configure(manual_host="real:7688")
+    assert client.activate().state == "licensed"
+    client.configure(manual_host="leaked:7688")
+    attempt = client.renew()
+    assert attempt.error is not None and attempt.error.code == "host_revoked"
+    assert "key_compromise" in attempt.error.message
+    assert client.status().state == "licensed"  # the ticket from the real host counts

@@ -1,6 +1,6 @@
 """The vendor store's tables of the host trust lifecycle, mixed into
 :class:`~volact.authority.store.VendorStore`: host certifications (and how each ended), revoked
-host keys, and the revocation lists signed so far.
+host keys, and the revocation lists signed so far (one sequence per host key).
 
 A certification row is *live* while it has not ended (``ended_at`` NULL) and its certificate
 has not expired. It ends ``superseded`` (the same host id certified again), ``renewed`` (the
@@ -178,13 +178,14 @@ class CertificationTables:
     def certification_count(self) -> int:
         return self._number("SELECT COUNT(*) FROM host_certifications")
 
-    def listed_certifications(self, now: int) -> list[dict[str, Any]]:
-        """Superseded or revoked certificates that have not expired: what a list names."""
+    def listed_certifications(self, serial: str, now: int) -> list[dict[str, Any]]:
+        """Superseded or revoked certificates of host key ``serial`` that have not expired: what
+        its list names."""
         return self._dicts(
             "SELECT cert_id, serial, end_reason, revocation_reason, ended_at "
-            "FROM host_certifications WHERE end_reason IN (?, ?) AND not_after > ? "
+            "FROM host_certifications WHERE serial = ? AND end_reason IN (?, ?) AND not_after > ? "
             "ORDER BY ended_at, id",
-            (*LISTED_ENDINGS, now),
+            (serial, *LISTED_ENDINGS, now),
         )
 
     # --- host keys -----------------------------------------------------------------------
@@ -205,34 +206,48 @@ class CertificationTables:
         ).fetchone()
         return None if row is None else (int(row[0]), str(row[1]))
 
-    def revoked_keys(self, now: int) -> list[dict[str, Any]]:
-        """Revoked host keys with a certificate that has not expired yet: what a list names (a
-        revoked key certifies nothing more, so once its certificates expired there is nothing
-        left to refuse)."""
+    def revoked_keys(self, serial: str, now: int) -> list[dict[str, Any]]:
+        """The revoked host keys that the list of host key ``serial`` names: ``serial`` itself
+        and the other host keys of its customer, each while it has a certificate that has not
+        expired yet (a revoked key certifies nothing more, so once its certificates expired
+        there is nothing left to refuse)."""
         return self._dicts(
             "SELECT serial, revocation_reason, revoked_at FROM keys WHERE revoked_at IS NOT NULL "
-            "AND channel = 'host' AND EXISTS (SELECT 1 FROM host_certifications AS c "
+            "AND channel = 'host' AND (serial = ? OR serial IN (SELECT serial FROM keys "
+            "WHERE channel = 'host' AND customer <> '' AND customer = (SELECT customer FROM keys "
+            "WHERE serial = ?))) AND EXISTS (SELECT 1 FROM host_certifications AS c "
             "WHERE c.serial = keys.serial AND c.not_after > ?) ORDER BY revoked_at, serial",
-            (now,),
+            (serial, serial, now),
         )
+
+    def customer_host_keys(self, serial: str) -> list[str]:
+        """The serials of the other host keys of the customer of host key ``serial``."""
+        rows = self._execute(
+            "SELECT serial FROM keys WHERE channel = 'host' AND serial <> ? AND customer <> '' "
+            "AND customer = (SELECT customer FROM keys WHERE serial = ?) ORDER BY serial",
+            (serial, serial),
+        ).fetchall()
+        return [str(row[0]) for row in rows]
 
     # --- revocation lists ----------------------------------------------------------------
 
-    def latest_revocation_list(self) -> tuple[int, int, int, str] | None:
-        """The newest list signed: (sequence, issued_at, next_update, token)."""
+    def latest_revocation_list(self, serial: str) -> tuple[int, int, int, str] | None:
+        """The newest list signed for host key ``serial``: (sequence, issued_at, next_update,
+        token)."""
         row = self._execute(
             "SELECT sequence, issued_at, next_update, token FROM revocation_lists "
-            "ORDER BY sequence DESC LIMIT 1"
+            "WHERE serial = ? ORDER BY sequence DESC LIMIT 1",
+            (serial,),
         ).fetchone()
         return None if row is None else (int(row[0]), int(row[1]), int(row[2]), str(row[3]))
 
     def add_revocation_list(
-        self, sequence: int, issued_at: int, next_update: int, token: str
+        self, serial: str, sequence: int, issued_at: int, next_update: int, token: str
     ) -> None:
         self._write(
-            "INSERT INTO revocation_lists (sequence, issued_at, next_update, token) "
-            "VALUES (?, ?, ?, ?)",
-            (sequence, issued_at, next_update, token),
+            "INSERT INTO revocation_lists (serial, sequence, issued_at, next_update, token) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (serial, sequence, issued_at, next_update, token),
         )
 
     # --- settings ------------------------------------------------------------------------

@@ -264,7 +264,7 @@ class Vendor(TrustLifecycle):
             )
             # Rule 1 of volact.authority.revocations: the host id's previous certificate ends.
             if self._supersede(record.serial, request.host_id, cert_id, now):
-                self._sign_revocation_list(now)
+                self._sign_revocation_list(record.serial, now)
         return response
 
     # --- MAK -----------------------------------------------------------------------------

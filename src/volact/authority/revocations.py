@@ -15,12 +15,16 @@ list format is :mod:`volact.core.revocation`; the store's tables
    REVOKE_REASONS`): one host (the certificate named and the other unexpired certificates of
    its host id and signing key, live or renewed: its renewals), or a host key as a whole
    (every certificate issued with it, and no certification with it from then on:
-   ``key_revoked``).
-3. **Every change signs a new list** (sequence + 1) inside the transaction that made the
-   change, so the newest list always names every superseded and revoked certificate that has
-   not expired. A list also gets re-signed, unchanged but for its sequence and dates, once it is
-   half-way to its ``next_update`` when someone asks for the newest
-   (:meth:`TrustLifecycle.revocation_list`).
+   ``key_revoked``). A revoked host key is named by its own list and by the lists of the
+   customer's other host keys (re-signed at once; as room allows, after a list's own entries),
+   so that hosts re-certified with the customer's new key carry it.
+3. **There is one list per host key** (one customer's: its own sequence, at most
+   :data:`~volact.core.revocation.MAX_ENTRIES` entries), and **every change signs a new list
+   of the key it concerns** (sequence + 1) inside the transaction that made the change, so the
+   newest list of a key always names every superseded and revoked certificate of that key that
+   has not expired. One customer's churn never fills another's list. A list also gets
+   re-signed, unchanged but for its sequence and dates, once it is half-way to its
+   ``next_update`` when someone asks for the newest (:meth:`TrustLifecycle.revocation_list`).
 4. **Certificates live as long as the vendor's policy says** (``volact vendor
    certificate-lifetime``; default two years; e.g. 90 days for short-lived certificates), and
    a live certificate is renewed with proof of possession of its host key
@@ -103,31 +107,40 @@ class TrustLifecycle(Catalogue):
         # renewed certificates are superseded too, or its old machine would fall back to one.
         return len(ended) + self.store.supersede_renewed(serial, host_id, replaced_by, now)
 
-    def _sign_revocation_list(self, now: int) -> RevocationList:
-        """Sign and record the next list (rule 3); inside the caller's transaction."""
-        latest = self.store.latest_revocation_list()
+    def _sign_revocation_list(self, serial: str, now: int) -> RevocationList:
+        """Sign and record the next list of host key ``serial`` (rule 3); inside the caller's
+        transaction."""
+        latest = self.store.latest_revocation_list(serial)
         host_keys = tuple(
             RevokedHostKey(row["serial"], str(row["revocation_reason"]), int(row["revoked_at"]))
-            for row in self.store.revoked_keys(now)
+            for row in self.store.revoked_keys(serial, now)
         )
         # A revoked host key's certificates are refused by its one entry.
-        revoked_serials = {key.serial for key in host_keys}
-        certificates = tuple(
-            RevokedCertificate(
-                row["cert_id"],
-                revocation.SUPERSEDED
-                if row["end_reason"] == tables.ENDED_SUPERSEDED
-                else str(row["revocation_reason"] or "unspecified"),
-                int(row["ended_at"]),
+        certificates = (
+            ()
+            if any(key.serial == serial for key in host_keys)
+            else tuple(
+                RevokedCertificate(
+                    row["cert_id"],
+                    revocation.SUPERSEDED
+                    if row["end_reason"] == tables.ENDED_SUPERSEDED
+                    else str(row["revocation_reason"] or "unspecified"),
+                    int(row["ended_at"]),
+                )
+                for row in self.store.listed_certifications(serial, now)
             )
-            for row in self.store.listed_certifications(now)
-            if row["serial"] not in revoked_serials
         )
+        # The customer's other revoked keys go in as room allows: this key's own entries come
+        # first, and a full list must still be signed (or its hosts could fetch none).
+        own = tuple(key for key in host_keys if key.serial == serial)
+        room = max(revocation.MAX_ENTRIES - len(certificates) - len(own), 0)
+        host_keys = own + tuple(key for key in host_keys if key.serial != serial)[:room]
         _, root = self._active_root_key()
         signed = revocation.sign_revocation_list(
             root,
             RevocationList(
                 vendor_id=self.vendor_id,
+                host_key=serial,
                 sequence=(latest[0] if latest else 0) + 1,
                 issued_at=now,
                 next_update=now + REVOCATION_LIST_LIFETIME,
@@ -135,27 +148,45 @@ class TrustLifecycle(Catalogue):
                 host_keys=host_keys,
             ),
         )
-        self.store.add_revocation_list(signed.sequence, now, signed.next_update, signed.token)
+        self.store.add_revocation_list(
+            serial, signed.sequence, now, signed.next_update, signed.token
+        )
         return signed
 
-    def revocation_list(self) -> RevocationList:
-        """The newest list, signed anew first if there is none or it is half-way to its
-        ``next_update`` (so hosts that fetch it on schedule never hold a stale one)."""
+    def host_key_serial(self, text: str) -> str:
+        """The serial of host key ``text`` (a serial or the key): NotFound/BadRequest if it is
+        none of this vendor's host keys."""
+        record = self.find_key(text)
+        if record.channel != "host":
+            raise BadRequest(
+                f"{record.serial} is a {record.channel} key; revocation lists are of host keys"
+            )
+        return record.serial
+
+    def revocation_list(self, host_key: str) -> RevocationList:
+        """The newest list of ``host_key`` (a serial or the key), signed anew first if there is
+        none or it is half-way to its ``next_update`` (so hosts that fetch it on schedule never
+        hold a stale one)."""
+        serial = self.host_key_serial(host_key)
         now = self.clock()
         with self.lock:
-            latest = self.store.latest_revocation_list()
+            latest = self.store.latest_revocation_list(serial)
             if latest is not None and now < latest[2] - REVOCATION_LIST_LIFETIME // 2:
-                return self._read_list(latest[3])
+                return self._read_list(latest[3], serial)
             with self.store.transaction():
-                latest = self.store.latest_revocation_list()  # another process may have signed
+                # another process may have signed
+                latest = self.store.latest_revocation_list(serial)
                 if latest is not None and now < latest[2] - REVOCATION_LIST_LIFETIME // 2:
-                    return self._read_list(latest[3])
-                return self._sign_revocation_list(now)
+                    return self._read_list(latest[3], serial)
+                return self._sign_revocation_list(serial, now)
 
-    def _read_list(self, token: str) -> RevocationList:
+    def _read_list(self, token: str, serial: str) -> RevocationList:
         keys = [record.public_key for record in self.store.root_keys()]
         return revocation.verify_revocation_list(
-            token, [VerifyKey.from_paserk(key) for key in keys], vendor_id=self.vendor_id
+            token,
+            [VerifyKey.from_paserk(key) for key in keys],
+            vendor_id=self.vendor_id,
+            host_key=serial,
         )
 
     def revoke_certificate(self, cert_id: str, reason: str) -> RevocationList:
@@ -174,7 +205,7 @@ class TrustLifecycle(Catalogue):
             # revoked with it, or the host would fall back to one.
             for listed in self.store.lineage(cert_id, now):
                 self.store.revoke_listed_certification(listed, now, reason)
-            return self._sign_revocation_list(now)
+            return self._sign_revocation_list(str(found["serial"]), now)
 
     def revoke_host_key(self, text: str, reason: str) -> tuple[RevocationList, int]:
         """Revoke a host key and every certificate issued with it (rule 2); returns the new
@@ -191,7 +222,11 @@ class TrustLifecycle(Catalogue):
             for row in live:
                 self.store.revoke_listed_certification(row["cert_id"], now, reason)
             self.store.revoke_key(record.serial, now, reason)
-            return self._sign_revocation_list(now), len(live)
+            # The customer's other keys' lists name it too: hosts re-certified with the
+            # customer's new key carry the old key's revocation to their clients.
+            for other in self.store.customer_host_keys(record.serial):
+                self._sign_revocation_list(other, now)
+            return self._sign_revocation_list(record.serial, now), len(live)
 
     def _issue_host_certificate(
         self,

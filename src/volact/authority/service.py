@@ -11,10 +11,10 @@ Endpoints (JSON over HTTP/1.1; default port 7689; errors in the one shape of SPE
 ``POST /v1/host-renewals``
     Body: a host renewal request file (``volact-host-renewal-request``, signed with the host's
     current key). Answer: the host activation response file with the renewed certificate.
-``GET /v1/revocations``
-    (or ``POST`` with any small JSON body, e.g. ``{"v": 1}``) The newest revocation list, as its
-    file (``volact-revocation-list``) with ``"ok": true``;
-    hosts fetch it on a schedule (issue 20).
+``GET /v1/revocations?host_key=SERIAL``
+    (or ``POST {"v": 2, "host_key": SERIAL}``) The newest revocation list of that host key (one
+    per host key: one customer's certificates only), as its file (``volact-revocation-list``)
+    with ``"ok": true``; hosts fetch their own key's list on a schedule (issue 20).
 ``GET /v1/health``
     ``{"ok": true, "service": "volact-vendor", "vendor_id": …, "root_key_id": …, "protocol": 1}``.
 
@@ -164,7 +164,13 @@ def create_app(
 
     async def revocations(request: Request) -> Response:
         limiter.check(web.client_address(request), monotonic())
-        newest = await run_in_threadpool(vendor.revocation_list)
+        asked = (
+            {"host_key": request.query_params.get("host_key")}
+            if request.method == "GET"
+            else await web.read_json(request)
+        )
+        serial = revocation.host_key_of_fetch(asked)
+        newest = await run_in_threadpool(vendor.revocation_list, serial)
         return JSONResponse(
             {
                 "ok": True,

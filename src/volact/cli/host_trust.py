@@ -22,6 +22,7 @@ def _report(revocations: Any, changed: bool, as_json: bool) -> None:
     if as_json:
         print_json(
             {
+                "host_key": revocations.host_key,
                 "sequence": revocations.sequence,
                 "issued_at": revocations.issued_at,
                 "next_update": revocations.next_update,
@@ -44,7 +45,8 @@ def _report(revocations: Any, changed: bool, as_json: bool) -> None:
 @dir_option
 @json_option
 def install_revocations(list_file: str, directory: str | None, as_json: bool) -> None:
-    """Install the vendor's revocation list FILE (`volact vendor revocations -o FILE`).
+    """Install the vendor's revocation list FILE of this host's key (`volact vendor revocations
+    --host-key SERIAL -o FILE`).
 
     It is verified under the vendor's root keys and replaces the installed list only if it is
     newer (a higher sequence); an older file changes nothing.

@@ -20,6 +20,7 @@ from volact.core.revocation import REVOKE_REASONS
 
 def _list_json(revocations: Any) -> dict[str, Any]:
     return {
+        "host_key": revocations.host_key,
         "sequence": revocations.sequence,
         "issued_at": revocations.issued_at,
         "next_update": revocations.next_update,
@@ -30,7 +31,8 @@ def _list_json(revocations: Any) -> dict[str, Any]:
 
 def _print_list(revocations: Any) -> None:
     click.echo(
-        f"revocation list {revocations.sequence}: issued {when(revocations.issued_at)}, "
+        f"revocation list {revocations.sequence} of host key {revocations.host_key}: issued "
+        f"{when(revocations.issued_at)}, "
         f"next update by {when(revocations.next_update)}"
     )
     rows = [
@@ -68,7 +70,8 @@ def revoke(
 ) -> None:
     """Revoke a host certificate (CERT, its id) or a host key as a whole (--host-key).
 
-    A new revocation list is signed at once. Hosts fetch it from the vendor service or are given
+    A new revocation list of the host key concerned (each host key has its own) is signed at
+    once. Hosts fetch it from the vendor service or are given
     its file (`volact host install-revocations FILE`); clients learn it from any host of the
     customer that has it, and refuse the revoked hosts (`host_revoked`).
     """
@@ -91,18 +94,28 @@ def revoke(
 
 @click.command()
 @click.option(
+    "--host-key",
+    metavar="KEY|SERIAL",
+    required=True,
+    help="The host key whose list to export (each host key, one customer's, has its own).",
+)
+@click.option(
     "-o", "--output", metavar="FILE", help="Write the list's file here (default: stdout)."
 )
 @click.option("--show", is_flag=True, help="Print the list's entries instead of its file.")
 @dir_option
 @json_option
-def revocations(output: str | None, show: bool, directory: str | None, as_json: bool) -> None:
-    """Export the newest revocation list (signed anew when it is half-way to its next update).
+def revocations(
+    host_key: str, output: str | None, show: bool, directory: str | None, as_json: bool
+) -> None:
+    """Export the newest revocation list of a host key (signed anew when it is half-way to its
+    next update).
 
-    The file (`volact-revocation-list`) is what `volact host install-revocations FILE` takes.
+    The file (`volact-revocation-list`) is what `volact host install-revocations FILE` takes on
+    the hosts certified with that key.
     """
     with opened(directory) as v:
-        newest = v.revocation_list()
+        newest = v.revocation_list(host_key)
     if as_json:
         print_json(_list_json(newest))
     elif show:

@@ -276,6 +276,7 @@ def status_report(directory: Path, database_url: str | None, now: int) -> dict[s
         "revocations": None
         if revocation_list is None
         else {
+            "host_key": revocation_list.host_key,
             "sequence": revocation_list.sequence,
             "issued_at": iso(revocation_list.issued_at),
             "next_update": iso(revocation_list.next_update),

@@ -65,11 +65,15 @@ class VendorUpkeep:
         files = self._files
         found = await asyncio.to_thread(host_revocations.load, files, self.settings)
         held = self.revocations
-        if found is None or (held is not None and found.sequence <= held.sequence):
+        # The highest sequence wins per host key; a list of another key than the one held
+        # (the host was certified again with a new host key) replaces it whatever its sequence.
+        if found is None or (
+            held is not None and found.host_key == held.host_key and found.sequence <= held.sequence
+        ):
             return False
         self._apply_revocations(found)
         self._apply_certificate(self.settings, self.certificate_status.token or None)
-        details: dict[str, Any] = {"sequence": found.sequence}
+        details: dict[str, Any] = {"sequence": found.sequence, "host_key": found.host_key}
         reason = self.certificate_status.explain(self.clock())
         if reason:
             details["reason"] = reason
