@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from volact.core import host_renewal
+from volact.core import host_renewal, revocation
 from volact.core.errors import BadRequest, UnsupportedVersion
 
 
@@ -24,3 +24,12 @@ def test_a_renewal_request_of_another_version_says_so() -> None:
     with pytest.raises(UnsupportedVersion) as caught:
         host_renewal.parse_renewal_file({"format": host_renewal.RENEWAL_REQUEST_FORMAT, "v": 9})
     assert "host renewal request file has version 9" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "text", ["[" * 30_000, "{nope", '{"format": "volact-mak-request", "v": 1}']
+)
+def test_a_damaged_revocation_list_file_is_a_bad_request(text: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        revocation.read_revocation_file(text)
+    assert "revocation list" in caught.value.message

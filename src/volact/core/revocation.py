@@ -352,7 +352,7 @@ def read_revocation_file(source: str | bytes | Mapping[str, Any]) -> str:
             raise BadRequest("the file is too large to be a revocation list")
         try:
             decoded: Any = json.loads(source)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError, UnicodeDecodeError) as exc:  # as offline.parse_file
             raise BadRequest("the file is not JSON; it is not a revocation list") from exc
     else:
         decoded = dict(source)
