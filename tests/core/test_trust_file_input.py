@@ -33,3 +33,20 @@ def test_a_damaged_revocation_list_file_is_a_bad_request(text: str) -> None:
     with pytest.raises(BadRequest) as caught:
         revocation.read_revocation_file(text)
     assert "revocation list" in caught.value.message
+
+
+def test_deeply_nested_json_is_malformed_input_wherever_it_is_read() -> None:
+    """A descriptor, a usage report, or a host's answer (from whatever answers on the network)
+    nested deeper than the parser goes is bad input in the one error shape, never a
+    RecursionError escaping into the vendor's app."""
+    from volact.core import descriptor, usage
+    from volact.core.errors import VolactError
+    from volact.net.transport import interpret
+
+    nested = "[" * 30_000
+    with pytest.raises(BadRequest, match="not valid JSON"):
+        descriptor.load_descriptor(nested)
+    with pytest.raises(BadRequest, match="not JSON"):
+        usage.read_report(nested)
+    with pytest.raises(VolactError):
+        interpret("http://192.0.2.1:7688/v1/activate", 200, nested.encode(), 64 * 1024)

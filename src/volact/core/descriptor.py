@@ -126,7 +126,7 @@ def load_descriptor(source: str | bytes | dict[str, Any]) -> ProductDescriptor:
             raise BadRequest("the product descriptor file is too large")
         try:
             source = json.loads(source)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError, UnicodeDecodeError) as exc:
             raise BadRequest("the product descriptor is not valid JSON") from exc
     data = validate.obj(source, "product descriptor")
     if data.get("format") != DESCRIPTOR_FORMAT:

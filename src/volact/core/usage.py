@@ -234,7 +234,7 @@ def read_report(source: str | bytes) -> Report:
         raise BadRequest("the file is too large to be a usage report")
     try:
         data = validate.obj(json.loads(source), "the usage report")
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
         raise BadRequest("the file is not JSON; it is not a usage report") from exc
     if data.get("format") != REPORT_FORMAT:
         raise BadRequest(f"this is not a usage report (format {data.get('format')!r})")

@@ -99,7 +99,7 @@ def interpret(
         raise answers.not_ours(url, status, "oversized")
     try:
         data = json.loads(content)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
         raise answers.not_ours(url, status, "not_json") from exc
     if not isinstance(data, dict):
         raise answers.not_ours(url, status, "not_object")
