@@ -18,7 +18,6 @@ Only ``src`` trees of this project work (``python -m volact`` must find the pack
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -26,7 +25,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import GVLK, PRODUCT, WRK_SCRIPT, host_server, make_host_dir
+from common import host_server, make_host_dir, wrk_command, wrk_figures
 
 
 @dataclass(frozen=True)
@@ -39,34 +38,19 @@ class Run:
 def drive(url: str, seconds: float, seed: int) -> Run:
     """What wrk measured against ``url`` in ``seconds``."""
     done = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            "-c64",
-            f"-d{seconds:g}s",
-            "-s",
-            str(WRK_SCRIPT),
-            f"{url}/v1/activate",
-            "--",
-            PRODUCT,
-            GVLK,
-            str(seed),
-        ],
+        wrk_command(url, 64, seconds, seed),
         capture_output=True,
         text=True,
         check=True,
         timeout=seconds + 120,
     )
-    for line in done.stdout.splitlines():
-        if line.startswith("VOLACT_WRK "):
-            figures = json.loads(line.removeprefix("VOLACT_WRK "))
-            latency = figures["latency_us"]
-            return Run(
-                float(figures["requests"]) / (figures["duration_us"] / 1e6),
-                latency["p50"] / 1000,
-                latency["p99"] / 1000,
-            )
-    raise RuntimeError(f"wrk printed no VOLACT_WRK line:\n{done.stdout}\n{done.stderr}")
+    figures = wrk_figures(done.stdout, done.stderr)
+    latency = figures["latency_us"]
+    return Run(
+        float(figures["requests"]) / (figures["duration_us"] / 1e6),
+        latency["p50"] / 1000,
+        latency["p99"] / 1000,
+    )
 
 
 def main() -> None:

@@ -43,7 +43,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from common import BENCHMARKS, GVLK, PRODUCT, WRK_SCRIPT, host_server, make_host_dir
+from common import BENCHMARKS, host_server, make_host_dir, wrk_command, wrk_figures
 
 ATTACKER_ADDRESS = "127.0.0.2"
 TARGET_P99_RATIO = 3.0
@@ -134,32 +134,13 @@ def attacker_main(argv: list[str]) -> None:
 
 def wrk(url: str, connections: int, seconds: float, seed: int) -> dict[str, Any]:
     done = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{seconds:g}s",
-            "--latency",
-            "--timeout",
-            "10s",
-            "-s",
-            str(WRK_SCRIPT),
-            f"{url}/v1/activate",
-            "--",
-            PRODUCT,
-            GVLK,
-            str(seed),
-        ],
+        wrk_command(url, connections, seconds, seed, ("--latency", "--timeout", "10s")),
         capture_output=True,
         text=True,
         check=True,
         timeout=seconds + 120,
     )
-    for line in done.stdout.splitlines():
-        if line.startswith("VOLACT_WRK "):
-            figures: dict[str, Any] = json.loads(line.removeprefix("VOLACT_WRK "))
-            return figures
-    raise RuntimeError(f"wrk printed no VOLACT_WRK line:\n{done.stdout}\n{done.stderr}")
+    return wrk_figures(done.stdout, done.stderr)
 
 
 def descriptors(pid: int) -> int:

@@ -39,6 +39,36 @@ WRK_SCRIPT = BENCHMARKS / "wrk" / "activate.lua"
 START_TIMEOUT = 60.0
 
 
+def wrk_command(
+    url: str, connections: int, seconds: float, seed: int, options: tuple[str, ...] = ()
+) -> list[str]:
+    """The wrk command line that activates new clients at ``url`` (one thread): the script
+    prints one ``VOLACT_WRK`` line of JSON figures (:func:`wrk_figures`)."""
+    return [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds:g}s",
+        *options,
+        "-s",
+        str(WRK_SCRIPT),
+        f"{url}/v1/activate",
+        "--",
+        PRODUCT,
+        GVLK,
+        str(seed),
+    ]
+
+
+def wrk_figures(stdout: str, stderr: str = "") -> dict[str, Any]:
+    """The figures of the ``VOLACT_WRK`` line that wrk's script printed (the last one)."""
+    lines = [line for line in stdout.splitlines() if line.startswith("VOLACT_WRK ")]
+    if not lines:
+        raise RuntimeError(f"wrk printed no VOLACT_WRK line:\n{stdout}\n{stderr}")
+    figures: dict[str, Any] = json.loads(lines[-1].removeprefix("VOLACT_WRK "))
+    return figures
+
+
 def make_host_dir(directory: Path, *, threshold: int = 1) -> HostFiles:
     """A host directory as ``volact host init`` + ``volact host activate`` leave it.
 

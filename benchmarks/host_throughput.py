@@ -58,7 +58,6 @@ from common import (
     BENCHMARKS,
     GVLK,
     PRODUCT,
-    WRK_SCRIPT,
     Machine,
     Server,
     activation_body,
@@ -66,6 +65,8 @@ from common import (
     make_host_dir,
     post_json,
     reference_server,
+    wrk_command,
+    wrk_figures,
 )
 
 from volact import crypto
@@ -115,22 +116,13 @@ def wrk(servers: list[Server], connections: int, duration: float, seed: int, *, 
     started = time.perf_counter()
     processes = [
         subprocess.Popen(
-            [
-                "wrk",
-                "-t1",
-                f"-c{per_server}",
-                f"-d{duration:g}s",
-                "--latency",
-                "--timeout",
-                "10s",
-                "-s",
-                str(WRK_SCRIPT),
-                f"{server.url}/v1/activate",
-                "--",
-                PRODUCT,
-                GVLK,
-                str(seed * 100 + index),
-            ],
+            wrk_command(
+                server.url,
+                per_server,
+                duration,
+                seed * 100 + index,
+                ("--latency", "--timeout", "10s"),
+            ),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -145,10 +137,9 @@ def wrk(servers: list[Server], connections: int, duration: float, seed: int, *, 
     )
     results = []
     for (out, err), process in zip(outputs, processes, strict=True):
-        lines = [line for line in out.splitlines() if line.startswith("VOLACT_WRK ")]
-        if process.returncode != 0 or not lines:
+        if process.returncode != 0:
             raise RuntimeError(f"wrk failed ({process.returncode}):\n{out}\n{err}")
-        results.append(json.loads(lines[-1].split(" ", 1)[1]))
+        results.append(wrk_figures(out, err))
     requests = sum(r["requests"] for r in results)
     rate = sum(r["requests"] / (r["duration_us"] / 1e6) for r in results)
     errors = [r["errors"] for r in results]
