@@ -107,3 +107,27 @@ def body(n: int, now: int, **changes: Any) -> dict[str, Any]:
     }
     data.update(changes)
     return data
+
+
+def populated_host(directory: Path, now: int, **clone: Any) -> CertifiedHost:
+    """A certified host whose SQLite store saw six clients (activated at the fifth) and then a
+    clone of client 0 (another fingerprint; ``clone``: more changes to its request)."""
+    import asyncio
+    import contextlib
+
+    from volact.core.errors import CountInsufficient
+    from volact.host.service import HostService
+    from volact.store import SQLiteStore
+
+    host = make_host(directory, now)
+
+    async def fill() -> None:
+        store = SQLiteStore(host.directory / "host.db")
+        async with HostService.from_files(host.files, store, lambda: now) as service:
+            for n in range(6):
+                with contextlib.suppress(CountInsufficient):
+                    await service.activate(body(n, now), "192.0.2.7")
+            await service.activate(body(0, now, fingerprint="c" * 32, **clone), "192.0.2.7")
+
+    asyncio.run(fill())
+    return host

@@ -18,26 +18,13 @@ from volact.core.errors import CountInsufficient
 from volact.host.service import HostService
 from volact.store import SQLiteStore
 
-from .helpers import CertifiedHost, body, cmid, make_host
+from .helpers import CertifiedHost, body, cmid, make_host, populated_host
 
 
 @pytest.fixture
 def populated(tmp_path: Path) -> CertifiedHost:
     """A certified host whose store saw six clients, and a clone of client 0 (pc-clone)."""
-    now = int(time.time())
-    host = make_host(tmp_path / "host", now)
-
-    async def fill() -> None:
-        store = SQLiteStore(host.directory / "host.db")
-        async with HostService.from_files(host.files, store, lambda: now) as service:
-            for n in range(6):
-                with contextlib.suppress(CountInsufficient):
-                    await service.activate(body(n, now), "192.0.2.7")
-            clone = body(0, now, fingerprint="c" * 32, machine="pc-clone.example.com")
-            await service.activate(clone, "192.0.2.7")
-
-    asyncio.run(fill())
-    return host
+    return populated_host(tmp_path / "host", int(time.time()), machine="pc-clone.example.com")
 
 
 @pytest.mark.parametrize("command", ["status", "clients", "events"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import socket
@@ -15,12 +14,10 @@ import pytest
 
 from tests.cli_run import run
 from volact.cli.host import resolve_host_dir
-from volact.core.errors import CountInsufficient
-from volact.host.service import HostService
 from volact.store import SQLiteStore
 
 from .conftest import volact
-from .helpers import GROUP, PRODUCT, CertifiedHost, body, cmid, make_host
+from .helpers import GROUP, PRODUCT, CertifiedHost, cmid, make_host, populated_host
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
@@ -28,19 +25,7 @@ ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 @pytest.fixture
 def populated(tmp_path: Path) -> CertifiedHost:
     """A certified host whose store saw six clients (activated at the fifth) and a clone."""
-    now = int(time.time())
-    host = make_host(tmp_path / "host", now)
-
-    async def fill() -> None:
-        store = SQLiteStore(host.directory / "host.db")
-        async with HostService.from_files(host.files, store, lambda: now) as service:
-            for n in range(6):
-                with contextlib.suppress(CountInsufficient):
-                    await service.activate(body(n, now), "192.0.2.7")
-            await service.activate(body(0, now, fingerprint="c" * 32), "192.0.2.7")
-
-    asyncio.run(fill())
-    return host
+    return populated_host(tmp_path / "host", int(time.time()))
 
 
 def test_status_shows_certificate_counts_and_statistics(
