@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -16,22 +15,34 @@ from tests.factories import Vendor
 from tests.ports import free_port
 from volact.core.policy import GroupPolicy
 
-from .conftest import START_TIMEOUT, Machine, ServedProcess, make_host_dir, serve_host
+from .conftest import (
+    LIBFAKETIME,
+    START_TIMEOUT,
+    Machine,
+    ServedProcess,
+    make_host_dir,
+    serve_host,
+)
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("faketime") is None, reason="needs faketime"),
+    pytest.mark.skipif(not Path(LIBFAKETIME).exists(), reason="needs libfaketime"),
 ]
 
 
 def _client(machine: Machine, offset: str | None, *args: str) -> subprocess.CompletedProcess[str]:
-    """`volact client ARGS`, under `faketime -f OFFSET` (None: the real clock)."""
-    prefix = [] if offset is None else ["faketime", "-f", offset]
+    """`volact client ARGS`, as under `faketime -f OFFSET` (None: the real clock): libfaketime
+    preloaded with the offset, which is what the `faketime` wrapper sets up. The wrapper itself
+    is not used: it makes a semaphore named by its PID and fails ("sem_open: File exists") when
+    a killed run left one of that name behind, which a busy machine reusing PIDs meets."""
+    fake = {} if offset is None else {
+        "LD_PRELOAD": LIBFAKETIME, "FAKETIME": offset, "FAKETIME_DONT_FAKE_MONOTONIC": "1"
+    }  # fmt: skip
     done = subprocess.run(
-        [*prefix, sys.executable, "-m", "volact", "client", *args],
+        [sys.executable, "-m", "volact", "client", *args],
         capture_output=True,
         text=True,
-        env=machine.env(),
+        env=machine.env(**fake),
         timeout=START_TIMEOUT,
         check=False,
     )
